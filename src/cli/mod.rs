@@ -1,0 +1,66 @@
+//! The command line: clap definitions and dispatch. Each subcommand's arguments and handler
+//! live in its own file; `fleetdeck` with no subcommand opens the console.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod inventory;
+pub mod lab;
+pub mod log;
+pub mod run;
+pub mod transfer;
+
+/// Exit status for bad input (usage, inventory, lab arguments).
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(name = "fleetdeck", version, about = "A terminal operations console for fleets of hosts over SSH")]
+pub struct Cli {
+    /// Inventory file (fleetdeck YAML, Ansible YAML, or an ssh_config).
+    #[arg(short = 'i', long = "inventory", global = true, env = "FLEETDECK_INVENTORY")]
+    pub inventory: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub console: crate::tui::ConsoleArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start, stop or inspect a local fleet of real OpenSSH daemons.
+    Lab(lab::LabArgs),
+    /// Show the inventory: tree, selected hosts, effective settings.
+    Inventory(inventory::InventoryArgs),
+    /// Run a command on every host a pattern selects.
+    Run(run::RunArgs),
+    /// Send local files to every host a pattern selects.
+    Push(transfer::PushArgs),
+    /// Fetch remote files from every host a pattern selects.
+    Pull(transfer::PullArgs),
+    /// Print the operation log.
+    Log(log::LogArgs),
+}
+
+/// The inventory to use when `-i` is not given: `./inventory.yaml`.
+pub fn inventory_path(cli_value: Option<PathBuf>) -> PathBuf {
+    cli_value.unwrap_or_else(|| PathBuf::from("inventory.yaml"))
+}
+
+/// Parses arguments and runs the chosen face.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let inventory = cli.inventory;
+    match cli.command {
+        None => crate::tui::run_console(inventory, cli.console),
+        Some(Command::Lab(args)) => lab::run(args),
+        Some(Command::Inventory(args)) => inventory::run(inventory, args),
+        Some(Command::Run(args)) => run::run(inventory, args),
+        Some(Command::Push(args)) => transfer::push(inventory, args),
+        Some(Command::Pull(args)) => transfer::pull(inventory, args),
+        Some(Command::Log(args)) => log::run(args),
+    }
+}

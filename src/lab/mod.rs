@@ -1,0 +1,1 @@
+//! `fleetdeck lab`: a local fleet of real OpenSSH daemons on 127.0.0.1.

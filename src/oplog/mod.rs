@@ -1,0 +1,1 @@
+//! The operation log: append-only JSON Lines of every operation and per-host result.

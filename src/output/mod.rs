@@ -1,0 +1,1 @@
+//! Untrusted remote output made safe to show, and folding of identical outputs.

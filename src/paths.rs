@@ -1,0 +1,53 @@
+//! Where fleetdeck keeps its state: `$XDG_STATE_HOME/fleetdeck` (or `~/.local/state/fleetdeck`).
+//!
+//! Every directory fleetdeck creates is 0700 and every file 0600, because run folders and the
+//! operation log hold command output that may be sensitive.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// The state directory, honouring `FLEETDECK_STATE_DIR` (tests) then `XDG_STATE_HOME`.
+pub fn state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("FLEETDECK_STATE_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME") {
+        return PathBuf::from(dir).join("fleetdeck");
+    }
+    dirs::home_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".local/state/fleetdeck")
+}
+
+/// The config directory, honouring `FLEETDECK_CONFIG_DIR` then `XDG_CONFIG_HOME`.
+pub fn config_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("FLEETDECK_CONFIG_DIR") {
+        return PathBuf::from(dir);
+    }
+    dirs::config_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("fleetdeck")
+}
+
+/// Creates `dir` and its parents with mode 0700.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Opens `path` for appending, creating it 0600 (and its directory 0700) if needed.
+pub fn open_private_append(path: &Path) -> io::Result<fs::File> {
+    if let Some(parent) = path.parent() {
+        create_private_dir(parent)?;
+    }
+    fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)
+}
+
+/// Creates (truncating) `path` with mode 0600.
+pub fn create_private_file(path: &Path) -> io::Result<fs::File> {
+    if let Some(parent) = path.parent() {
+        create_private_dir(parent)?;
+    }
+    fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)
+}
