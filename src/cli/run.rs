@@ -1,12 +1,545 @@
-//! `fleetdeck run`.
+//! `fleetdeck run`: one command on every host a pattern selects, shown inline, gathered or as
+//! JSON lines, with a closing summary. Exit status: 0 when every host succeeded, 1 otherwise,
+//! 2 for bad input, 130 when interrupted.
 
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver};
+
+use crate::engine::{
+    self, Engine, EngineConfig, Event, ExecSpec, HostKeyPolicy, JobKind, JobSpec, LogLevel, Stream,
+    Target, DEFAULT_FANOUT,
+};
+use crate::inventory::Inventory;
+use crate::output::{to_plain, Sanitizer};
+
+mod prompt;
+mod render;
+
+pub use prompt::{for_cli as cli_prompter, TtyPrompter};
+use render::{HostEnd, HostReport, Inline};
+
+/// Exit status when interrupted by Ctrl-C (128 + SIGINT), as shells report it.
+pub const EXIT_INTERRUPTED: u8 = 130;
+/// How long to wait for hosts to report after a cancel before giving up on them.
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// How results are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputMode {
+    /// `host | line` as lines arrive (stderr lines `host ! line`, on stderr).
+    #[default]
+    Inline,
+    /// Identical outputs folded into one block headed by the compact host set.
+    Gathered,
+    /// One JSON object per host per line.
+    Json,
+}
+
+/// Which earlier job to take hosts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailedFrom {
+    /// The most recent job in the operation log.
+    Last,
+}
 
 /// Arguments of `fleetdeck run`.
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {}
+#[command(
+    after_help = "Examples:\n  fleetdeck run web -- uptime\n  fleetdeck run 'prod:&db' --output gathered -- df -h /\n  fleetdeck run --failed-from last -- systemctl restart app"
+)]
+pub struct RunArgs {
+    /// Target pattern (`web`, `web:db`, `prod:&web`, `all:!db`, `web[01-04]`). Optional with
+    /// `--failed-from`, where it narrows the hosts taken from the log.
+    #[arg(value_name = "PATTERN")]
+    pub pattern: Option<String>,
 
-pub fn run(_inventory: Option<std::path::PathBuf>, _args: RunArgs) -> ExitCode {
-    eprintln!("fleetdeck run: not built yet");
-    ExitCode::from(1)
+    /// The command to run (after `--`); its words are joined with spaces, as ssh does.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+
+    /// At most this many hosts connect or run at once.
+    #[arg(short = 'f', long, default_value_t = DEFAULT_FANOUT, value_parser = parse_fanout)]
+    pub fanout: usize,
+
+    /// Connect timeout in seconds (overrides the inventory's).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub connect_timeout: Option<Duration>,
+
+    /// Per-host command timeout in seconds.
+    #[arg(short = 't', long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub timeout: Option<Duration>,
+
+    /// How results are shown.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputMode::Inline)]
+    pub output: OutputMode,
+
+    /// Run on the hosts that did not succeed in an earlier job (from the operation log).
+    #[arg(long, value_enum, value_name = "JOB")]
+    pub failed_from: Option<FailedFrom>,
+
+    /// What to do with host keys not in known_hosts (a changed key is always refused).
+    #[arg(long, value_enum, default_value_t = HostKeyPolicy::Strict)]
+    pub host_key_policy: HostKeyPolicy,
+
+    /// known_hosts files to use instead of the inventory's and ~/.ssh/known_hosts (new keys
+    /// are appended to the first).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Vec<PathBuf>,
+}
+
+fn parse_fanout(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=100_000).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?} is not a fanout between 1 and 100000")),
+    }
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(v.is_finite() && v > 0.0 && v <= 1e9) {
+        return Err(format!("{s:?} must be a positive number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+/// Bad input: message and exit status 2.
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("fleetdeck run: {msg}");
+    ExitCode::from(crate::cli::EXIT_USAGE)
+}
+
+/// What to run where, decided before any connection.
+struct Plan {
+    targets: Vec<Target>,
+    pattern: String,
+    known_hosts: Vec<PathBuf>,
+}
+
+// By value: the dispatcher in `cli/mod.rs` hands every subcommand its arguments.
+#[allow(clippy::needless_pass_by_value)]
+pub fn run(inventory: Option<PathBuf>, args: RunArgs) -> ExitCode {
+    let command = args.command.join(" ");
+    if command.trim().is_empty() {
+        return usage_error("the command after `--` is empty");
+    }
+    let state = crate::paths::state_dir();
+    let oplog_path = state.join("oplog.jsonl");
+    let plan = match plan(&crate::cli::inventory_path(inventory), &args, &oplog_path) {
+        Ok(Some(p)) => p,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(msg) => return usage_error(&msg),
+    };
+    let config = EngineConfig {
+        host_key_policy: args.host_key_policy,
+        known_hosts: plan.known_hosts.clone(),
+        idle_timeout: Duration::from_secs(60),
+        keepalive: Duration::from_secs(30),
+        runs_dir: Some(state.join("runs")),
+        oplog: Some(oplog_path),
+        prompter: prompt::for_cli(),
+    };
+    let color = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
+    let (engine, events) = Engine::new(config);
+    let spec = JobSpec {
+        kind: JobKind::Exec(ExecSpec {
+            command,
+            pty: false,
+            timeout: args.timeout,
+            sudo_user: None,
+        }),
+        targets: plan.targets,
+        fanout: args.fanout,
+        pattern: plan.pattern,
+    };
+    let code = execute(&engine, events, spec, args.output, color);
+    engine.shutdown();
+    code
+}
+
+/// Loads the inventory and picks the targets. `Ok(None)`: nothing to do (said on stderr).
+fn plan(inv_path: &Path, args: &RunArgs, oplog: &Path) -> Result<Option<Plan>, String> {
+    let inv = Inventory::load(inv_path).map_err(|e| e.to_string())?;
+    let mut ids = match &args.pattern {
+        Some(p) => {
+            let ids = inv.select(p).map_err(|e| e.to_string())?;
+            if ids.is_empty() && args.failed_from.is_none() {
+                return Err(format!(
+                    "pattern {p:?} selects no host in {}",
+                    inv_path.display()
+                ));
+            }
+            ids
+        }
+        None if args.failed_from.is_some() => (0..inv.hosts.len()).collect(),
+        None => return Err("a target PATTERN is required (or --failed-from last)".to_string()),
+    };
+    let mut pattern = args.pattern.clone().unwrap_or_default();
+    if args.failed_from == Some(FailedFrom::Last) {
+        let log = crate::oplog::read::read_path(oplog)
+            .map_err(|e| format!("cannot read the operation log {}: {e}", oplog.display()))?;
+        for w in &log.warnings {
+            eprintln!("fleetdeck run: warning: {w}");
+        }
+        let last = crate::oplog::read::last_job(&log.records).ok_or_else(|| {
+            format!(
+                "--failed-from last: no job in the operation log {}",
+                oplog.display()
+            )
+        })?;
+        let failed = last.not_succeeded();
+        for name in &failed {
+            if inv.host_by_name(name).is_none() {
+                eprintln!("fleetdeck run: warning: host {name:?} of the last job is no longer in the inventory");
+            }
+        }
+        let wanted: std::collections::HashSet<&str> = failed.iter().map(String::as_str).collect();
+        ids.retain(|&id| wanted.contains(inv.hosts[id].name.as_str()));
+        if ids.is_empty() {
+            eprintln!(
+                "fleetdeck run: nothing to re-run: every host of the last job ({}) succeeded{}",
+                last.start.run,
+                if args.pattern.is_some() {
+                    " or is outside the pattern"
+                } else {
+                    ""
+                }
+            );
+            return Ok(None);
+        }
+        let names: Vec<&str> = ids.iter().map(|&id| inv.hosts[id].name.as_str()).collect();
+        pattern = crate::output::compact(&names);
+    }
+    let mut targets = engine::resolve_targets(&inv, &ids)?;
+    if let Some(t) = args.connect_timeout {
+        for target in &mut targets {
+            target.conn.connect_timeout = t;
+            for hop in &mut target.jump {
+                hop.conn.connect_timeout = t;
+            }
+        }
+    }
+    let known_hosts = if !args.known_hosts.is_empty() {
+        args.known_hosts.clone()
+    } else if !inv.known_hosts.is_empty() {
+        inv.known_hosts.clone()
+    } else {
+        let home = crate::ssh::auth::passwd_home()
+            .or_else(dirs::home_dir)
+            .unwrap_or_default();
+        vec![home.join(".ssh/known_hosts")]
+    };
+    Ok(Some(Plan {
+        targets,
+        pattern,
+        known_hosts,
+    }))
+}
+
+/// One host while the job runs.
+struct HostState {
+    index: usize,
+    report: HostReport,
+    out: Sanitizer,
+    err: Sanitizer,
+}
+
+/// Runs the job to its end, printing as asked; returns the exit status.
+fn execute(
+    engine: &Engine,
+    events: engine::EventReceiver,
+    spec: JobSpec,
+    mode: OutputMode,
+    color: bool,
+) -> ExitCode {
+    let names: Vec<String> = spec
+        .targets
+        .iter()
+        .map(|t| to_plain(t.name.as_bytes()))
+        .collect();
+    let inline = Inline::new(&names, color);
+    let mut hosts: HashMap<Arc<str>, HostState> = spec
+        .targets
+        .iter()
+        .enumerate()
+        .map(|(index, t)| {
+            let address = if t.conn.address.contains(':') {
+                format!("[{}]:{}", t.conn.address, t.conn.port)
+            } else {
+                format!("{}:{}", t.conn.address, t.conn.port)
+            };
+            let report = HostReport {
+                name: names[index].clone(),
+                address,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                end: None,
+                duration: Duration::ZERO,
+            };
+            (
+                t.name.clone(),
+                HostState {
+                    index,
+                    report,
+                    out: Sanitizer::new(),
+                    err: Sanitizer::new(),
+                },
+            )
+        })
+        .collect();
+    let order: Vec<Arc<str>> = spec.targets.iter().map(|t| t.name.clone()).collect();
+
+    let events = forward(events);
+    let interrupts = interrupts();
+    let started = Instant::now();
+    let job = engine.submit(spec);
+    let keep_bytes = mode != OutputMode::Inline;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut cancelled = false;
+    let mut deadline: Option<Instant> = None;
+
+    loop {
+        let timeout = deadline.map_or(Duration::from_secs(3600), |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        let event = select! {
+            recv(events) -> ev => match ev { Ok(ev) => ev, Err(_) => break },
+            recv(interrupts) -> _ => {
+                if cancelled {
+                    let _ = out.flush();
+                    eprintln!("fleetdeck run: interrupted again, exiting");
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                }
+                cancelled = true;
+                deadline = Some(Instant::now() + CANCEL_GRACE);
+                eprintln!("fleetdeck run: cancelling (Ctrl-C again to quit at once)");
+                engine.cancel(job);
+                continue;
+            }
+            default(timeout) => {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    eprintln!("fleetdeck run: hosts did not report within {}s of the cancel", CANCEL_GRACE.as_secs());
+                    break;
+                }
+                continue;
+            }
+        };
+        match event {
+            Event::Output {
+                job: j,
+                host,
+                stream,
+                data,
+            } if j == job => {
+                let Some(h) = hosts.get_mut(&host) else {
+                    continue;
+                };
+                if keep_bytes {
+                    match stream {
+                        Stream::Stdout => h.report.stdout.extend_from_slice(&data),
+                        Stream::Stderr => h.report.stderr.extend_from_slice(&data),
+                    }
+                } else {
+                    let lines = match stream {
+                        Stream::Stdout => h.out.feed(&data),
+                        Stream::Stderr => h.err.feed(&data),
+                    };
+                    print_lines(&mut out, &inline, h.index, &h.report.name, stream, &lines);
+                }
+            }
+            Event::Finished {
+                job: j,
+                host,
+                exit,
+                duration,
+            } if j == job => {
+                if let Some(h) = hosts.get_mut(&host) {
+                    h.report.end = Some(HostEnd::Exit(exit));
+                    h.report.duration = duration;
+                    host_done(&mut out, &inline, h, mode);
+                }
+            }
+            Event::Failed {
+                job: j,
+                host,
+                class,
+                message,
+                duration,
+            } if j == job => {
+                if let Some(h) = hosts.get_mut(&host) {
+                    h.report.end = Some(HostEnd::Error { class, message });
+                    h.report.duration = duration;
+                    host_done(&mut out, &inline, h, mode);
+                }
+            }
+            Event::Log { level, message } if level >= LogLevel::Warn => {
+                let _ = out.flush();
+                eprintln!(
+                    "fleetdeck: {}: {}",
+                    level_word(level),
+                    to_plain(message.as_bytes()).trim_end()
+                );
+            }
+            Event::JobDone { job: j, .. } if j == job => break,
+            _ => {}
+        }
+        if events.is_empty() {
+            let _ = out.flush();
+        }
+    }
+    let elapsed = started.elapsed();
+    let reports: Vec<HostReport> = order
+        .iter()
+        .filter_map(|name| hosts.remove(name))
+        .map(|mut h| {
+            // Lines still pending from hosts that never reported an end.
+            if mode == OutputMode::Inline && h.report.end.is_none() {
+                flush_partial(&mut out, &inline, &mut h);
+            }
+            h.report
+        })
+        .collect();
+    if mode == OutputMode::Gathered {
+        let _ = out.write_all(render::gathered(&reports, color).as_bytes());
+    }
+    if mode == OutputMode::Json {
+        for r in reports.iter().filter(|r| r.end.is_none()) {
+            let _ = writeln!(out, "{}", render::json_line(r));
+        }
+    }
+    let _ = out.flush();
+    drop(out);
+    let stderr_color = std::io::stderr().is_terminal() && color;
+    eprint!(
+        "{}",
+        render::summary(&reports, elapsed, cancelled, stderr_color)
+    );
+    if cancelled {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if reports
+        .iter()
+        .all(|r| render::Bucket::of(r.end.as_ref()) == render::Bucket::Succeeded)
+    {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn level_word(level: LogLevel) -> &'static str {
+    match level {
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warning",
+        LogLevel::Error => "error",
+    }
+}
+
+/// Prints sanitized lines inline: stdout lines to stdout, stderr lines to stderr.
+fn print_lines(
+    out: &mut impl Write,
+    inline: &Inline,
+    index: usize,
+    host: &str,
+    stream: Stream,
+    lines: &[crate::output::StyledLine],
+) {
+    if lines.is_empty() {
+        return;
+    }
+    let mut text = String::new();
+    for line in lines {
+        text.push_str(&inline.line(index, host, stream, line));
+        text.push('\n');
+    }
+    match stream {
+        Stream::Stdout => {
+            let _ = out.write_all(text.as_bytes());
+        }
+        Stream::Stderr => {
+            // Keep the order with stdout lines already printed, then write the batch at once.
+            let _ = out.flush();
+            let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        }
+    }
+}
+
+fn flush_partial(out: &mut impl Write, inline: &Inline, h: &mut HostState) {
+    for (stream, s) in [(Stream::Stdout, &mut h.out), (Stream::Stderr, &mut h.err)] {
+        if let Some(line) = s.finish() {
+            print_lines(out, inline, h.index, &h.report.name, stream, &[line]);
+        }
+    }
+}
+
+/// A host ended: inline flushes its partial lines and reports a bad end; JSON prints its line.
+fn host_done(out: &mut impl Write, inline: &Inline, h: &mut HostState, mode: OutputMode) {
+    match mode {
+        OutputMode::Inline => {
+            flush_partial(out, inline, h);
+            if let Some(end) = &h.report.end {
+                let bad = !matches!(end, HostEnd::Exit(e) if e.success());
+                if bad {
+                    let _ = out.flush();
+                    eprintln!("{}", inline.failure(h.index, &h.report.name, end));
+                }
+            }
+        }
+        OutputMode::Json => {
+            let _ = writeln!(out, "{}", render::json_line(&h.report));
+            // The bytes are in the JSON line; keep memory bounded by the hosts still running.
+            h.report.stdout = Vec::new();
+            h.report.stderr = Vec::new();
+        }
+        OutputMode::Gathered => {}
+    }
+}
+
+/// Moves engine events onto a crossbeam channel so that they can be selected with signals.
+fn forward(mut events: engine::EventReceiver) -> Receiver<Event> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    std::thread::Builder::new()
+        .name("fleetdeck-events".into())
+        .spawn(move || {
+            while let Some(ev) = events.blocking_recv() {
+                if tx.send(ev).is_err() {
+                    break;
+                }
+            }
+        })
+        .expect("spawn the event forwarding thread");
+    rx
+}
+
+/// SIGINT and SIGTERM as messages; an empty channel if the handlers cannot be installed.
+fn interrupts() -> Receiver<i32> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]) {
+        Ok(mut signals) => {
+            let _ = std::thread::Builder::new()
+                .name("fleetdeck-signals".into())
+                .spawn(move || {
+                    for sig in signals.forever() {
+                        if tx.send(sig).is_err() {
+                            break;
+                        }
+                    }
+                });
+        }
+        Err(e) => eprintln!("fleetdeck run: warning: Ctrl-C will not cancel cleanly: {e}"),
+    }
+    rx
 }

@@ -191,7 +191,9 @@ pub enum Event {
 }
 
 /// Severity of a log line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Debug,
@@ -316,3 +318,11 @@ impl std::fmt::Debug for EngineConfig {
             .finish_non_exhaustive()
     }
 }
+
+pub mod runfolder;
+pub mod scheduler;
+pub mod target;
+mod worker;
+
+pub use scheduler::{Engine, EngineStats};
+pub use target::resolve_targets;

@@ -5,8 +5,26 @@
 //! console and the command line build on; extend them, don't fork them.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+mod ansible;
+pub mod error;
+mod parse;
+mod pattern;
+pub mod range;
+mod resolve;
+pub mod sshconfig;
+mod yaml;
+
+pub use error::{InventoryError, Loc, PatternError, RangeError};
+pub use range::{expand_range, MAX_RANGE_HOSTS};
+pub use resolve::{HostOrigins, Origin, Provenance};
+
+/// Environment variable naming the ssh_config applied to inventory hosts; empty means none.
+/// Unset, `~/.ssh/config` is used when it exists.
+pub const SSH_CONFIG_ENV: &str = "FLEETDECK_SSH_CONFIG";
 
 /// Index of a group in [`Inventory::groups`]. Group 0 is always `all`.
 pub type GroupId = usize;
@@ -21,6 +39,11 @@ pub struct Inventory {
     /// Group 0 is the root `all`; its `children` are the top-level groups.
     pub groups: Vec<Group>,
     pub hosts: Vec<Host>,
+    /// known_hosts files named by the inventory (`known_hosts:`), absolute or relative to the
+    /// working directory, `~` expanded.
+    pub known_hosts: Vec<PathBuf>,
+    /// Where each host's settings came from (see [`Inventory::provenance`]).
+    pub provenance: Provenance,
 }
 
 /// A group: a node of the tree.
@@ -31,6 +54,9 @@ pub struct Group {
     pub children: Vec<GroupId>,
     /// Hosts listed directly in this group, in file order.
     pub hosts: Vec<HostId>,
+    /// Groups named by `include:`: their hosts are members of this group too (for targets and
+    /// counts), but this group's settings do not flow into them.
+    pub includes: Vec<GroupId>,
 }
 
 /// A host with its effective settings (inheritance already applied).
@@ -88,6 +114,146 @@ pub fn default_user() -> String {
 }
 
 impl Inventory {
+    /// Reads an inventory: fleetdeck's YAML, Ansible's YAML, or an ssh_config (detected by
+    /// content, or by the file name `config`), then applies the operator's ssh_config
+    /// ([`SSH_CONFIG_ENV`], else `~/.ssh/config`) to its hosts as OpenSSH would.
+    pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            InventoryError::new(
+                Loc::file_only(path),
+                format!(
+                    "cannot read inventory {:?}: {e}",
+                    path.display().to_string()
+                ),
+            )
+        })?;
+        Self::load_str(path, &text)
+    }
+
+    /// [`Inventory::load`] from text already read; `path` names it in messages and anchors
+    /// relative paths.
+    pub fn load_str(path: &Path, text: &str) -> Result<Inventory, InventoryError> {
+        let ssh = operator_ssh_config()?;
+        Self::load_inner(path, text, ssh.as_ref())
+    }
+
+    /// [`Inventory::load`] with an explicit ssh_config (or none), whatever the environment
+    /// says: for tests and for callers that manage the ssh_config themselves.
+    pub fn load_with_ssh_config(
+        path: &Path,
+        ssh_config: Option<&Path>,
+    ) -> Result<Inventory, InventoryError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            InventoryError::new(
+                Loc::file_only(path),
+                format!(
+                    "cannot read inventory {:?}: {e}",
+                    path.display().to_string()
+                ),
+            )
+        })?;
+        let ssh = ssh_config.map(sshconfig::SshConfig::load).transpose()?;
+        Self::load_inner(path, &text, ssh.as_ref())
+    }
+
+    fn load_inner(
+        path: &Path,
+        text: &str,
+        ssh: Option<&sshconfig::SshConfig>,
+    ) -> Result<Inventory, InventoryError> {
+        let is_config_name = path.file_name().is_some_and(|n| n == "config");
+        if sshconfig::looks_like_ssh_config(text) || (is_config_name && text.trim().is_empty()) {
+            let cfg = sshconfig::SshConfig::load(path)?;
+            let mut raw = resolve::Raw::new(path, resolve::Order::FileOrder, "defaults");
+            for (name, _) in &cfg.concrete_hosts {
+                raw.add_host(0, name, resolve::Settings::default())?;
+            }
+            return resolve::resolve(raw, Some(&cfg));
+        }
+        let file: Arc<Path> = Arc::from(path);
+        let Some(root) = yaml::parse(text, &file)? else {
+            return Err(InventoryError::new(
+                Loc::new(&file, 1, 1),
+                "the inventory is empty: expected defaults/groups/hosts or an Ansible inventory",
+            ));
+        };
+        let base = path.parent().unwrap_or(Path::new(""));
+        let base = std::path::absolute(if base.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            base
+        })
+        .unwrap_or_else(|_| base.to_path_buf());
+        let ctx = parse::Ctx { file, base };
+        let raw = if ansible::looks_like_ansible(&root) {
+            ansible::read(&ctx, &root, path)?
+        } else {
+            parse::read(&ctx, &root, path)?
+        };
+        resolve::resolve(raw, ssh)
+    }
+
+    /// Hosts a target pattern selects (see [`pattern`](self) docs: Ansible's host patterns
+    /// plus fleetdeck's ranges), in inventory order, without duplicates.
+    pub fn select(&self, pattern: &str) -> Result<Vec<HostId>, PatternError> {
+        pattern::select(self, pattern)
+    }
+
+    /// Each effective setting of `host` as `(setting, value, origin)`, for `inventory --host`.
+    /// Origins read like `group prod (inventory.yaml:12:5)`, `host web01 (…)`,
+    /// `ssh_config (~/.ssh/config:4:3)` or `default`.
+    pub fn provenance(&self, host: HostId) -> Vec<(String, String, String)> {
+        let h = &self.hosts[host];
+        let o = self.provenance.hosts.get(host).cloned().unwrap_or_default();
+        let p = &self.provenance;
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "(none)".to_string()
+            } else {
+                v.join(",")
+            }
+        };
+        let mut out = vec![
+            (
+                "address".to_string(),
+                h.conn.address.clone(),
+                p.describe(o.address),
+            ),
+            (
+                "port".to_string(),
+                h.conn.port.to_string(),
+                p.describe(o.port),
+            ),
+            ("user".to_string(), h.conn.user.clone(), p.describe(o.user)),
+            (
+                "identity".to_string(),
+                list(
+                    &h.conn
+                        .identity_files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect::<Vec<_>>(),
+                ),
+                p.describe(o.identity),
+            ),
+            ("jump".to_string(), list(&h.conn.jump), p.describe(o.jump)),
+            (
+                "connect_timeout".to_string(),
+                format!("{}s", h.conn.connect_timeout.as_secs_f64()),
+                p.describe(o.connect_timeout),
+            ),
+        ];
+        for (k, v) in &h.vars {
+            let origin = o
+                .vars
+                .iter()
+                .find(|(x, _)| x == k)
+                .map_or_else(|| "unknown".to_string(), |(_, og)| p.describe(*og));
+            out.push((format!("vars.{k}"), v.clone(), origin));
+        }
+        out
+    }
+
     /// Host ids of every host in `group` and its descendants, deduplicated, in tree order.
     pub fn hosts_under(&self, group: GroupId) -> Vec<HostId> {
         let mut seen = vec![false; self.hosts.len()];
@@ -117,6 +283,9 @@ impl Inventory {
         for &c in &self.groups[group].children {
             self.collect_hosts(c, seen, visited, out);
         }
+        for &c in &self.groups[group].includes {
+            self.collect_hosts(c, seen, visited, out);
+        }
     }
 
     /// Finds a host by its inventory name.
@@ -127,5 +296,30 @@ impl Inventory {
     /// Finds a group by name.
     pub fn group_by_name(&self, name: &str) -> Option<GroupId> {
         self.groups.iter().position(|g| g.name == name)
+    }
+}
+
+/// `~` and `~/x` expanded to the home directory.
+pub fn expand_tilde(text: &str) -> PathBuf {
+    if text == "~" {
+        return dirs::home_dir().unwrap_or_else(|| PathBuf::from("~"));
+    }
+    if let Some(rest) = text.strip_prefix("~/") {
+        if let Some(home) = dirs::home_dir() {
+            return home.join(rest);
+        }
+    }
+    PathBuf::from(text)
+}
+
+/// The ssh_config applied to inventory hosts, if any.
+fn operator_ssh_config() -> Result<Option<sshconfig::SshConfig>, InventoryError> {
+    match std::env::var_os(SSH_CONFIG_ENV) {
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) => sshconfig::SshConfig::load(&expand_tilde(&v.to_string_lossy())).map(Some),
+        None => match dirs::home_dir().map(|h| h.join(".ssh").join("config")) {
+            Some(p) if p.is_file() => sshconfig::SshConfig::load(&p).map(Some),
+            _ => Ok(None),
+        },
     }
 }

@@ -1,1 +1,260 @@
 //! The operation log: append-only JSON Lines of every operation and per-host result.
+//!
+//! One record per line, written with one `write` on a file opened `O_APPEND` (mode 0600), so
+//! that concurrent fleetdeck processes never interleave partial lines. Records carry no
+//! secrets: the engine never puts passwords or passphrases in them.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::ErrorClass;
+
+pub mod read;
+
+/// Default location: `<state dir>/oplog.jsonl`.
+pub fn default_path() -> PathBuf {
+    crate::paths::state_dir().join("oplog.jsonl")
+}
+
+/// The local time now, with its UTC offset (RFC 3339 when serialized).
+pub fn now() -> DateTime<FixedOffset> {
+    chrono::Local::now().fixed_offset()
+}
+
+/// One line of the operation log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Record {
+    JobStart(JobStart),
+    HostResult(HostResult),
+    JobEnd(JobEnd),
+}
+
+impl Record {
+    /// The run this record belongs to.
+    pub fn run(&self) -> &str {
+        match self {
+            Record::JobStart(r) => &r.run,
+            Record::HostResult(r) => &r.run,
+            Record::JobEnd(r) => &r.run,
+        }
+    }
+
+    pub fn time(&self) -> DateTime<FixedOffset> {
+        match self {
+            Record::JobStart(r) => r.time,
+            Record::HostResult(r) => r.time,
+            Record::JobEnd(r) => r.time,
+        }
+    }
+}
+
+/// Written when a job starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobStart {
+    pub time: DateTime<FixedOffset>,
+    /// Who ran it (login name).
+    pub operator: String,
+    /// Job id within its engine (restarts at 1 in every process).
+    pub job: u64,
+    /// Unique across processes: `<YYYYmmddTHHMMSS>-<pid>-<job>`; also groups this job's records.
+    pub run: String,
+    /// `exec`, `upload` or `download`.
+    pub kind: String,
+    /// The command (exec jobs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// The target pattern the operator typed.
+    pub pattern: String,
+    /// Inventory names of the targets.
+    pub hosts: Vec<String>,
+    /// The run folder holding every byte of output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_dir: Option<PathBuf>,
+    /// Transfer jobs: what moves where.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferPlan>,
+}
+
+/// The plan of a transfer job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferPlan {
+    /// `upload` or `download`.
+    pub direction: String,
+    pub local: Vec<PathBuf>,
+    pub remote: String,
+}
+
+/// Written when one host is done (finished or failed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostResult {
+    pub time: DateTime<FixedOffset>,
+    pub job: u64,
+    pub run: String,
+    pub host: String,
+    /// `address:port` connected to.
+    #[serde(default)]
+    pub address: String,
+    /// Exit code when the command ran to completion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Signal name when the remote process died of one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    pub duration_ms: u64,
+    #[serde(default)]
+    pub bytes_out: u64,
+    #[serde(default)]
+    pub bytes_err: u64,
+    /// Set when the host failed (connect, auth, timeout, cancel, transfer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+    /// Transfer jobs: what was moved on this host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferResult>,
+}
+
+impl HostResult {
+    /// True when the host ran to completion with exit code 0 and no error.
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none() && self.signal.is_none() && self.exit_code.unwrap_or(0) == 0
+    }
+}
+
+/// A classified failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    pub class: ErrorClass,
+    pub message: String,
+}
+
+/// What a transfer moved on one host.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TransferResult {
+    /// `upload` or `download`.
+    pub direction: String,
+    /// Local paths read (upload) or written (download).
+    pub local: Vec<PathBuf>,
+    /// Remote paths written (upload) or read (download).
+    pub remote: Vec<String>,
+    pub files: u64,
+    pub bytes: u64,
+    /// Hex SHA-256 per file, in the order of `remote`, when computed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sha256: Vec<String>,
+}
+
+/// Written when every host of a job is done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobEnd {
+    pub time: DateTime<FixedOffset>,
+    pub job: u64,
+    pub run: String,
+    pub hosts: usize,
+    /// Hosts that exited 0 (or whose transfer completed).
+    pub ok: usize,
+    /// Hosts that ran and exited non-zero or died of a signal.
+    pub nonzero: usize,
+    /// Hosts that failed with an error class (connect, auth, timeout, cancel, transfer).
+    pub errors: usize,
+    pub cancelled: bool,
+    pub duration_ms: u64,
+}
+
+/// An append-only writer of [`Record`]s.
+#[derive(Debug)]
+pub struct OpLog {
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+}
+
+impl OpLog {
+    /// Opens (creating 0600, parent dirs 0700) the log at `path` for appending.
+    pub fn open(path: &Path) -> io::Result<OpLog> {
+        let file = crate::paths::open_private_append(path)?;
+        Ok(OpLog {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record as one whole line, with a single write.
+    pub fn append(&self, record: &Record) -> io::Result<()> {
+        let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
+        line.push(b'\n');
+        let mut f = self
+            .file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f.write_all(&line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn records_round_trip_as_tagged_json_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub/oplog.jsonl");
+        let log = OpLog::open(&path).expect("open");
+        let start = Record::JobStart(JobStart {
+            time: now(),
+            operator: "ops".into(),
+            job: 1,
+            run: "20260101T000000-1-1".into(),
+            kind: "exec".into(),
+            command: Some("uptime".into()),
+            pattern: "web".into(),
+            hosts: vec!["web01".into()],
+            run_dir: None,
+            transfer: None,
+        });
+        let host = Record::HostResult(HostResult {
+            time: now(),
+            job: 1,
+            run: "20260101T000000-1-1".into(),
+            host: "web01".into(),
+            address: "127.0.0.1:22".into(),
+            exit_code: None,
+            signal: None,
+            duration_ms: 5,
+            bytes_out: 0,
+            bytes_err: 0,
+            error: Some(ErrorInfo {
+                class: ErrorClass::AuthFailed,
+                message: "no".into(),
+            }),
+            transfer: None,
+        });
+        log.append(&start).expect("append");
+        log.append(&host).expect("append");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(
+            lines[0].starts_with(r#"{"type":"job-start","time":""#),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].contains(r#""class":"auth-failed""#),
+            "{}",
+            lines[1]
+        );
+        let back: Record = serde_json::from_str(lines[1]).expect("parse");
+        assert_eq!(back, host);
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}

@@ -1,1 +1,17 @@
 //! Untrusted remote output made safe to show, and folding of identical outputs.
+//!
+//! Pure functions, no terminal code; shared by the command line and the console.
+//! - [`sanitize`]: bytes → [`StyledLine`]s (SGR kept as style, every other control dropped);
+//! - [`hostset`]: host names → compact sets like `web[01-12],db3`;
+//! - [`gather`]: identical outputs folded, largest group first.
+
+pub mod gather;
+pub mod hostset;
+pub mod sanitize;
+
+pub use gather::{fold, fold_by, Folded};
+pub use hostset::{compact, natural_cmp};
+pub use sanitize::{
+    line_to_sgr, style_to_sgr, to_plain, to_safe_sgr, AnsiColor, Sanitizer, StyledLine, TextStyle,
+    MAX_LINE_CHARS, TAB_WIDTH,
+};

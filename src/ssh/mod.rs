@@ -1,4 +1,192 @@
 //! SSH over libssh2: connecting, authenticating, host keys, exec channels, SFTP transfers.
 //! One `ssh2::Session` is only ever touched by the thread that owns it.
+//!
+//! Sessions are driven in non-blocking mode: every libssh2 call that returns EAGAIN is retried
+//! after polling the socket in the directions libssh2 is blocked on, in short slices, so that a
+//! deadline or a cancel flag is noticed within [`POLL_SLICE`] whatever the peer does.
 
+pub mod auth;
+pub mod connect;
+pub mod exec;
+pub mod knownhosts;
 pub mod transfer;
+
+use std::cell::Cell;
+use std::os::unix::io::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ssh2::{BlockDirections, ErrorCode, Session};
+
+use crate::engine::ErrorClass;
+
+/// How long one poll of the socket lasts before the deadline and the cancel flag are checked.
+pub const POLL_SLICE: Duration = Duration::from_millis(50);
+
+/// `LIBSSH2_ERROR_EAGAIN`.
+const LIBSSH2_ERROR_EAGAIN: i32 = -37;
+
+/// A classified SSH failure. The message never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshError {
+    pub class: ErrorClass,
+    pub message: String,
+}
+
+impl SshError {
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        SshError {
+            class,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for SshError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.class, self.message)
+    }
+}
+
+impl std::error::Error for SshError {}
+
+/// True when a libssh2 call only means "would block, call again".
+pub fn is_eagain(e: &ssh2::Error) -> bool {
+    e.code() == ErrorCode::Session(LIBSSH2_ERROR_EAGAIN)
+}
+
+/// The libssh2 error code of `e` (0 when it is not a session error).
+pub fn error_code(e: &ssh2::Error) -> i32 {
+    match e.code() {
+        ErrorCode::Session(c) | ErrorCode::SFTP(c) => c,
+    }
+}
+
+/// Classifies a libssh2 error that happened while doing `what`.
+pub fn classify(e: &ssh2::Error, what: &str) -> SshError {
+    let code = error_code(e);
+    let class = match e.code() {
+        // LIBSSH2_ERROR_TIMEOUT
+        ErrorCode::Session(-9) => ErrorClass::Timeout,
+        // AUTHENTICATION_FAILED, PUBLICKEY_UNVERIFIED
+        ErrorCode::Session(-18 | -19) => ErrorClass::AuthFailed,
+        _ => ErrorClass::Protocol,
+    };
+    let hint = match code {
+        -43 => " (the peer closed the connection or does not speak SSH)",
+        -13 => " (the peer disconnected)",
+        -8 => " (no common key exchange or host key algorithm)",
+        _ => "",
+    };
+    SshError::new(
+        class,
+        format!("{what}: {}{hint} (libssh2 error {code})", e.message()),
+    )
+}
+
+/// A deadline and a cancel flag that bound every wait on one session.
+pub struct Waiter<'a> {
+    fd: RawFd,
+    deadline: Cell<Option<Instant>>,
+    cancel: Option<&'a AtomicBool>,
+    /// What the deadline bounds, for the timeout message (e.g. "connect timeout 10s").
+    limit: Cell<&'static str>,
+    limit_len: Cell<Option<Duration>>,
+}
+
+impl<'a> Waiter<'a> {
+    pub fn new(fd: RawFd, cancel: Option<&'a AtomicBool>) -> Self {
+        Waiter {
+            fd,
+            deadline: Cell::new(None),
+            cancel,
+            limit: Cell::new(""),
+            limit_len: Cell::new(None),
+        }
+    }
+
+    /// Sets (or clears) the deadline, named for messages.
+    pub fn set_deadline(&self, limit: Option<Duration>, name: &'static str) {
+        self.deadline.set(limit.map(|d| Instant::now() + d));
+        self.limit.set(name);
+        self.limit_len.set(limit);
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Time left before the deadline (`None` = no deadline).
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .get()
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// Fails when cancelled or past the deadline.
+    pub fn check(&self, what: &str) -> Result<(), SshError> {
+        if self.cancelled() {
+            return Err(SshError::new(
+                ErrorClass::Cancelled,
+                format!("{what}: cancelled"),
+            ));
+        }
+        if self.remaining() == Some(Duration::ZERO) {
+            let secs = self.limit_len.get().map_or(0.0, |d| d.as_secs_f64());
+            return Err(SshError::new(
+                ErrorClass::Timeout,
+                format!("{what}: {} of {secs}s passed", self.limit.get()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Waits for the socket in the directions `sess` is blocked on, one slice at most.
+    pub fn wait(&self, sess: &Session) {
+        let slice = self.remaining().map_or(POLL_SLICE, |r| r.min(POLL_SLICE));
+        wait_socket(self.fd, &sess.block_directions(), slice);
+    }
+
+    /// Calls `f` until it stops returning EAGAIN, polling in between.
+    pub fn retry<T>(
+        &self,
+        sess: &Session,
+        what: &str,
+        mut f: impl FnMut() -> Result<T, ssh2::Error>,
+    ) -> Result<T, SshError> {
+        loop {
+            match f() {
+                Ok(v) => return Ok(v),
+                Err(e) if is_eagain(&e) => {
+                    self.check(what)?;
+                    self.wait(sess);
+                }
+                Err(e) => return Err(classify(&e, what)),
+            }
+        }
+    }
+}
+
+/// Polls `fd` for the given directions (readable when none is given) for at most `timeout`.
+pub fn wait_socket(fd: RawFd, dirs: &BlockDirections, timeout: Duration) {
+    let events = match dirs {
+        BlockDirections::Outbound => libc::POLLOUT,
+        BlockDirections::Both => libc::POLLIN | libc::POLLOUT,
+        BlockDirections::Inbound | BlockDirections::None => libc::POLLIN,
+    };
+    let mut pfd = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: `pfd` is a valid pollfd for the duration of the call and nfds is 1.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::poll(&mut pfd, 1, ms);
+    }
+}

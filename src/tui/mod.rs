@@ -1,17 +1,189 @@
 //! The console: a ratatui + crossterm full-screen face over the engine.
+//!
+//! State is one [`app::App`]; terminal input, engine events and engine questions become
+//! [`action::Action`]s; [`update::update`] changes the state and returns [`action::Effect`]s
+//! that [`runtime`] carries out (submit, cancel, answer, save history); [`draw::draw`] paints
+//! the state and changes nothing.
+
+pub mod action;
+pub mod app;
+pub mod cmdline;
+pub mod config;
+pub mod dialog;
+pub mod draw;
+pub mod keys;
+pub mod layout;
+pub mod pane;
+pub mod runtime;
+pub mod term;
+pub mod theme;
+pub mod tree;
+pub mod update;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::engine::{Engine, EngineConfig, HostKeyPolicy, LogLevel};
+use crate::inventory::Inventory;
+
+/// Records of the operation log shown in the live log at start.
+pub const OPLOG_RECORDS_SHOWN: usize = 200;
 
 /// Options of the console (`fleetdeck` with no subcommand).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConsoleArgs {
-    /// Theme name (from themes/) or path to a theme YAML file.
+    /// Theme name (dark, light, high-contrast, colorblind) or path to a theme YAML file.
     #[arg(long, global = true, env = "FLEETDECK_THEME")]
     pub theme: Option<String>,
+
+    /// Console: at most this many hosts connect or run at once.
+    #[arg(long, value_name = "N")]
+    pub fanout: Option<usize>,
+
+    /// Console: what to do with unknown host keys [default in the console: ask, a dialog
+    /// showing the fingerprint].
+    #[arg(long, value_enum)]
+    pub host_key_policy: Option<HostKeyPolicy>,
+
+    /// Console: known_hosts files to use instead of the inventory's and ~/.ssh/known_hosts.
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Vec<PathBuf>,
+
+    /// Console: lines of output kept on screen per host (the run folder keeps everything).
+    #[arg(long, value_name = "N")]
+    pub tail_lines: Option<usize>,
+
+    /// Console: ask before running a command on more than N hosts.
+    #[arg(long, value_name = "N")]
+    pub confirm_above: Option<usize>,
 }
 
-pub fn run_console(_inventory: Option<PathBuf>, _args: ConsoleArgs) -> ExitCode {
-    eprintln!("fleetdeck console: not built yet");
-    ExitCode::from(1)
+/// Opens the console on an inventory. Exit status 2 for bad input (inventory, config, flags).
+#[allow(clippy::needless_pass_by_value)] // the signature `cli` calls
+pub fn run_console(inventory: Option<PathBuf>, args: ConsoleArgs) -> ExitCode {
+    let path = crate::cli::inventory_path(inventory);
+    let inv = match Inventory::load(&path) {
+        Ok(inv) => inv,
+        Err(e) => {
+            eprintln!("fleetdeck: {e}");
+            return ExitCode::from(crate::cli::EXIT_USAGE);
+        }
+    };
+    let config_path = config::config_path();
+    let cfg = match config::ConsoleConfig::load(&config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("fleetdeck: {e}");
+            return ExitCode::from(crate::cli::EXIT_USAGE);
+        }
+    };
+    let mut settings = match cfg.settings() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("fleetdeck: {}: {e}", config_path.display());
+            return ExitCode::from(crate::cli::EXIT_USAGE);
+        }
+    };
+    if let Some(n) = args.fanout {
+        if n == 0 {
+            eprintln!("fleetdeck: --fanout must be at least 1 (got 0)");
+            return ExitCode::from(crate::cli::EXIT_USAGE);
+        }
+        settings.fanout = n;
+    }
+    if let Some(n) = args.tail_lines {
+        if n == 0 {
+            eprintln!("fleetdeck: --tail-lines must be at least 1 (got 0)");
+            return ExitCode::from(crate::cli::EXIT_USAGE);
+        }
+        settings.tail_lines = n;
+    }
+    if let Some(n) = args.confirm_above {
+        settings.confirm_above = n;
+    }
+    // The console can ask, so unknown keys are shown with their fingerprint by default.
+    settings.host_key_policy = args.host_key_policy.unwrap_or(HostKeyPolicy::Ask);
+    settings.known_hosts = if !args.known_hosts.is_empty() {
+        args.known_hosts.clone()
+    } else if !inv.known_hosts.is_empty() {
+        inv.known_hosts.clone()
+    } else {
+        let home = crate::ssh::auth::passwd_home()
+            .or_else(dirs::home_dir)
+            .unwrap_or_default();
+        vec![home.join(".ssh/known_hosts")]
+    };
+    let theme_spec = args.theme.clone().or_else(|| cfg.theme.clone());
+    let (theme, theme_warning) = theme::Theme::load_or_default(theme_spec.as_deref());
+    let theme = theme.respecting_no_color();
+
+    let state = crate::paths::state_dir();
+    let mut app = app::App::new(inv, settings.clone(), theme);
+    app.cmdline = cmdline::CmdLine::with_history(cmdline::load_history(&cmdline::history_path()));
+    // Earlier operations (this and other sessions) from the operation log.
+    let oplog_path = state.join("oplog.jsonl");
+    match crate::oplog::read::read_path(&oplog_path) {
+        Ok(contents) => {
+            app.add_oplog_records(&contents.records, OPLOG_RECORDS_SHOWN);
+            for w in contents.warnings.iter().take(3) {
+                app.push_log(LogLevel::Warn, None, w.clone());
+            }
+        }
+        Err(e) => app.push_log(
+            LogLevel::Warn,
+            None,
+            format!(
+                "cannot read the operation log {}: {e}",
+                oplog_path.display()
+            ),
+        ),
+    }
+    if let Some(w) = theme_warning {
+        app.push_log(LogLevel::Warn, None, w.clone());
+        app.set_status(LogLevel::Warn, w);
+    }
+    app.push_log(
+        LogLevel::Info,
+        None,
+        format!("inventory {}: {} hosts", path.display(), app.hosts.len()),
+    );
+
+    let (prompter, prompts) = runtime::ConsolePrompter::new();
+    let (engine, events) = Engine::new(EngineConfig {
+        host_key_policy: settings.host_key_policy,
+        known_hosts: settings.known_hosts.clone(),
+        idle_timeout: Duration::from_secs(600),
+        keepalive: Duration::from_secs(30),
+        runs_dir: Some(state.join("runs")),
+        oplog: Some(state.join("oplog.jsonl")),
+        prompter: Arc::new(prompter),
+    });
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("fleetdeck: cannot start the event loop: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = rt.block_on(async {
+        let mut guard = term::TerminalGuard::new()?;
+        let r = runtime::run(app, &mut guard, &engine, events, prompts).await;
+        drop(guard);
+        r
+    });
+    // The terminal is already restored; closing sessions may take a moment.
+    engine.cancel_all();
+    engine.shutdown();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fleetdeck: terminal error: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -1,0 +1,168 @@
+//! Console drawing speed and memory: a frame with 500 hosts × 10,000 lines each (target: under
+//! 10 ms), and the memory held for 1,000 hosts × 10,000 lines (target: under 300 MB).
+//!
+//! `cargo bench --bench render` prints criterion's figures and, first, the memory figure.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, Criterion};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use fleetdeck::engine::{Event, ExitStatus, Stream};
+use fleetdeck::inventory::Inventory;
+use fleetdeck::tui::action::{Action, Cmd};
+use fleetdeck::tui::app::{App, Settings};
+use fleetdeck::tui::draw::draw;
+use fleetdeck::tui::theme::Theme;
+use fleetdeck::tui::update::{compute_gathered, start_job, update};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+const LINES: usize = 10_000;
+/// Lines per `Output` event, as the engine delivers chunks.
+const LINES_PER_CHUNK: usize = 200;
+
+/// An app whose last job ran on `hosts` hosts, each having printed `LINES` lines (average
+/// 22 bytes: `h0042 001234 load 0.34`), a few of them different so the gathered view has
+/// outliers.
+fn loaded_app(hosts: usize, w: u16, h: u16) -> App {
+    std::env::set_var("FLEETDECK_SSH_CONFIG", "");
+    let yaml = format!(
+        "defaults: {{ address: 127.0.0.1 }}\ngroups:\n  fleet:\n    hosts: {{ \"h[0001-{hosts:04}]\": ~ }}\n"
+    );
+    let inv = Inventory::load_str(Path::new("/bench/inventory.yaml"), &yaml).expect("inventory");
+    let mut app = App::new(inv, Settings::default(), Theme::default_theme());
+    update(&mut app, Action::Resize(w, h));
+    let all: Vec<usize> = (0..hosts).collect();
+    start_job(&mut app, "tail -n 10000 /var/log/app.log", all);
+    update(&mut app, Action::JobSubmitted(1));
+    let names: Vec<Arc<str>> = app.hosts.iter().map(|v| v.name.clone()).collect();
+    for (i, host) in names.iter().enumerate() {
+        let mut chunk = String::new();
+        for l in 0..LINES {
+            let odd = i % 50 == 7 && l == LINES - 1;
+            chunk.push_str(&format!(
+                "{host} {l:06} load 0.{:02}{}\n",
+                l % 100,
+                if odd { " ERROR" } else { "" }
+            ));
+            if (l + 1) % LINES_PER_CHUNK == 0 {
+                let data = std::mem::take(&mut chunk).into_bytes();
+                update(
+                    &mut app,
+                    Action::Engine(Event::Output {
+                        job: 1,
+                        host: host.clone(),
+                        stream: Stream::Stdout,
+                        data,
+                    }),
+                );
+            }
+        }
+        update(
+            &mut app,
+            Action::Engine(Event::Finished {
+                job: 1,
+                host: host.clone(),
+                exit: ExitStatus::Code(0),
+                duration: Duration::from_millis(200),
+            }),
+        );
+    }
+    app
+}
+
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .expect("rss");
+    pages * 4096
+}
+
+/// Prints the memory figure for 1,000 hosts × 10,000 lines.
+fn memory_figure() {
+    let before = rss_bytes();
+    let started = Instant::now();
+    let app = loaded_app(1_000, 200, 60);
+    let took = started.elapsed();
+    let after = rss_bytes();
+    let held: usize = app.hosts.iter().map(|h| h.pane.heap_bytes()).sum();
+    let lines: usize = app.hosts.iter().map(|h| h.pane.len()).sum();
+    println!(
+        "memory: 1000 hosts x {LINES} lines ({lines} lines held): process RSS {:.1} MB \
+         (grew {:.1} MB; pane buffers {:.1} MB); ingest took {:.2}s",
+        after as f64 / 1e6,
+        (after - before) as f64 / 1e6,
+        held as f64 / 1e6,
+        took.as_secs_f64()
+    );
+    black_box(app);
+}
+
+fn frame(c: &mut Criterion) {
+    let mut group = c.benchmark_group("frame_500x10000");
+    group.sample_size(30);
+    for (w, h) in [(200u16, 60u16), (300, 100), (80, 24)] {
+        let mut app = loaded_app(500, w, h);
+        let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+        group.bench_function(format!("panes_{w}x{h}"), |b| {
+            b.iter(|| {
+                term.draw(|f| draw(f, &app)).expect("draw");
+            });
+        });
+        update(&mut app, Action::Cmd(Cmd::Zoom));
+        group.bench_function(format!("zoom_{w}x{h}"), |b| {
+            b.iter(|| {
+                term.draw(|f| draw(f, &app)).expect("draw");
+            });
+        });
+        update(&mut app, Action::Cmd(Cmd::Zoom));
+        update(
+            &mut app,
+            Action::Key(KeyEvent::new(KeyCode::Char('v'), KeyModifiers::NONE)),
+        );
+        group.bench_function(format!("gathered_{w}x{h}"), |b| {
+            b.iter(|| {
+                term.draw(|f| draw(f, &app)).expect("draw");
+            });
+        });
+        if w == 200 {
+            group.bench_function("fold_500_hosts", |b| b.iter(|| compute_gathered(&mut app)));
+            group.bench_function("update_one_output_chunk", |b| {
+                let host: Arc<str> = app.hosts[3].name.clone();
+                let data: Vec<u8> = (0..LINES_PER_CHUNK)
+                    .flat_map(|i| format!("more {i}\n").into_bytes())
+                    .collect();
+                b.iter(|| {
+                    update(
+                        &mut app,
+                        Action::Engine(Event::Output {
+                            job: 1,
+                            host: host.clone(),
+                            stream: Stream::Stdout,
+                            data: data.clone(),
+                        }),
+                    )
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, frame);
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not (then only criterion's
+    // quick test mode runs).
+    if std::env::args().any(|a| a == "--bench") {
+        memory_figure();
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

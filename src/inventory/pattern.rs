@@ -1,0 +1,354 @@
+//! Target patterns, compatible with Ansible's host patterns:
+//!
+//! - `web:db` or `web,db`: union; `prod:&web`: intersection; `all:!db`: exclusion. As in
+//!   Ansible, unions are applied first, then intersections, then exclusions, whatever their
+//!   place; a pattern of only `&`/`!` terms starts from `all`.
+//! - a host or group name; `all` (or `*`) is every host;
+//! - globs `web*`, `*.example.com`, `db?`, `[ab]*` (fnmatch, over group and host names);
+//! - `~regex`, matched from the start of group and host names (Python's `re.match`);
+//! - Ansible subscripts on a group: `web[0]`, `web[-1]`, `web[0:2]` (end included), `web[1:]`;
+//! - fleetdeck's ranges: `web[01-05]` names hosts (or groups) `web01`…`web05`; every name
+//!   must exist. The dash form is always a range (Ansible removed `[x-y]` subscripts); the
+//!   colon form `www[01:03]` is a subscript when `www` is a group, a range otherwise.
+//!
+//! The result is in inventory order, without duplicates. An unknown name is an error that
+//! names it, and so is a glob or regex that matches nothing: a typo must not widen or narrow
+//! a command's targets silently.
+
+use std::collections::HashMap;
+
+use regex::Regex;
+
+use super::error::{suggest, PatternError, RangeError};
+use super::range::expand_range;
+use super::{HostId, Inventory};
+
+/// Splits on `:` and `,` outside `[]`, `()` and `{}`.
+fn split_terms(pattern: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    let mut start = 0;
+    for (i, c) in pattern.char_indices() {
+        match c {
+            '[' | '(' | '{' => depth += 1,
+            ']' | ')' | '}' => depth -= 1,
+            ':' | ',' if depth <= 0 => {
+                out.push(pattern[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(pattern[start..].trim());
+    out.retain(|t| !t.is_empty());
+    out
+}
+
+struct Ctx<'a> {
+    inv: &'a Inventory,
+    host_ix: Option<HashMap<&'a str, HostId>>,
+}
+
+impl<'a> Ctx<'a> {
+    fn host(&mut self, name: &str) -> Option<HostId> {
+        if self.inv.hosts.len() < 64 {
+            return self.inv.host_by_name(name);
+        }
+        let inv = self.inv;
+        let ix = self.host_ix.get_or_insert_with(|| {
+            inv.hosts
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (h.name.as_str(), i))
+                .collect()
+        });
+        ix.get(name).copied()
+    }
+
+    fn group(&self, name: &str) -> Option<usize> {
+        self.inv.group_by_name(name)
+    }
+
+    fn add_group(&self, g: usize, set: &mut [bool]) {
+        for h in self.inv.hosts_under(g) {
+            set[h] = true;
+        }
+    }
+
+    fn unknown(&self, name: &str) -> PatternError {
+        let names = self
+            .inv
+            .groups
+            .iter()
+            .map(|g| g.name.as_str())
+            .chain(self.inv.hosts.iter().map(|h| h.name.as_str()));
+        PatternError::Unknown {
+            name: name.to_string(),
+            hint: suggest(name, names),
+        }
+    }
+
+    /// The hosts one term (without its `&`/`!`) selects.
+    fn term(&mut self, term: &str, host_first: bool) -> Result<Vec<bool>, PatternError> {
+        let n = self.inv.hosts.len();
+        let mut set = vec![false; n];
+        if host_first {
+            if let Some(h) = self.host(term) {
+                set[h] = true;
+                return Ok(set);
+            }
+        }
+        if let Some(g) = self.group(term) {
+            self.add_group(g, &mut set);
+            return Ok(set);
+        }
+        if let Some(h) = self.host(term) {
+            set[h] = true;
+            return Ok(set);
+        }
+        if let Some(re) = term.strip_prefix('~') {
+            let re = Regex::new(&format!("^(?:{re})")).map_err(|e| PatternError::BadRegex {
+                pattern: term.to_string(),
+                reason: e.to_string(),
+            })?;
+            return self.by_matcher(term, |s| re.is_match(s), set);
+        }
+        if let Some(sub) = self.subscript(term)? {
+            return Ok(sub);
+        }
+        if term.contains('[') || term.contains(']') {
+            match expand_range(term) {
+                Ok(names) => {
+                    for name in names {
+                        if let Some(h) = self.host(&name) {
+                            set[h] = true;
+                        } else if let Some(g) = self.group(&name) {
+                            self.add_group(g, &mut set);
+                        } else {
+                            return Err(self.unknown(&name));
+                        }
+                    }
+                    return Ok(set);
+                }
+                Err(e @ (RangeError::Backwards { .. } | RangeError::TooMany { .. })) => {
+                    return Err(PatternError::BadRange(e));
+                }
+                // Not a range: maybe a glob character class such as `web[ab]*`.
+                Err(RangeError::Malformed { .. }) => {}
+            }
+        }
+        if term == "*" {
+            return Ok(vec![true; n]);
+        }
+        if term.contains(['*', '?', '[']) {
+            let re = Regex::new(&glob_to_regex(term)).map_err(|e| PatternError::BadRegex {
+                pattern: term.to_string(),
+                reason: e.to_string(),
+            })?;
+            return self.by_matcher(term, |s| re.is_match(s), set);
+        }
+        Err(self.unknown(term))
+    }
+
+    fn by_matcher(
+        &self,
+        term: &str,
+        is_match: impl Fn(&str) -> bool,
+        mut set: Vec<bool>,
+    ) -> Result<Vec<bool>, PatternError> {
+        let mut any = false;
+        for (g, grp) in self.inv.groups.iter().enumerate() {
+            if is_match(&grp.name) {
+                any = true;
+                self.add_group(g, &mut set);
+            }
+        }
+        for (h, host) in self.inv.hosts.iter().enumerate() {
+            if is_match(&host.name) {
+                any = true;
+                set[h] = true;
+            }
+        }
+        if any {
+            Ok(set)
+        } else {
+            Err(PatternError::NoMatch {
+                pattern: term.to_string(),
+            })
+        }
+    }
+
+    /// Ansible's `group[i]`, `group[i:j]`, `group[i:]`, `group[i-j]` on a known group.
+    fn subscript(&self, term: &str) -> Result<Option<Vec<bool>>, PatternError> {
+        let Some(body) = term.strip_suffix(']') else {
+            return Ok(None);
+        };
+        let Some(open) = body.rfind('[') else {
+            return Ok(None);
+        };
+        let (base, inner) = (&body[..open], &body[open + 1..]);
+        let Some(g) = self.group(base) else {
+            return Ok(None);
+        };
+        let hosts = self.inv.hosts_under(g);
+        let len = hosts.len() as i64;
+        let bad = || PatternError::Subscript {
+            pattern: term.to_string(),
+            hosts: hosts.len(),
+        };
+        let num = |s: &str| s.parse::<i64>().ok();
+        // `[x-y]` is fleetdeck's range of names (Ansible removed it as a subscript).
+        if inner.get(1..).is_some_and(|rest| rest.contains('-')) {
+            return Ok(None);
+        }
+        let (start, end) = if let Some((a, b)) = inner.split_once(':') {
+            let a = num(a).ok_or_else(bad)?;
+            let b = if b.is_empty() {
+                len - 1
+            } else {
+                num(b).ok_or_else(bad)?
+            };
+            (a, b.min(len - 1))
+        } else {
+            let mut i = num(inner).ok_or_else(bad)?;
+            if i < 0 {
+                i += len;
+            }
+            (i, i)
+        };
+        if start < 0 || start >= len || end < start {
+            return Err(bad());
+        }
+        let mut set = vec![false; self.inv.hosts.len()];
+        for &h in &hosts[start as usize..=end as usize] {
+            set[h] = true;
+        }
+        Ok(Some(set))
+    }
+}
+
+/// fnmatch → an anchored regex (`*`, `?`, `[seq]`, `[!seq]`).
+fn glob_to_regex(glob: &str) -> String {
+    let mut re = String::from("^");
+    let mut chars = glob.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' => re.push_str(".*"),
+            '?' => re.push('.'),
+            '[' => {
+                let mut class = String::new();
+                let mut closed = false;
+                if chars.peek() == Some(&'!') {
+                    chars.next();
+                    class.push('^');
+                }
+                for d in chars.by_ref() {
+                    if d == ']' {
+                        closed = true;
+                        break;
+                    }
+                    if d == '\\' || d == '[' {
+                        class.push('\\');
+                    }
+                    class.push(d);
+                }
+                if closed {
+                    re.push('[');
+                    re.push_str(&class);
+                    re.push(']');
+                } else {
+                    re.push_str(&regex::escape("["));
+                    re.push_str(&regex::escape(&class));
+                }
+            }
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    re.push('$');
+    re
+}
+
+pub fn select(inv: &Inventory, pattern: &str) -> Result<Vec<HostId>, PatternError> {
+    let terms = split_terms(pattern);
+    if terms.is_empty() {
+        return Err(PatternError::Empty);
+    }
+    let mut union: Vec<&str> = terms
+        .iter()
+        .copied()
+        .filter(|t| !t.starts_with(['&', '!']))
+        .collect();
+    if union.is_empty() {
+        union.push("all");
+    }
+    let mut cx = Ctx { inv, host_ix: None };
+    let mut set = vec![false; inv.hosts.len()];
+    for t in union {
+        for (s, x) in set.iter_mut().zip(cx.term(t, true)?) {
+            *s |= x;
+        }
+    }
+    for t in terms.iter().filter_map(|t| t.strip_prefix('&')) {
+        let t = t.trim();
+        if t.is_empty() {
+            return Err(PatternError::Empty);
+        }
+        for (s, x) in set.iter_mut().zip(cx.term(t, false)?) {
+            *s &= x;
+        }
+    }
+    for t in terms.iter().filter_map(|t| t.strip_prefix('!')) {
+        let t = t.trim();
+        if t.is_empty() {
+            return Err(PatternError::Empty);
+        }
+        for (s, x) in set.iter_mut().zip(cx.term(t, false)?) {
+            *s &= !x;
+        }
+    }
+    Ok(set
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &s)| s.then_some(i))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_table() {
+        let cases: &[(&str, &[&str])] = &[
+            ("web:db", &["web", "db"]),
+            ("web,db", &["web", "db"]),
+            ("prod:&web", &["prod", "&web"]),
+            ("all:!db", &["all", "!db"]),
+            ("www[01:05]", &["www[01:05]"]),
+            ("~^web[0-9]{1,3}:db", &["~^web[0-9]{1,3}", "db"]),
+            (" a , b ", &["a", "b"]),
+            ("", &[]),
+        ];
+        for (p, want) in cases {
+            assert_eq!(split_terms(p), *want, "{p}");
+        }
+    }
+
+    #[test]
+    fn glob_table() {
+        let cases = [
+            ("web*", "web01", true),
+            ("web*", "db", false),
+            ("*.example.com", "a.example.com", true),
+            ("*.example.com", "aexample.com", false),
+            ("db?", "db1", true),
+            ("[ab]*", "alpha", true),
+            ("[!ab]*", "alpha", false),
+            ("w.b", "web", false),
+        ];
+        for (g, s, want) in cases {
+            let re = Regex::new(&glob_to_regex(g)).unwrap();
+            assert_eq!(re.is_match(s), want, "{g} {s}");
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Running one command on an authenticated session: stdout and stderr read as they arrive in
+//! non-blocking mode (no deadlock whatever either stream writes), a deadline and a cancel flag
+//! checked every poll slice, and on abort the channel closed (with a pty, sshd's hang-up sends
+//! SIGHUP to the command's process group).
+
+use std::io::Read;
+use std::time::Duration;
+
+use ssh2::{Channel, Session};
+
+use super::{SshError, Waiter};
+use crate::engine::{ErrorClass, ExecSpec, ExitStatus, Stream};
+
+/// How long closing a channel may take after the command ended or was aborted.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Size of one read from a channel stream.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// The outcome of one command.
+#[derive(Debug)]
+pub struct ExecOutcome {
+    pub result: Result<ExitStatus, SshError>,
+    /// False when the session should not be reused (transport error or a close that hung).
+    pub session_ok: bool,
+}
+
+/// Opens a session channel. On a held session this is also the liveness probe.
+pub fn open_channel(sess: &Session, w: &Waiter<'_>) -> Result<Channel, SshError> {
+    w.retry(sess, "opening a channel", || sess.channel_session())
+}
+
+/// Closes `ch` politely (bounded by [`CLOSE_TIMEOUT`]); false when it could not.
+pub fn close_channel(sess: &Session, fd: std::os::unix::io::RawFd, ch: &mut Channel) -> bool {
+    let w = Waiter::new(fd, None);
+    w.set_deadline(Some(CLOSE_TIMEOUT), "channel close timeout");
+    w.retry(sess, "closing the channel", || ch.close()).is_ok()
+        && w.retry(sess, "waiting for the channel to close", || ch.wait_close())
+            .is_ok()
+}
+
+/// Quotes `s` for a POSIX shell.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The command line sent to the server.
+pub fn remote_command(spec: &ExecSpec) -> String {
+    match &spec.sudo_user {
+        // -n: never prompt (a prompt would hang the channel); a password-protected sudo fails
+        // with sudo's own message on stderr.
+        Some(user) => format!(
+            "sudo -n -u {} -- sh -c {}",
+            shell_quote(user),
+            shell_quote(&spec.command)
+        ),
+        None => spec.command.clone(),
+    }
+}
+
+/// Runs `spec` on the already opened channel `ch`, calling `on_output` for every chunk.
+/// `w` carries the command deadline and the cancel flag.
+pub fn run(
+    sess: &Session,
+    w: &Waiter<'_>,
+    mut ch: Channel,
+    spec: &ExecSpec,
+    on_output: &mut dyn FnMut(Stream, &[u8]),
+) -> ExecOutcome {
+    let started = run_inner(sess, w, &mut ch, spec, on_output);
+    match started {
+        Ok(()) => {
+            let closed = close_channel(sess, w.fd(), &mut ch);
+            if !closed {
+                return ExecOutcome {
+                    result: Err(SshError::new(
+                        ErrorClass::Protocol,
+                        "the channel did not close after the command ended",
+                    )),
+                    session_ok: false,
+                };
+            }
+            let signal = ch.exit_signal().ok().and_then(|s| s.exit_signal);
+            let result = match signal {
+                Some(sig) => Ok(ExitStatus::Signal(sig)),
+                None => ch
+                    .exit_status()
+                    .map(ExitStatus::Code)
+                    .map_err(|e| super::classify(&e, "reading the exit status")),
+            };
+            ExecOutcome {
+                result,
+                session_ok: true,
+            }
+        }
+        Err(mut e) if matches!(e.class, ErrorClass::Cancelled | ErrorClass::Timeout) => {
+            let a = abort(sess, w.fd(), &mut ch, spec.pty);
+            if !a.stopped {
+                e.message.push_str(
+                    "; the remote command may still be running (without a pty, closing the \
+                     channel does not stop it)",
+                );
+            }
+            ExecOutcome {
+                result: Err(e),
+                session_ok: a.session_ok,
+            }
+        }
+        Err(e) => ExecOutcome {
+            result: Err(e),
+            session_ok: false,
+        },
+    }
+}
+
+/// What stopping a command achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Aborted {
+    /// The session can be used for the next command.
+    pub session_ok: bool,
+    /// The server confirmed the channel closed (the command is gone). Without a pty, sshd
+    /// keeps a channel open while its command runs: then this is false and the command may
+    /// still run.
+    pub stopped: bool,
+}
+
+/// How long to wait for the channel to close when no pty hang-up can have stopped the command.
+const UNSTOPPABLE_CLOSE_WAIT: Duration = Duration::from_millis(300);
+
+/// Stops the remote command by closing its channel. With a pty, sshd hangs the terminal up
+/// and the command's process group gets SIGHUP. (ssh2 0.9 does not expose libssh2's
+/// `signal` channel request, and sshd refuses it for forced commands anyway.)
+pub fn abort(sess: &Session, fd: std::os::unix::io::RawFd, ch: &mut Channel, pty: bool) -> Aborted {
+    let w = Waiter::new(fd, None);
+    w.set_deadline(
+        Some(if pty {
+            CLOSE_TIMEOUT
+        } else {
+            UNSTOPPABLE_CLOSE_WAIT
+        }),
+        "channel close timeout",
+    );
+    // libssh2's close waits for the server's close: once it returns, the channel is gone.
+    if w.retry(sess, "closing the channel", || ch.close()).is_err() {
+        // Without a pty the close was sent but sshd keeps the channel while the command runs;
+        // the session itself is fine. With a pty the close should have completed: suspect.
+        return Aborted {
+            session_ok: !pty,
+            stopped: false,
+        };
+    }
+    Aborted {
+        session_ok: true,
+        stopped: true,
+    }
+}
+
+fn run_inner(
+    sess: &Session,
+    w: &Waiter<'_>,
+    ch: &mut Channel,
+    spec: &ExecSpec,
+    on_output: &mut dyn FnMut(Stream, &[u8]),
+) -> Result<(), SshError> {
+    if spec.pty {
+        w.retry(sess, "requesting a pty", || {
+            ch.request_pty("xterm", None, Some((200, 50, 0, 0)))
+        })?;
+    }
+    let command = remote_command(spec);
+    w.retry(sess, "starting the command", || ch.exec(&command))?;
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut out_eof = false;
+    let mut err_eof = false;
+    let mut stderr = ch.stderr();
+    loop {
+        let mut progressed = false;
+        if !out_eof {
+            out_eof = drain(ch, &mut buf, Stream::Stdout, on_output, &mut progressed)?;
+        }
+        if !err_eof {
+            err_eof = drain(
+                &mut stderr,
+                &mut buf,
+                Stream::Stderr,
+                on_output,
+                &mut progressed,
+            )?;
+        }
+        if out_eof && err_eof {
+            return Ok(());
+        }
+        w.check("running the command")?;
+        if !progressed {
+            w.wait(sess);
+        }
+    }
+}
+
+/// Reads `r` until it would block; returns true at end of stream.
+fn drain(
+    r: &mut dyn Read,
+    buf: &mut [u8],
+    stream: Stream,
+    on_output: &mut dyn FnMut(Stream, &[u8]),
+    progressed: &mut bool,
+) -> Result<bool, SshError> {
+    // Bounded so that a flood on one stream cannot starve the other or the cancel check.
+    for _ in 0..16 {
+        match r.read(buf) {
+            Ok(0) => return Ok(true),
+            Ok(n) => {
+                *progressed = true;
+                on_output(stream, &buf[..n]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => {
+                return Err(SshError::new(
+                    ErrorClass::Protocol,
+                    format!(
+                        "reading {}: {e}",
+                        match stream {
+                            Stream::Stdout => "stdout",
+                            Stream::Stderr => "stderr",
+                        }
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(false)
+}

@@ -1,0 +1,111 @@
+//! What can happen to the console (`Action`), what the operator means by a key (`Cmd`), and
+//! what the runtime must do about it (`Effect`). `update` turns actions into state changes and
+//! effects without touching the terminal or the engine, so it can be tested directly.
+
+use crossterm::event::{KeyEvent, MouseEvent};
+
+use crate::engine::{Event, HostKeyAnswer, HostKeyQuestion, JobId, JobSpec, Secret, SecretKind};
+
+/// Identifies one question the engine asked through the prompter.
+pub type PromptId = u64;
+
+/// Everything `update` reacts to.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Paste(String),
+    /// The terminal size, in cells.
+    Resize(u16, u16),
+    /// An engine event.
+    Engine(Event),
+    /// The engine accepted a job and gave it this id.
+    JobSubmitted(JobId),
+    /// The job could not be submitted.
+    SubmitFailed(String),
+    /// The engine asks about an unknown host key.
+    AskHostKey(PromptId, HostKeyQuestion),
+    /// The engine asks for a password or passphrase.
+    AskSecret(PromptId, SecretKind, String),
+    /// Time passes (clock for durations; recomputes the gathered view when needed).
+    Tick,
+    /// SIGTERM or SIGHUP: leave now, cancelling any job.
+    Terminate,
+    /// A semantic command (what keys translate to; tests can send these directly).
+    Cmd(Cmd),
+}
+
+/// What the operator means, independent of which key said it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmd {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Left,
+    Right,
+    /// Space in the tree.
+    Toggle,
+    /// Enter outside the command line.
+    Activate,
+    FocusNext,
+    FocusPrev,
+    FocusCmdline,
+    Help,
+    Quit,
+    /// Ctrl-C.
+    CancelJob,
+    /// `/`.
+    StartFilter,
+    /// `s`: select hosts by pattern.
+    SelectPattern,
+    /// `f`: select the hosts that failed in the last job.
+    SelectFailed,
+    /// `a`: select all hosts, or none if all are selected.
+    SelectAll,
+    /// `v`: panes ↔ gathered.
+    CycleView,
+    /// `z`: zoom the chosen host / back to the grid.
+    Zoom,
+    /// `F`: show only failed hosts' panes.
+    FailedOnly,
+    /// `t`: next theme.
+    CycleTheme,
+    /// `l` in the log: next minimum level.
+    LogLevel,
+    /// `H` in the log: only the chosen host / every host.
+    LogHost,
+    /// `F5`: the transfer dialog (reserved; see `dialog.rs`).
+    Transfer,
+    /// Text editing (command line, filter, dialogs).
+    Insert(char),
+    Backspace,
+    Delete,
+    DeleteWord,
+    ClearLine,
+    Home,
+    End,
+    HistoryPrev,
+    HistoryNext,
+    HistorySearch,
+    /// Enter in a text field.
+    Submit,
+    /// Esc.
+    Escape,
+    /// Answers in dialogs (`y`/`n`/`a`…).
+    Answer(char),
+}
+
+/// What the runtime must do after an update.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    Submit(JobSpec),
+    Cancel(JobId),
+    AnswerHostKey(PromptId, HostKeyAnswer),
+    AnswerSecret(PromptId, Option<Secret>),
+    /// Append a command to the history file.
+    SaveHistory(String),
+    Quit,
+}

@@ -1,0 +1,67 @@
+//! Dialogs: windows over the screen that take every key until closed.
+//!
+//! ## Adding a dialog (e.g. the transfer dialog behind `F5`)
+//! 1. Add a variant to [`Dialog`] holding the dialog's own state (put a large state struct in
+//!    its own file, e.g. `src/tui/transfer.rs`, and keep the variant `Transfer(TransferDialog)`).
+//! 2. Say whether it takes text in [`Dialog::takes_text`] (then printable keys arrive as
+//!    `Cmd::Insert`, otherwise as `Cmd::Answer`).
+//! 3. Handle its commands in `update::dialog_cmd` (return effects such as `Effect::Submit`; call
+//!    `app.close_dialog()` when done).
+//! 4. Draw it in `draw::dialogs::draw_dialog` (use `draw::dialogs::centered` for the frame).
+//! 5. Open it from `update::apply_cmd` (the `Cmd::Transfer` arm is where `F5` lands today) and
+//!    list its keys in `help::KEYS` so `?` shows them.
+
+use crate::engine::{HostKeyQuestion, SecretKind};
+use crate::inventory::HostId;
+
+use super::action::PromptId;
+
+/// What a confirmation leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnYes {
+    Run { command: String, hosts: Vec<HostId> },
+    Quit,
+}
+
+/// An open dialog and its state.
+#[derive(Debug, Clone)]
+pub enum Dialog {
+    Help {
+        scroll: usize,
+    },
+    Confirm {
+        title: String,
+        lines: Vec<String>,
+        danger: bool,
+        on_yes: OnYes,
+    },
+    /// The engine met an unknown host key (policy `ask`).
+    HostKey {
+        prompt: PromptId,
+        question: HostKeyQuestion,
+    },
+    /// The engine needs a password or passphrase; `input` is shown masked and never stored.
+    Secret {
+        prompt: PromptId,
+        kind: SecretKind,
+        text: String,
+        input: String,
+    },
+    /// `s`: select hosts by an inventory pattern.
+    Pattern {
+        input: String,
+        error: Option<String>,
+    },
+    /// A message to acknowledge.
+    Notice {
+        title: String,
+        text: String,
+    },
+}
+
+impl Dialog {
+    /// True when printable keys are text for the dialog (not answers).
+    pub fn takes_text(&self) -> bool {
+        matches!(self, Dialog::Secret { .. } | Dialog::Pattern { .. })
+    }
+}

@@ -1,0 +1,120 @@
+//! The command line and the key hint / status bar.
+
+use ratatui::layout::{Position, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::{cut_chars, level_style};
+use crate::tui::app::{App, Focus};
+
+pub fn draw_cmdline(frame: &mut Frame, app: &App, area: Rect) {
+    if area.height == 0 {
+        return;
+    }
+    let t = &app.theme;
+    let focused = app.focus == Focus::Cmdline && app.dialog.is_none();
+    let c = &app.cmdline;
+    let selected = app.tree.selected_count();
+    let right = format!(" {selected} selected ");
+    let width = area.width as usize;
+    let avail = width.saturating_sub(right.len() + 3);
+    let prompt_style = if focused {
+        Style::default()
+            .fg(t.colors.prompt)
+            .add_modifier(Modifier::BOLD)
+    } else {
+        Style::default().fg(t.colors.dim)
+    };
+    let mut spans = vec![Span::styled(" > ", prompt_style)];
+    let cursor_col;
+    if let Some(s) = &c.search {
+        let label = format!("(history search) `{}': ", s.query);
+        let found = c.search_match().unwrap_or("");
+        cursor_col = 3 + label.chars().count().min(avail);
+        spans.push(Span::styled(label, Style::default().fg(t.colors.status)));
+        spans.push(Span::styled(
+            cut_chars(found, avail).to_string(),
+            Style::default().fg(t.colors.text),
+        ));
+    } else {
+        // Keep the cursor in view on long lines.
+        let start = c.cursor.saturating_sub(avail.saturating_sub(1));
+        let shown: String = c.input.chars().skip(start).take(avail).collect();
+        cursor_col = 3 + c.cursor - start;
+        if c.input.is_empty() && !focused {
+            spans.push(Span::styled(
+                ": command to run on the selected hosts",
+                Style::default().fg(t.colors.dim),
+            ));
+        } else {
+            spans.push(Span::styled(shown, Style::default().fg(t.colors.text)));
+        }
+    }
+    let left = Line::from(spans);
+    let lw = left.width();
+    let mut line = left;
+    if lw + right.len() <= width {
+        line.spans
+            .push(Span::raw(" ".repeat(width - lw - right.len())));
+        line.spans
+            .push(Span::styled(right, Style::default().fg(t.colors.count)));
+    }
+    frame.render_widget(Paragraph::new(line), area);
+    if focused {
+        frame.set_cursor_position(Position::new(
+            area.x + cursor_col.min(width.saturating_sub(1)) as u16,
+            area.y,
+        ));
+    }
+}
+
+pub fn draw_hints(frame: &mut Frame, app: &App, area: Rect) {
+    if area.height == 0 {
+        return;
+    }
+    let t = &app.theme;
+    let line = if let Some((level, msg)) = &app.status {
+        Line::from(Span::styled(
+            format!(" {msg}"),
+            level_style(t, *level).add_modifier(Modifier::BOLD),
+        ))
+    } else {
+        let hints: &[(&str, &str)] = if app.job_running() {
+            &[
+                ("Ctrl-C", "cancel"),
+                ("v", "gathered"),
+                ("z", "zoom"),
+                ("Tab", "focus"),
+                ("?", "help"),
+                ("q", "quit"),
+            ]
+        } else {
+            &[
+                ("Space", "select"),
+                (":", "command"),
+                ("Tab", "focus"),
+                ("/", "filter"),
+                ("v", "view"),
+                ("f", "failed"),
+                ("F5", "transfer"),
+                ("?", "help"),
+                ("q", "quit"),
+            ]
+        };
+        let mut spans = Vec::new();
+        for (k, what) in hints {
+            spans.push(Span::styled(
+                format!(" [{k}]"),
+                Style::default().fg(t.colors.hint_key),
+            ));
+            spans.push(Span::styled(
+                format!(" {what}"),
+                Style::default().fg(t.colors.hint_text),
+            ));
+        }
+        Line::from(spans)
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}

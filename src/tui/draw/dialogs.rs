@@ -1,0 +1,222 @@
+//! Dialog windows (see `tui/dialog.rs` for how to add one).
+
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use crate::engine::SecretKind;
+use crate::tui::app::App;
+use crate::tui::dialog::Dialog;
+use crate::tui::keys::HELP;
+use crate::tui::layout::inner;
+
+/// A rectangle of at most `w`×`h` centered in `area`.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+fn frame_block<'a>(app: &App, title: &'a str, danger: bool) -> Block<'a> {
+    let t = &app.theme;
+    let color = if danger {
+        t.colors.danger
+    } else {
+        t.colors.dialog_border
+    };
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::default().fg(color).add_modifier(Modifier::BOLD))
+        .title(Span::styled(
+            format!(" {title} "),
+            Style::default().fg(color).add_modifier(Modifier::BOLD),
+        ))
+        .style(t.base())
+}
+
+fn keys_line<'a>(app: &App, keys: &[(&'a str, &'a str)]) -> Line<'a> {
+    let t = &app.theme;
+    let mut spans = Vec::new();
+    for (k, what) in keys {
+        spans.push(Span::styled(
+            format!(" [{k}]"),
+            Style::default()
+                .fg(t.colors.hint_key)
+                .add_modifier(Modifier::BOLD),
+        ));
+        spans.push(Span::styled(
+            format!(" {what}"),
+            Style::default().fg(t.colors.hint_text),
+        ));
+    }
+    Line::from(spans)
+}
+
+pub fn draw_dialog(frame: &mut Frame, app: &App, dialog: &Dialog, area: Rect) {
+    let t = &app.theme;
+    let text = Style::default().fg(t.colors.text);
+    let (title, danger, lines, w, h): (String, bool, Vec<Line>, u16, u16) = match dialog {
+        Dialog::Help { scroll } => {
+            draw_help(frame, app, *scroll, area);
+            return;
+        }
+        Dialog::Confirm {
+            title,
+            lines,
+            danger,
+            ..
+        } => {
+            let mut v: Vec<Line> = lines
+                .iter()
+                .map(|l| Line::styled(l.clone(), text))
+                .collect();
+            v.push(Line::raw(""));
+            v.push(keys_line(app, &[("y/Enter", "yes"), ("n/Esc", "no")]));
+            (title.clone(), *danger, v, 72, 0)
+        }
+        Dialog::HostKey { question: q, .. } => {
+            let v = vec![
+                Line::styled(
+                    format!(
+                        "The host key of {} ({}:{}) is not known.",
+                        q.host, q.address, q.port
+                    ),
+                    text,
+                ),
+                Line::raw(""),
+                Line::from(vec![
+                    Span::styled(format!("{} key fingerprint is ", q.key_type), text),
+                    Span::styled(q.fingerprint.clone(), text.add_modifier(Modifier::BOLD)),
+                ]),
+                Line::raw(""),
+                Line::styled(
+                    "Check it against the host before trusting it.",
+                    Style::default().fg(t.colors.dim),
+                ),
+                Line::raw(""),
+                keys_line(
+                    app,
+                    &[
+                        ("o", "accept once"),
+                        ("a", "accept and save"),
+                        ("r/Esc", "reject"),
+                    ],
+                ),
+            ];
+            ("Unknown host key".to_string(), false, v, 76, 0)
+        }
+        Dialog::Secret {
+            kind,
+            text: prompt,
+            input,
+            ..
+        } => {
+            let title = match kind {
+                SecretKind::Password { .. } => "Password",
+                SecretKind::Passphrase { .. } => "Key passphrase",
+                SecretKind::Sudo { .. } => "sudo password",
+            };
+            let v = vec![
+                Line::styled(prompt.clone(), text),
+                Line::raw(""),
+                Line::from(vec![
+                    Span::styled("> ", Style::default().fg(t.colors.prompt)),
+                    Span::styled("•".repeat(input.chars().count()), text),
+                    Span::styled("▏", Style::default().fg(t.colors.prompt)),
+                ]),
+                Line::raw(""),
+                Line::styled(
+                    "Kept in memory for this session only, never written.",
+                    Style::default().fg(t.colors.dim),
+                ),
+                keys_line(app, &[("Enter", "send"), ("Esc", "decline")]),
+            ];
+            (title.to_string(), false, v, 64, 0)
+        }
+        Dialog::Pattern { input, error } => {
+            let mut v = vec![
+                Line::styled(
+                    "Select the hosts a pattern matches (replaces the selection):",
+                    text,
+                ),
+                Line::styled(
+                    "  web   web:db   prod:&web   all:!db   web[01-04]   ~regex",
+                    Style::default().fg(t.colors.dim),
+                ),
+                Line::raw(""),
+                Line::from(vec![
+                    Span::styled("> ", Style::default().fg(t.colors.prompt)),
+                    Span::styled(input.clone(), text),
+                    Span::styled("▏", Style::default().fg(t.colors.prompt)),
+                ]),
+            ];
+            if let Some(e) = error {
+                v.push(Line::styled(
+                    e.clone(),
+                    Style::default().fg(t.colors.danger),
+                ));
+            }
+            v.push(Line::raw(""));
+            v.push(keys_line(app, &[("Enter", "select"), ("Esc", "cancel")]));
+            ("Select by pattern".to_string(), false, v, 70, 0)
+        }
+        Dialog::Notice { title, text: body } => {
+            let v = vec![
+                Line::styled(body.clone(), text),
+                Line::raw(""),
+                keys_line(app, &[("Enter", "close")]),
+            ];
+            (title.clone(), false, v, 70, 0)
+        }
+    };
+    let inner_w = w.min(area.width).saturating_sub(2).max(1) as usize;
+    let wrapped: usize = lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(inner_w))
+        .sum();
+    let h = if h == 0 { wrapped as u16 + 2 } else { h };
+    let rect = centered(area, w, h);
+    frame.render_widget(Clear, rect);
+    let block = frame_block(app, &title, danger);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        rect,
+    );
+}
+
+fn draw_help(frame: &mut Frame, app: &App, scroll: usize, area: Rect) {
+    let t = &app.theme;
+    let mut lines = Vec::new();
+    for (section, keys) in HELP {
+        lines.push(Line::styled(
+            (*section).to_string(),
+            Style::default()
+                .fg(t.colors.title)
+                .add_modifier(Modifier::BOLD),
+        ));
+        for (k, what) in *keys {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {k:<20}"), Style::default().fg(t.colors.hint_key)),
+                Span::styled((*what).to_string(), Style::default().fg(t.colors.text)),
+            ]));
+        }
+        lines.push(Line::raw(""));
+    }
+    let rect = centered(area, 90, area.height.saturating_sub(2));
+    let h = inner(rect).height as usize;
+    let scroll = scroll.min(lines.len().saturating_sub(h));
+    frame.render_widget(Clear, rect);
+    let title = "Keys  (↑↓ scroll · Esc closes)";
+    let block = frame_block(app, title, false);
+    let shown: Vec<Line> = lines.into_iter().skip(scroll).collect();
+    frame.render_widget(Paragraph::new(shown).block(block), rect);
+}

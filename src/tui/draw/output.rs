@@ -1,0 +1,357 @@
+//! The output area: per-host panes, one zoomed host, or the gathered view.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::Frame;
+
+use super::{cut_chars, fmt_duration, remote_style, state_style};
+use crate::engine::ExitStatus;
+use crate::inventory::HostId;
+use crate::tui::app::{App, Focus, HostState, View};
+use crate::tui::layout::{grid, inner};
+
+pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let focused = app.focus == Focus::Output && app.dialog.is_none();
+    let mut title = vec![Span::styled(" Output", Style::default().fg(t.colors.title))];
+    if let Some(job) = &app.job {
+        let (ok, failed, active, total) = app.job_counts();
+        title.push(Span::styled(
+            format!(": {} ", cut_chars(&job.command, 40)),
+            Style::default()
+                .fg(t.colors.text)
+                .add_modifier(Modifier::BOLD),
+        ));
+        title.push(Span::styled(
+            format!("· {ok}/{total} ok "),
+            state_style(t, HostState::Ok),
+        ));
+        if failed > 0 {
+            title.push(Span::styled(
+                format!("· {failed} failed "),
+                state_style(t, HostState::Failed),
+            ));
+        }
+        if active > 0 {
+            title.push(Span::styled(
+                format!("· {active} running "),
+                state_style(t, HostState::Running),
+            ));
+        }
+        if let Some(d) = job.duration {
+            title.push(Span::styled(
+                format!("· {} ", fmt_duration(d)),
+                Style::default().fg(t.colors.dim),
+            ));
+        }
+    } else {
+        title.push(Span::raw(" "));
+    }
+    let mode = match (app.zoom, app.view) {
+        (Some(_), _) => " zoom ",
+        (None, View::Gathered) => " gathered ",
+        (None, View::Panes) if app.failed_only => " failed only ",
+        (None, View::Panes) => " panes ",
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.border(focused))
+        .title(Line::from(title))
+        .title(Line::from(Span::styled(mode, Style::default().fg(t.colors.dim))).right_aligned());
+    frame.render_widget(block, area);
+    let body = inner(area);
+    if app.job.is_none() {
+        let lines = vec![
+            Line::raw(""),
+            Line::styled(
+                " Select hosts in the tree (Space), press : and type a command;",
+                Style::default().fg(t.colors.dim),
+            ),
+            Line::styled(
+                " Enter runs it on the selected hosts. ? shows every key.",
+                Style::default().fg(t.colors.dim),
+            ),
+        ];
+        frame.render_widget(Paragraph::new(lines), body);
+        return;
+    }
+    if app.view == View::Gathered && app.zoom.is_none() {
+        draw_gathered(frame, app, body);
+        return;
+    }
+    let g = grid(app, body);
+    if g.panes.is_empty() {
+        let msg = if app.failed_only {
+            " no failed host (F shows all)"
+        } else {
+            " no hosts"
+        };
+        frame.render_widget(
+            Paragraph::new(Line::styled(msg, Style::default().fg(t.colors.dim))),
+            body,
+        );
+        return;
+    }
+    for &(index, host, rect) in &g.panes {
+        draw_pane(
+            frame,
+            app,
+            host,
+            rect,
+            index == app.pane_cursor && focused,
+            app.zoom.is_some(),
+        );
+    }
+    if let Some(more) = g.more {
+        let line = Line::from(vec![Span::styled(
+            format!(
+                " … {} more hosts not shown (←/→ pages through them, v gathered, F failed only, z zoom)",
+                g.hidden
+            ),
+            Style::default().fg(t.colors.status),
+        )]);
+        frame.render_widget(Paragraph::new(line), more);
+    }
+}
+
+fn pane_title(app: &App, host: HostId, zoomed: bool) -> Line<'static> {
+    let t = &app.theme;
+    let v = &app.hosts[host];
+    let mut spans = vec![
+        Span::styled(
+            format!(" {} ", v.name),
+            Style::default()
+                .fg(t.colors.text)
+                .add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(
+            format!("{} {}", v.state.symbol(), v.state.word()),
+            state_style(t, v.state),
+        ),
+    ];
+    match &v.exit {
+        Some(ExitStatus::Code(c)) => {
+            spans.push(Span::styled(format!(" exit {c}"), state_style(t, v.state)));
+        }
+        Some(ExitStatus::Signal(s)) => {
+            spans.push(Span::styled(format!(" SIG{s}"), state_style(t, v.state)));
+        }
+        None => {}
+    }
+    if let Some((class, _)) = &v.error {
+        spans.push(Span::styled(format!(" {class}"), state_style(t, v.state)));
+    }
+    let duration = v.duration.or_else(|| {
+        v.started
+            .filter(|_| v.state == HostState::Running)
+            .map(|s| app.clock.now.saturating_duration_since(s))
+    });
+    if let Some(d) = duration {
+        spans.push(Span::styled(
+            format!(" · {}", fmt_duration(d)),
+            Style::default().fg(t.colors.dim),
+        ));
+    }
+    if v.pane.scroll > 0 {
+        spans.push(Span::styled(
+            format!(" ↑{}", v.pane.scroll),
+            Style::default().fg(t.colors.status),
+        ));
+    }
+    if zoomed && v.pane.dropped > 0 {
+        let folder = app
+            .job
+            .as_ref()
+            .and_then(|j| j.run_dir.as_ref())
+            .map_or_else(|| "the run folder".to_string(), |d| d.display().to_string());
+        spans.push(Span::styled(
+            format!(" · {} earlier lines in {folder}", v.pane.dropped),
+            Style::default().fg(t.colors.dim),
+        ));
+    }
+    spans.push(Span::raw(" "));
+    Line::from(spans)
+}
+
+#[allow(clippy::many_single_char_names)]
+fn draw_pane(frame: &mut Frame, app: &App, host: HostId, rect: Rect, chosen: bool, zoomed: bool) {
+    let t = &app.theme;
+    let v = &app.hosts[host];
+    let border = if chosen {
+        t.border(true)
+    } else {
+        Style::default().fg(if v.state.is_failure() {
+            t.colors.state_failed
+        } else {
+            t.colors.border
+        })
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(border)
+        .title(pane_title(app, host, zoomed));
+    frame.render_widget(block, rect);
+    let body = inner(rect);
+    let h = body.height as usize;
+    let w = body.width as usize;
+    if h == 0 || w == 0 {
+        return;
+    }
+    let partials = v.pane.partial_lines();
+    let error_line = v
+        .error
+        .as_ref()
+        .map(|(class, msg)| format!("{class}: {msg}"));
+    let total = v.pane.len() + partials.len() + usize::from(error_line.is_some());
+    let end = total.saturating_sub(v.pane.scroll.min(total.saturating_sub(1)));
+    let start = end.saturating_sub(h);
+    let mut lines = Vec::with_capacity(h);
+    let stderr_style = Style::default().fg(t.colors.stderr);
+    let text_style = Style::default().fg(t.colors.text);
+    for i in start..end {
+        let mut budget = w;
+        let mut spans = Vec::new();
+        if i < v.pane.len() {
+            let Some(l) = v.pane.line(i) else { continue };
+            let base = if l.stderr { stderr_style } else { text_style };
+            for (ts, text) in l.spans {
+                if budget == 0 {
+                    break;
+                }
+                let cut = cut_chars(text, budget);
+                budget -= cut.chars().count();
+                spans.push(Span::styled(cut, remote_style(t, &ts, base)));
+            }
+        } else if i < v.pane.len() + partials.len() {
+            let (l, stderr) = &partials[i - v.pane.len()];
+            let base = if *stderr { stderr_style } else { text_style };
+            for (ts, text) in &l.spans {
+                if budget == 0 {
+                    break;
+                }
+                let cut = cut_chars(text, budget).to_string();
+                budget -= cut.chars().count();
+                spans.push(Span::styled(cut, remote_style(t, ts, base)));
+            }
+        } else if let Some(e) = &error_line {
+            spans.push(Span::styled(
+                cut_chars(e, w).to_string(),
+                state_style(t, v.state),
+            ));
+        }
+        lines.push(Line::from(spans));
+    }
+    if total == 0 {
+        let msg = match v.state {
+            HostState::Queued => "waiting for a slot…",
+            HostState::Connecting => "connecting…",
+            HostState::Running => "running, no output yet",
+            HostState::Ok | HostState::Failed => "(no output)",
+            _ => "",
+        };
+        lines.push(Line::styled(msg, Style::default().fg(t.colors.dim)));
+    }
+    frame.render_widget(Paragraph::new(lines), body);
+}
+
+#[allow(clippy::many_single_char_names)]
+fn draw_gathered(frame: &mut Frame, app: &App, body: Rect) {
+    let t = &app.theme;
+    let h = body.height as usize;
+    let w = body.width as usize;
+    if app.gathered.is_empty() {
+        let line = Line::styled(" no output yet", Style::default().fg(t.colors.dim));
+        frame.render_widget(Paragraph::new(line), body);
+        return;
+    }
+    // Each group is a header line plus its representative's lines (at least one).
+    let size = |g: &crate::tui::app::GatherGroup| {
+        let p = &app.hosts[g.rep].pane;
+        1 + (p.len() + p.partial_lines().len()).max(1)
+    };
+    let total: usize = app.gathered.iter().map(size).sum();
+    let mut skip = app.gathered_scroll.min(total.saturating_sub(h));
+    let total_hosts: usize = app.gathered.iter().map(|g| g.hosts.len()).sum();
+    let mut lines: Vec<Line> = Vec::with_capacity(h);
+    let single = app.gathered.len() == 1;
+    for (i, g) in app.gathered.iter().enumerate() {
+        if lines.len() >= h {
+            break;
+        }
+        let n = size(g);
+        if skip >= n {
+            skip -= n;
+            continue;
+        }
+        let style = if i == 0 {
+            Style::default()
+                .fg(t.colors.gathered_majority)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::default()
+                .fg(t.colors.gathered_outlier)
+                .add_modifier(Modifier::BOLD)
+        };
+        if skip == 0 {
+            let failed = g
+                .hosts
+                .iter()
+                .filter(|&&x| app.hosts[x].state.is_failure())
+                .count();
+            let what = match (i, single) {
+                (_, true) => "all identical",
+                (0, false) => "largest group",
+                _ => "outlier",
+            };
+            let state = app.hosts[g.rep].state;
+            let mut header = format!(
+                "── {}/{} hosts · {what}{} · {} {}: {} ",
+                g.hosts.len(),
+                total_hosts,
+                if failed > 0 {
+                    format!(" · {failed} failed")
+                } else {
+                    String::new()
+                },
+                state.symbol(),
+                state.word(),
+                g.label
+            );
+            let len = header.chars().count();
+            if len < w {
+                header.push_str(&"─".repeat(w - len));
+            }
+            lines.push(Line::styled(cut_chars(&header, w).to_string(), style));
+        } else {
+            skip -= 1;
+        }
+        let p = &app.hosts[g.rep].pane;
+        let partials = p.partial_lines();
+        let count = p.len() + partials.len();
+        if count == 0 && skip == 0 && lines.len() < h {
+            lines.push(Line::styled(
+                "(no output)",
+                Style::default().fg(t.colors.dim),
+            ));
+        }
+        let from = skip.min(count);
+        skip = 0;
+        for k in from..count {
+            if lines.len() >= h {
+                break;
+            }
+            let text = if k < p.len() {
+                p.line(k).map(|l| l.text()).unwrap_or_default()
+            } else {
+                partials[k - p.len()].0.text()
+            };
+            lines.push(Line::styled(
+                cut_chars(&text, w).to_string(),
+                Style::default().fg(t.colors.text),
+            ));
+        }
+    }
+    frame.render_widget(Paragraph::new(lines), body);
+}

@@ -1,0 +1,132 @@
+//! The group tree.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::Frame;
+
+use super::state_style;
+use crate::tui::app::{App, Focus};
+use crate::tui::layout::inner;
+use crate::tui::tree::{Check, Row};
+
+pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let focused = app.focus == Focus::Tree && app.dialog.is_none();
+    let title = format!(
+        " Hosts {}/{} selected ",
+        app.tree.selected_count(),
+        app.hosts.len()
+    );
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(t.border(focused))
+        .title(Span::styled(title, Style::default().fg(t.colors.title)));
+    frame.render_widget(block, area);
+    let body = inner(area);
+    let filter_shown = app.tree.editing_filter || !app.tree.filter.is_empty();
+    let rows_h = if filter_shown {
+        body.height.saturating_sub(1)
+    } else {
+        body.height
+    } as usize;
+    let width = body.width as usize;
+    let rows = app.tree.rows();
+    let mut lines = Vec::with_capacity(rows_h);
+    if rows.is_empty() {
+        let msg = if app.inventory.hosts.is_empty() {
+            "no hosts in the inventory"
+        } else {
+            "no match"
+        };
+        lines.push(Line::styled(msg, Style::default().fg(t.colors.dim)));
+    }
+    let offset = app.tree.offset.min(rows.len().saturating_sub(rows_h));
+    for (i, row) in rows.iter().enumerate().skip(offset).take(rows_h) {
+        let mut spans = Vec::new();
+        let cursor = i == app.tree.cursor;
+        match *row {
+            Row::Group { id, depth } => {
+                let open = app.tree.expanded[id] || !app.tree.filter.is_empty();
+                spans.push(Span::raw("  ".repeat(depth)));
+                spans.push(Span::styled(
+                    if open { "▾ " } else { "▸ " },
+                    Style::default().fg(t.colors.dim),
+                ));
+                let check = app.tree.check(id);
+                let cstyle = if check == Check::None {
+                    Style::default().fg(t.colors.dim)
+                } else {
+                    Style::default().fg(t.colors.checkbox)
+                };
+                spans.push(Span::styled(check.symbol(), cstyle));
+                spans.push(Span::raw(" "));
+                spans.push(Span::styled(
+                    app.inventory.groups[id].name.clone(),
+                    Style::default()
+                        .fg(t.colors.group)
+                        .add_modifier(Modifier::BOLD),
+                ));
+                let total = app.tree.hosts_under(id).len();
+                let sel = app.tree.selected_under(id);
+                let count = if sel == 0 {
+                    format!(" ({total})")
+                } else {
+                    format!(" ({sel}/{total})")
+                };
+                spans.push(Span::styled(count, Style::default().fg(t.colors.count)));
+            }
+            Row::Host { id, depth } => {
+                spans.push(Span::raw("  ".repeat(depth)));
+                spans.push(Span::raw("  "));
+                let sel = app.tree.selected[id];
+                spans.push(Span::styled(
+                    if sel { "[x]" } else { "[ ]" },
+                    Style::default().fg(if sel { t.colors.checkbox } else { t.colors.dim }),
+                ));
+                spans.push(Span::raw(" "));
+                spans.push(Span::styled(
+                    app.inventory.hosts[id].name.clone(),
+                    Style::default().fg(t.colors.text),
+                ));
+                let st = app.hosts[id].state;
+                spans.push(Span::raw(" "));
+                spans.push(Span::styled(st.symbol(), state_style(t, st)));
+            }
+        }
+        let mut line = Line::from(spans);
+        if cursor {
+            let style = if focused {
+                t.cursor()
+            } else {
+                Style::default().add_modifier(Modifier::UNDERLINED)
+            };
+            line = line.style(style);
+            // Fill the row so the cursor bar spans the width.
+            let w = line.width();
+            if w < width {
+                line.spans.push(Span::raw(" ".repeat(width - w)));
+            }
+        }
+        lines.push(line);
+    }
+    frame.render_widget(
+        Paragraph::new(lines),
+        Rect::new(body.x, body.y, body.width, rows_h as u16),
+    );
+    if filter_shown && body.height > 0 {
+        let caret = if app.tree.editing_filter { "▏" } else { "" };
+        let line = Line::from(vec![
+            Span::styled("/", Style::default().fg(t.colors.prompt)),
+            Span::styled(
+                format!("{}{caret}", app.tree.filter),
+                Style::default().fg(t.colors.text),
+            ),
+        ]);
+        frame.render_widget(
+            Paragraph::new(line),
+            Rect::new(body.x, body.y + body.height - 1, body.width, 1),
+        );
+    }
+}

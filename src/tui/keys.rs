@@ -1,0 +1,197 @@
+//! Keys → commands, depending on what has focus. The help screen lists the same table.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::action::Cmd;
+use super::app::{App, Focus};
+
+/// Every key, for the help screen: (keys, what they do).
+pub const HELP: &[(&str, &[(&str, &str)])] = &[
+    (
+        "Everywhere",
+        &[
+            (
+                "Tab / Shift-Tab",
+                "cycle focus: tree → output → log → command line",
+            ),
+            (":", "focus the command line"),
+            ("?", "this help"),
+            ("q", "quit (asks first if a job is running)"),
+            ("Ctrl-C", "cancel the running job"),
+            ("t", "next theme"),
+            (
+                "v",
+                "output: per-host panes ↔ gathered (identical outputs folded)",
+            ),
+            ("z", "zoom the chosen host / back"),
+            ("F", "show only failed hosts' panes"),
+            ("f", "select the hosts that failed in the last job"),
+            ("s", "select hosts by pattern (web:db, prod:&web, all:!db)"),
+            ("a", "select all hosts / none"),
+            ("/", "filter the tree by name"),
+            ("F5", "file transfer (reserved)"),
+            ("mouse", "click focuses and selects, wheel scrolls"),
+        ],
+    ),
+    (
+        "Tree",
+        &[
+            ("↑ ↓ / j k", "move"),
+            ("Space", "select/unselect the host or the whole group"),
+            ("→ / l / Enter", "expand group"),
+            ("← / h", "collapse group / go to parent"),
+            ("PgUp PgDn Home End", "move by page / to the ends"),
+        ],
+    ),
+    (
+        "Output",
+        &[
+            ("↑ ↓ / j k", "scroll the chosen pane"),
+            ("PgUp PgDn", "scroll a page"),
+            ("End / G", "follow new output again"),
+            ("Home / g", "top of the kept tail"),
+            ("← → / h l", "choose another pane"),
+            ("Enter", "zoom the chosen pane"),
+        ],
+    ),
+    (
+        "Log",
+        &[
+            ("↑ ↓ PgUp PgDn", "scroll"),
+            ("End", "follow"),
+            ("l", "minimum level: info → warn → error → debug"),
+            ("H", "only the chosen host / all hosts"),
+        ],
+    ),
+    (
+        "Command line",
+        &[
+            (
+                "Enter",
+                "run on the selected hosts (asks above the host limit or if dangerous)",
+            ),
+            ("↑ ↓", "history"),
+            (
+                "Ctrl-R",
+                "search history (again: older match; Enter takes it)",
+            ),
+            ("Ctrl-U / Ctrl-W", "clear line / delete word"),
+            ("Esc", "back to the tree"),
+        ],
+    ),
+    (
+        "Dialogs",
+        &[
+            ("y / Enter", "confirm"),
+            ("n / Esc", "cancel"),
+            (
+                "o / a / r",
+                "host key: accept once / accept and save / reject",
+            ),
+        ],
+    ),
+];
+
+/// Translates a key for the current state, or `None` when it means nothing here.
+pub fn translate(app: &App, key: KeyEvent) -> Option<Cmd> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl && key.code == KeyCode::Char('c') {
+        return Some(Cmd::CancelJob);
+    }
+    if let Some(dialog) = &app.dialog {
+        return Some(match key.code {
+            KeyCode::Esc => Cmd::Escape,
+            KeyCode::Enter => Cmd::Submit,
+            KeyCode::Backspace => Cmd::Backspace,
+            KeyCode::Up => Cmd::Up,
+            KeyCode::Down => Cmd::Down,
+            KeyCode::PageUp => Cmd::PageUp,
+            KeyCode::PageDown => Cmd::PageDown,
+            KeyCode::Char('u') if ctrl => Cmd::ClearLine,
+            KeyCode::Char(c) if dialog.takes_text() => Cmd::Insert(c),
+            KeyCode::Char(c) => Cmd::Answer(c),
+            _ => return None,
+        });
+    }
+    if app.tree.editing_filter {
+        return text_key(key, ctrl).or(match key.code {
+            KeyCode::Up => Some(Cmd::Up),
+            KeyCode::Down => Some(Cmd::Down),
+            _ => None,
+        });
+    }
+    if app.focus == Focus::Cmdline {
+        return match key.code {
+            KeyCode::Tab => Some(Cmd::FocusNext),
+            KeyCode::BackTab => Some(Cmd::FocusPrev),
+            KeyCode::Up => Some(Cmd::HistoryPrev),
+            KeyCode::Down => Some(Cmd::HistoryNext),
+            KeyCode::Char('r') if ctrl => Some(Cmd::HistorySearch),
+            KeyCode::F(5) => Some(Cmd::Transfer),
+            KeyCode::PageUp => Some(Cmd::PageUp),
+            KeyCode::PageDown => Some(Cmd::PageDown),
+            _ => text_key(key, ctrl),
+        };
+    }
+    let global = match key.code {
+        KeyCode::Tab => Some(Cmd::FocusNext),
+        KeyCode::BackTab => Some(Cmd::FocusPrev),
+        KeyCode::Char(':') => Some(Cmd::FocusCmdline),
+        KeyCode::Char('?') => Some(Cmd::Help),
+        KeyCode::Char('q') => Some(Cmd::Quit),
+        KeyCode::Char('t') => Some(Cmd::CycleTheme),
+        KeyCode::Char('v') => Some(Cmd::CycleView),
+        KeyCode::Char('z') => Some(Cmd::Zoom),
+        KeyCode::Char('F') => Some(Cmd::FailedOnly),
+        KeyCode::Char('f') => Some(Cmd::SelectFailed),
+        KeyCode::Char('s') => Some(Cmd::SelectPattern),
+        KeyCode::Char('a') => Some(Cmd::SelectAll),
+        KeyCode::Char('/') => Some(Cmd::StartFilter),
+        KeyCode::F(5) => Some(Cmd::Transfer),
+        KeyCode::Esc => Some(Cmd::Escape),
+        _ => None,
+    };
+    if global.is_some() {
+        return global;
+    }
+    let nav = match key.code {
+        KeyCode::Up | KeyCode::Char('k') => Cmd::Up,
+        KeyCode::Down | KeyCode::Char('j') => Cmd::Down,
+        KeyCode::Left | KeyCode::Char('h') => Cmd::Left,
+        KeyCode::Right | KeyCode::Char('l') if app.focus != Focus::Log => Cmd::Right,
+        KeyCode::PageUp => Cmd::PageUp,
+        KeyCode::PageDown => Cmd::PageDown,
+        KeyCode::Home | KeyCode::Char('g') => Cmd::Top,
+        KeyCode::End | KeyCode::Char('G') => Cmd::Bottom,
+        KeyCode::Char(' ') if app.focus == Focus::Tree => Cmd::Toggle,
+        KeyCode::Enter => Cmd::Activate,
+        KeyCode::Char('l') if app.focus == Focus::Log => Cmd::LogLevel,
+        KeyCode::Char('H') if app.focus == Focus::Log => Cmd::LogHost,
+        _ => return None,
+    };
+    Some(nav)
+}
+
+/// Keys of a one-line text field.
+fn text_key(key: KeyEvent, ctrl: bool) -> Option<Cmd> {
+    Some(match key.code {
+        KeyCode::Enter => Cmd::Submit,
+        KeyCode::Esc => Cmd::Escape,
+        KeyCode::Backspace => Cmd::Backspace,
+        KeyCode::Delete => Cmd::Delete,
+        KeyCode::Left => Cmd::Left,
+        KeyCode::Right => Cmd::Right,
+        KeyCode::Home => Cmd::Home,
+        KeyCode::End => Cmd::End,
+        KeyCode::Char('a') if ctrl => Cmd::Home,
+        KeyCode::Char('e') if ctrl => Cmd::End,
+        KeyCode::Char('u') if ctrl => Cmd::ClearLine,
+        KeyCode::Char('w') if ctrl => Cmd::DeleteWord,
+        KeyCode::Char(_) if ctrl => return None,
+        KeyCode::Char(c) => Cmd::Insert(c),
+        _ => return None,
+    })
+}

@@ -1,0 +1,123 @@
+//! Test harness shared by the integration tests: a lab fleet of real OpenSSH daemons in a
+//! temporary directory, on ports no other test binary running in parallel uses, stopped when
+//! the value is dropped. Tests fail loudly (never skip) when sshd cannot start.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+
+use fleetdeck::lab::{Lab, LabError, LabOptions};
+use rand::Rng;
+
+/// Ports tried by tests: below Linux's ephemeral range (32768-60999), so client sockets of
+/// the tests themselves never sit on a lab port, and above most well-known services.
+const TEST_PORTS: std::ops::Range<usize> = 10_000..32_000;
+/// How many random ranges to try before giving up.
+const ATTEMPTS: usize = 30;
+
+/// A lab fleet in its own temporary directory; `Lab::down` runs on drop.
+pub struct TestLab {
+    lab: Lab,
+    // Removed after `Drop::drop` has stopped the fleet.
+    tmp: tempfile::TempDir,
+}
+
+impl Deref for TestLab {
+    type Target = Lab;
+    fn deref(&self) -> &Lab {
+        &self.lab
+    }
+}
+
+impl TestLab {
+    /// The lab itself (also reachable through `Deref`).
+    pub fn lab(&self) -> &Lab {
+        &self.lab
+    }
+    /// The temporary directory holding the lab (the lab dir is `tmp/lab`); tests may put
+    /// their own files (state dirs, local files to push) beside it.
+    pub fn tmp(&self) -> &Path {
+        self.tmp.path()
+    }
+    /// Host `i`'s home directory (where its commands start and relative SFTP paths land).
+    pub fn home(&self, i: usize) -> &Path {
+        &self.lab.hosts()[i].home
+    }
+}
+
+impl Drop for TestLab {
+    fn drop(&mut self) {
+        let _ = Lab::down(self.lab.dir());
+    }
+}
+
+/// True when every port of `base..base+n` can be bound on 127.0.0.1 right now.
+pub fn ports_free(base: u16, n: usize) -> bool {
+    (0..n).all(|i| TcpListener::bind(("127.0.0.1", base + i as u16)).is_ok())
+}
+
+/// A random base port with `n` free ports after it (probe-bound; another process may still
+/// take one before sshd binds it, which `lab` handles by retrying).
+pub fn free_base_port(n: usize) -> u16 {
+    let mut rng = rand::thread_rng();
+    for _ in 0..1000 {
+        let base = rng.gen_range(TEST_PORTS.start..TEST_PORTS.end - n) as u16;
+        if ports_free(base, n) {
+            return base;
+        }
+    }
+    panic!("no free range of {n} ports on 127.0.0.1 in {TEST_PORTS:?}");
+}
+
+/// Starts a lab of `n` hosts in a fresh temporary directory on free random ports. Panics
+/// with a clear message if sshd cannot start (tests never skip).
+pub fn lab(n: usize) -> TestLab {
+    let tmp = tempfile::Builder::new()
+        .prefix("fleetdeck-test-")
+        .tempdir()
+        .expect("create a temporary directory for the lab");
+    let dir = tmp.path().join("lab");
+    let mut last_err = None;
+    for _ in 0..ATTEMPTS {
+        let base = free_base_port(n);
+        match Lab::up(&LabOptions {
+            hosts: n,
+            dir: dir.clone(),
+            base_port: Some(base),
+        }) {
+            Ok(lab) => return TestLab { lab, tmp },
+            Err(e @ LabError::PortInUse { .. }) => last_err = Some(e),
+            Err(e) => {
+                let _ = Lab::down(&dir);
+                panic!(
+                    "could not start a lab of {n} sshd hosts in {}: {e}\n\
+                     (integration tests need OpenSSH's sshd: run scripts/setup, which installs \
+                     the Debian package openssh-server)",
+                    dir.display()
+                )
+            }
+        }
+    }
+    let _ = Lab::down(&dir);
+    panic!(
+        "could not start a lab of {n} sshd hosts: ports kept colliding after {ATTEMPTS} tries: {}",
+        last_err.map_or_else(String::new, |e| e.to_string())
+    );
+}
+
+/// The fleetdeck binary built for these tests.
+pub fn fleetdeck_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_fleetdeck"))
+}
+
+/// A `Command` for the fleetdeck binary with state and config dirs inside `tmp`, so tests
+/// never touch the operator's own files.
+pub fn fleetdeck(tmp: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(fleetdeck_bin());
+    cmd.env("FLEETDECK_STATE_DIR", tmp.join("state"))
+        .env("FLEETDECK_CONFIG_DIR", tmp.join("config"))
+        .env_remove("FLEETDECK_INVENTORY")
+        .env_remove("FLEETDECK_LAB_DIR");
+    cmd
+}

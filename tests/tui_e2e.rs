@@ -1,0 +1,465 @@
+//! The console end to end: the real binary in a real terminal (tmux) against a lab fleet of
+//! real OpenSSH daemons. Keys go in with `tmux send-keys`, the screen comes back with
+//! `tmux capture-pane`; every wait polls with a deadline.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const WIDTH: u16 = 160;
+const HEIGHT: u16 = 48;
+
+/// A tmux server of our own (its own socket), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new(tag: &str) -> Tmux {
+        let out = Command::new("tmux")
+            .arg("-V")
+            .output()
+            .expect("tmux is needed for the console's end-to-end tests (Debian package `tmux`)");
+        assert!(out.status.success(), "tmux -V failed");
+        Tmux {
+            socket: format!("fd-e2e-{tag}-{}", std::process::id()),
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.arg("-L").arg(&self.socket).arg("-f").arg("/dev/null");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn start(&self, shell_command: &str) {
+        self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "main",
+            "-x",
+            &WIDTH.to_string(),
+            "-y",
+            &HEIGHT.to_string(),
+            shell_command,
+        ]);
+        // A host must not be able to rename the window through its output.
+        self.run(&["set-option", "-t", "main", "-g", "allow-rename", "on"]);
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "main"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    fn text(&self, text: &str) {
+        self.run(&["send-keys", "-t", "main", "-l", text]);
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "main"])
+    }
+
+    fn display(&self, format: &str) -> String {
+        self.run(&["display-message", "-p", "-t", "main", format])
+            .trim()
+            .to_string()
+    }
+
+    /// Polls the screen until `pred` holds; panics with the last screen after `timeout`.
+    fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").output();
+    }
+}
+
+fn console_command(lab: &common::TestLab, tmp: &Path) -> String {
+    format!(
+        "env FLEETDECK_STATE_DIR={state} FLEETDECK_CONFIG_DIR={config} FLEETDECK_SSH_CONFIG= \
+         TERM=xterm-256color {bin} -i {inv}; echo FLEETDECK-EXITED-$?; sleep 600",
+        state = tmp.join("state").display(),
+        config = tmp.join("config").display(),
+        bin = common::fleetdeck_bin().display(),
+        inv = lab.inventory_path().display(),
+    )
+}
+
+/// The char column of `needle` in `line` (box-drawing and ASCII are one column each).
+fn col_of(line: &str, needle: &str) -> Option<usize> {
+    line.find(needle).map(|b| line[..b].chars().count())
+}
+
+/// The text right under a pane's title line, inside its border.
+fn pane_first_line(screen: &str, host: &str) -> Option<String> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let title = format!("┌ {host} ");
+    for (i, l) in lines.iter().enumerate() {
+        if let Some(c) = col_of(l, &title) {
+            let below: Vec<char> = lines.get(i + 1)?.chars().collect();
+            return Some(
+                below
+                    .iter()
+                    .skip(c + 1)
+                    .take_while(|ch| **ch != '│')
+                    .collect(),
+            );
+        }
+    }
+    None
+}
+
+#[test]
+fn console_runs_cancels_survives_hostile_output_and_restores_the_terminal() {
+    let lab = common::lab(4);
+    let tmp = lab.tmp().to_path_buf();
+    let tmux = Tmux::new("main");
+    tmux.start(&console_command(&lab, &tmp));
+    let hosts: Vec<String> = lab.hosts().iter().map(|h| h.name.clone()).collect();
+
+    // The tree shows the lab's groups; the cursor starts on the first top-level group.
+    let s = tmux.wait_for("the console", Duration::from_secs(15), |s| {
+        s.contains("Hosts 0/4 selected")
+    });
+    assert_eq!(
+        tmux.display("#{alternate_on}"),
+        "1",
+        "the console uses the alternate screen"
+    );
+    let first_group = lab.hosts()[0].groups[0].clone();
+    let selected: Vec<String> = lab
+        .hosts()
+        .iter()
+        .filter(|h| h.groups.first() == Some(&first_group))
+        .map(|h| h.name.clone())
+        .collect();
+    assert!(!selected.is_empty() && s.contains(&first_group), "{s}");
+
+    // Space selects the group, `:` focuses the command line, Enter runs.
+    tmux.keys(&["Space"]);
+    let n = selected.len();
+    tmux.wait_for("the selection", Duration::from_secs(5), |s| {
+        s.contains(&format!("Hosts {n}/4 selected"))
+    });
+    tmux.text(":");
+    tmux.text("hostname");
+    tmux.wait_for("the typed command", Duration::from_secs(5), |s| {
+        s.contains("> hostname")
+    });
+    tmux.keys(&["Enter"]);
+    let expected = String::from_utf8(Command::new("hostname").output().expect("hostname").stdout)
+        .expect("utf8")
+        .trim()
+        .to_string();
+    let s = tmux.wait_for(
+        "every selected host's output",
+        Duration::from_secs(30),
+        |s| {
+            selected.iter().all(|h| {
+                s.contains(&format!("┌ {h} ✓ ok exit 0"))
+                    && pane_first_line(s, h).is_some_and(|l| l.trim() == expected)
+            })
+        },
+    );
+    for h in hosts.iter().filter(|h| !selected.contains(h)) {
+        assert!(
+            !s.contains(&format!("┌ {h} ")),
+            "unselected {h} has a pane:\n{s}"
+        );
+    }
+    assert!(s.contains(&format!("Output: hostname · {n}/{n} ok")), "{s}");
+
+    // A long command, cancelled with Ctrl-C.
+    tmux.text("sleep 100");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("sleep running", Duration::from_secs(30), |s| {
+        selected
+            .iter()
+            .all(|h| s.contains(&format!("┌ {h} ● running")))
+    });
+    let cancel_at = Instant::now();
+    tmux.keys(&["C-c"]);
+    let s = tmux.wait_for("the cancellation", Duration::from_secs(20), |s| {
+        selected
+            .iter()
+            .all(|h| s.contains(&format!("┌ {h} ⊖ cancelled")))
+            && s.contains("job 2 done")
+    });
+    let cancel_took = cancel_at.elapsed();
+    assert!(
+        cancel_took < Duration::from_secs(10),
+        "cancel took {cancel_took:?}"
+    );
+    assert!(
+        !s.contains("FLEETDECK-EXITED"),
+        "Ctrl-C must not quit:\n{s}"
+    );
+
+    // Hostile output: title OSC, clear screen, cursor moves, DCS, leaving the alternate screen,
+    // invalid UTF-8 and tabs.
+    tmux.text(
+        // The word only exists after printf runs (so the command line itself never shows it).
+        r"printf '\033]0;PW%sED\007\033]2;PW%sED\007\033[2J\033[H\033[5;5Hmoved\033P1$qm\033\\dcs-gone\033[?1049l\n\377\376bad-utf8\n1\t2\t3\n' N N",
+    );
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("the hostile output", Duration::from_secs(30), |s| {
+        selected
+            .iter()
+            .all(|h| s.contains(&format!("┌ {h} ✓ ok exit 0")))
+            && s.contains("job 3 done")
+    });
+    assert!(!s.contains("PWNED"), "OSC text on screen:\n{s}");
+    assert!(s.contains("moveddcs-gone"), "{s}");
+    assert!(s.contains("\u{FFFD}\u{FFFD}bad-utf8"), "{s}");
+    assert!(s.contains("1       2       3"), "tabs expanded:\n{s}");
+    assert!(
+        !tmux.display("#{pane_title}").contains("PWNED"),
+        "the title was changed"
+    );
+    assert!(
+        !tmux.display("#{window_name}").contains("PWNED"),
+        "the window was renamed"
+    );
+    assert_eq!(
+        tmux.display("#{alternate_on}"),
+        "1",
+        "a host made the terminal leave the console"
+    );
+    let lines: Vec<&str> = s.lines().collect();
+    assert!(lines[0].starts_with("┌ Hosts"), "layout broken:\n{s}");
+    assert!(
+        lines
+            .iter()
+            .take(HEIGHT as usize - 2)
+            .all(|l| l.ends_with('│') || l.ends_with('┐') || l.ends_with('┘')),
+        "a line lost its right border:\n{s}"
+    );
+
+    // Quit with q (Esc leaves the command line first) and find the terminal restored.
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("focus back on the tree", Duration::from_secs(5), |s| {
+        s.contains(": command to run on the selected hosts")
+    });
+    tmux.keys(&["q"]);
+    let s = tmux.wait_for("the exit", Duration::from_secs(15), |s| {
+        s.contains("FLEETDECK-EXITED-0")
+    });
+    assert_eq!(
+        tmux.display("#{alternate_on}"),
+        "0",
+        "still on the alternate screen:\n{s}"
+    );
+    assert!(
+        !s.contains("┌ Hosts"),
+        "console frame left on the normal screen:\n{s}"
+    );
+    assert_eq!(
+        tmux.display("#{mouse_any_flag}"),
+        "0",
+        "mouse reporting left on"
+    );
+    assert_eq!(tmux.display("#{cursor_flag}"), "1", "cursor left hidden");
+
+    // History kept for the next session, private.
+    let history = tmp.join("state/history");
+    let text = std::fs::read_to_string(&history).expect("history file");
+    assert!(
+        text.lines().any(|l| l == "hostname") && text.contains("sleep 100"),
+        "{text}"
+    );
+    let mode = std::fs::metadata(&history)
+        .expect("meta")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+}
+
+#[test]
+fn q_while_a_job_runs_asks_first_and_sigterm_restores_the_terminal() {
+    let lab = common::lab(2);
+    let tmp = lab.tmp().to_path_buf();
+    let tmux = Tmux::new("term");
+    tmux.start(&console_command(&lab, &tmp));
+    tmux.wait_for("the console", Duration::from_secs(15), |s| {
+        s.contains("Hosts 0/2 selected")
+    });
+    tmux.text("a");
+    tmux.wait_for("all selected", Duration::from_secs(5), |s| {
+        s.contains("Hosts 2/2 selected")
+    });
+    tmux.text(":sleep 100");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("running", Duration::from_secs(30), |s| {
+        s.matches("● running").count() >= 2
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("focus on the tree", Duration::from_secs(5), |s| {
+        s.contains(": command to run on the selected hosts")
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_for("the quit question", Duration::from_secs(5), |s| {
+        s.contains("A job is still running")
+    });
+    tmux.keys(&["n"]);
+    tmux.wait_for("the question closed", Duration::from_secs(5), |s| {
+        !s.contains("A job is still running")
+    });
+
+    // SIGTERM: the console leaves cleanly.
+    let pid = tmux.display("#{pane_pid}");
+    let out = Command::new("pgrep")
+        .args(["-P", &pid, "-f", "fleetdeck"])
+        .output()
+        .expect("pgrep");
+    let child = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        !child.is_empty(),
+        "console process not found under pane pid {pid}"
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    tmux.wait_for("the exit", Duration::from_secs(15), |s| {
+        s.contains("FLEETDECK-EXITED-0")
+    });
+    assert_eq!(tmux.display("#{alternate_on}"), "0");
+    assert_eq!(tmux.display("#{mouse_any_flag}"), "0");
+}
+
+/// Hosts streaming output as fast as they can must not make keys slow: a key press (`t`,
+/// which names the new theme in the status bar) shows on screen within 50 ms (median).
+#[test]
+fn keys_stay_responsive_while_hosts_stream() {
+    let hosts: usize = std::env::var("FLEETDECK_E2E_STREAM_HOSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let lab = common::lab(hosts);
+    let tmp = lab.tmp().to_path_buf();
+    let tmux = Tmux::new("stream");
+    tmux.start(&console_command(&lab, &tmp));
+    tmux.wait_for("the console", Duration::from_secs(30), |s| {
+        s.contains(&format!("Hosts 0/{hosts} selected"))
+    });
+    tmux.text("a");
+    tmux.wait_for("all selected", Duration::from_secs(5), |s| {
+        s.contains(&format!("Hosts {hosts}/{hosts} selected"))
+    });
+    // Above the default confirmation limit: answer the question.
+    tmux.text(":seq 20000");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the confirmation", Duration::from_secs(5), |s| s.contains("Run this command?"));
+    tmux.text("y");
+    tmux.wait_for("output streaming", Duration::from_secs(60), |s| s.contains("running") && s.contains("┌ "));
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("focus on the tree", Duration::from_secs(10), |s| {
+        s.contains(": command to run on the selected hosts")
+    });
+    let themes = ["light", "high-contrast", "colorblind", "dark"];
+    let mut latencies = Vec::new();
+    let mut while_running = 0;
+    for round in 0..8 {
+        let want = format!("theme: {}", themes[round % themes.len()]);
+        let sent = Instant::now();
+        tmux.text("t");
+        let s = tmux.wait_for(&want, Duration::from_secs(10), |s| s.contains(&want));
+        latencies.push(sent.elapsed());
+        if s.contains(" running ") {
+            while_running += 1;
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    latencies.sort();
+    let median = latencies[latencies.len() / 2];
+    println!(
+        "key-to-screen latency with {hosts} hosts streaming `seq 20000`: median {median:?}, \
+         max {:?}, {while_running}/8 presses while the job was still running; all: {latencies:?}",
+        latencies[latencies.len() - 1]
+    );
+    assert!(while_running >= 4, "the job ended before the measurement; make the hosts stream longer");
+    assert!(median < Duration::from_millis(50), "median key latency {median:?}: {latencies:?}");
+    tmux.keys(&["C-c"]);
+    tmux.text("q");
+    let _ = tmux.wait_for("the quit question or exit", Duration::from_secs(30), |s| {
+        s.contains("A job is still running") || s.contains("FLEETDECK-EXITED")
+    });
+}
+
+/// An unknown host key reaches the operator as a dialog (the engine's prompter bridged to the
+/// UI loop); "accept and save" appends it to known_hosts and the command runs.
+#[test]
+fn unknown_host_key_dialog_accept_and_save() {
+    let lab = common::lab(1);
+    let tmp = lab.tmp().to_path_buf();
+    let known = tmp.join("empty_known_hosts");
+    std::fs::write(&known, "").expect("write known_hosts");
+    let tmux = Tmux::new("hostkey");
+    let cmd = console_command(&lab, &tmp).replace(
+        " -i ",
+        &format!(" --host-key-policy ask --known-hosts {} -i ", known.display()),
+    );
+    tmux.start(&cmd);
+    tmux.wait_for("the console", Duration::from_secs(15), |s| s.contains("Hosts 0/1 selected"));
+    tmux.text("a");
+    tmux.text(":hostname");
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("the host key dialog", Duration::from_secs(30), |s| s.contains("Unknown host key"));
+    let host = &lab.hosts()[0].name;
+    assert!(s.contains(&format!("The host key of {host}")), "{s}");
+    assert!(s.contains("ED25519 key fingerprint is SHA256:"), "{s}");
+    tmux.text("a");
+    tmux.wait_for("the command done", Duration::from_secs(30), |s| {
+        s.contains(&format!("┌ {host} ✓ ok exit 0"))
+    });
+    let saved = std::fs::read_to_string(&known).expect("known_hosts");
+    assert!(saved.contains("ssh-ed25519"), "key not saved: {saved:?}");
+    // Known now: the next command does not ask.
+    tmux.text("hostname");
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("job 2 done", Duration::from_secs(30), |s| s.contains("job 2 done"));
+    assert!(!s.contains("Unknown host key"), "{s}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("focus on the tree", Duration::from_secs(5), |s| {
+        s.contains(": command to run on the selected hosts")
+    });
+    tmux.text("q");
+    tmux.wait_for("the exit", Duration::from_secs(15), |s| s.contains("FLEETDECK-EXITED-0"));
+}

@@ -1,0 +1,401 @@
+//! Whole-screen snapshots of the console (ratatui `TestBackend` + insta). The clock is fixed
+//! (10:02:11 local) and run folders are fixed paths, so nothing needs filtering.
+//! Review changes with `cargo insta review` (or `INSTA_UPDATE=always` and `git diff`).
+
+mod tui_support;
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::KeyCode;
+use fleetdeck::engine::{ErrorClass, Event, HostKeyQuestion, SecretKind, Stream};
+use fleetdeck::tui::action::Action;
+use fleetdeck::tui::app::App;
+use fleetdeck::tui::theme::{Theme, BUILTIN};
+use fleetdeck::tui::update::update;
+use ratatui::style::Color;
+use tui_support::*;
+
+/// A finished job on web (12 hosts) and db (3): most print the same, db2 differs and writes to
+/// stderr, web05 exits 1, web09 is unreachable.
+fn scenario(app: &mut App) {
+    let spec = run(app, "prod", "uptime");
+    let hosts: Vec<String> = spec
+        .targets
+        .iter()
+        .map(|t| t.name.to_string())
+        .filter(|h| h != "web09")
+        .collect();
+    finish_job(
+        app,
+        1,
+        &hosts,
+        |h| match h {
+            "db2" => (
+                b" 10:02:11 up 3 days,  load average: 4.20, 3.90, 3.10\n".to_vec(),
+                b"warning: load is high\n".to_vec(),
+            ),
+            "web05" => (Vec::new(), b"uptime: cannot open /proc/uptime\n".to_vec()),
+            _ => (
+                b" 10:02:11 up 41 days,  load average: 0.08, 0.03, 0.01\n".to_vec(),
+                Vec::new(),
+            ),
+        },
+        |h| i32::from(h == "web05"),
+    );
+    ev(
+        app,
+        Event::Failed {
+            job: 1,
+            host: name("web09"),
+            class: ErrorClass::Refused,
+            message: "connection refused (127.0.0.1:2209)".into(),
+            duration: Duration::from_millis(3),
+        },
+    );
+    key(app, KeyCode::Esc);
+}
+
+fn snap(app: &App) -> String {
+    screen(app)
+}
+
+#[test]
+fn idle_console_200x60() {
+    let app = app(200, 60);
+    insta::assert_snapshot!(snap(&app));
+}
+
+#[test]
+fn tree_and_panes_200x60() {
+    let mut app = app(200, 60);
+    scenario(&mut app);
+    insta::assert_snapshot!(snap(&app));
+}
+
+#[test]
+fn tree_and_panes_80x24() {
+    let mut app = app(80, 24);
+    scenario(&mut app);
+    let s = snap(&app);
+    assert!(s.contains("more hosts not shown"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn running_job_80x24() {
+    let mut app = app(80, 24);
+    run(&mut app, "db", "sleep 100");
+    ev(
+        &mut app,
+        Event::JobStarted {
+            job: 1,
+            hosts: 3,
+            run_dir: Some("/state/runs/r1".into()),
+        },
+    );
+    ev(
+        &mut app,
+        Event::Connecting {
+            job: 1,
+            host: name("db1"),
+        },
+    );
+    ev(
+        &mut app,
+        Event::Running {
+            job: 1,
+            host: name("db2"),
+        },
+    );
+    insta::assert_snapshot!(snap(&app));
+}
+
+#[test]
+fn gathered_120x40() {
+    let mut app = app(120, 40);
+    scenario(&mut app);
+    key(&mut app, KeyCode::Char('v'));
+    let s = snap(&app);
+    let largest = s.find("12/15 hosts").expect("largest group shown");
+    let outlier = s.find("outlier").expect("outliers shown");
+    assert!(largest < outlier, "largest first:\n{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn gathered_80x24() {
+    let mut app = app(80, 24);
+    scenario(&mut app);
+    key(&mut app, KeyCode::Char('v'));
+    insta::assert_snapshot!(snap(&app));
+}
+
+#[test]
+fn zoom_one_host_with_dropped_lines_120x40() {
+    let mut app = app(120, 40);
+    app.settings.tail_lines = 50;
+    run(&mut app, "db", "seq 200");
+    ev(
+        &mut app,
+        Event::JobStarted {
+            job: 1,
+            hosts: 3,
+            run_dir: Some("/state/runs/r1".into()),
+        },
+    );
+    let text: String = (1..=200).map(|i| format!("line {i}\n")).collect();
+    ev(
+        &mut app,
+        Event::Output {
+            job: 1,
+            host: name("db1"),
+            stream: Stream::Stdout,
+            data: text.into_bytes(),
+        },
+    );
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Char('z'));
+    key(&mut app, KeyCode::PageUp);
+    let s = snap(&app);
+    assert!(s.contains("150 earlier lines in /state/runs/r1"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn log_focused_200x60() {
+    let mut app = app(200, 60);
+    scenario(&mut app);
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Char('l'));
+    insta::assert_snapshot!(snap(&app));
+}
+
+#[test]
+fn help_80x24() {
+    let mut app = app(80, 24);
+    key(&mut app, KeyCode::Char('?'));
+    insta::assert_snapshot!(snap(&app));
+}
+
+#[test]
+fn help_200x60_lists_every_key() {
+    let mut app = app(200, 60);
+    key(&mut app, KeyCode::Char('?'));
+    let s = snap(&app);
+    for k in ["Space", "Ctrl-C", "Ctrl-R", "Tab", "F5", "PgUp", "?", ":"] {
+        assert!(s.contains(k), "help lacks {k}:\n{s}");
+    }
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn confirm_dangerous_dialog_120x40() {
+    let mut app = app(120, 40);
+    cursor_to_group(&mut app, "web");
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "sudo rm -rf /var/cache/app");
+    key(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!(snap(&app));
+}
+
+#[test]
+fn host_key_dialog_120x40() {
+    let mut app = app(120, 40);
+    update(
+        &mut app,
+        Action::AskHostKey(
+            1,
+            HostKeyQuestion {
+                host: name("web01"),
+                address: "127.0.0.1".into(),
+                port: 2201,
+                key_type: "ED25519".into(),
+                fingerprint: "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU".into(),
+            },
+        ),
+    );
+    insta::assert_snapshot!(snap(&app));
+}
+
+#[test]
+fn password_dialog_80x24() {
+    let mut app = app(80, 24);
+    update(
+        &mut app,
+        Action::AskSecret(
+            1,
+            SecretKind::Passphrase {
+                key_file: "/home/ops/.ssh/id_ed25519".into(),
+            },
+            "Passphrase for /home/ops/.ssh/id_ed25519:".into(),
+        ),
+    );
+    chars(&mut app, "hunter2");
+    insta::assert_snapshot!(snap(&app));
+}
+
+#[test]
+fn pattern_dialog_with_error_80x24() {
+    let mut app = app(80, 24);
+    key(&mut app, KeyCode::Char('s'));
+    chars(&mut app, "wbe");
+    key(&mut app, KeyCode::Enter);
+    insta::assert_snapshot!(snap(&app));
+}
+
+#[test]
+fn filter_80x24() {
+    let mut app = app(80, 24);
+    key(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "stg");
+    insta::assert_snapshot!(snap(&app));
+}
+
+/// Colors are part of a theme's snapshot: each cell's foreground, compressed per row.
+fn styled(app: &App) -> String {
+    let t = render(app);
+    let buf = t.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut text = String::new();
+        let mut runs: Vec<(Color, Color, usize)> = Vec::new();
+        for x in 0..buf.area.width {
+            let c = &buf[(x, y)];
+            text.push_str(c.symbol());
+            match runs.last_mut() {
+                Some((fg, bg, n)) if *fg == c.fg && *bg == c.bg => *n += 1,
+                _ => runs.push((c.fg, c.bg, 1)),
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+        let runs: Vec<String> = runs
+            .iter()
+            .map(|(fg, bg, n)| format!("{n}×{fg}/{bg}"))
+            .collect();
+        out.push_str(&format!("    {}\n", runs.join(" ")));
+    }
+    out
+}
+
+#[test]
+fn every_shipped_theme_80x24() {
+    for (name, _) in BUILTIN {
+        let theme = Theme::load(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut app = app_with(theme, 80, 24);
+        scenario(&mut app);
+        insta::assert_snapshot!(format!("theme_{name}"), styled(&app));
+    }
+}
+
+#[test]
+fn no_color_draws_without_any_color() {
+    let mut app = app_with(Theme::default_theme().monochrome(), 120, 40);
+    scenario(&mut app);
+    // Remote programs' colors are dropped too.
+    ev(
+        &mut app,
+        Event::Output {
+            job: 1,
+            host: name("web01"),
+            stream: Stream::Stdout,
+            data: b"\x1b[31mred\x1b[0m\n".to_vec(),
+        },
+    );
+    let t = render(&app);
+    for c in t.backend().buffer().content() {
+        assert_eq!(
+            (c.fg, c.bg),
+            (Color::Reset, Color::Reset),
+            "colored cell {c:?}"
+        );
+    }
+}
+
+/// A host printing escape sequences, invalid UTF-8, tabs, wide and combining characters.
+pub const HOSTILE: &[u8] =
+    b"\x1b]0;pwned title\x07\x1b[2J\x1b[H\x1b[10;10Hmoved\x1bP1$qm\x1b\\dcs-gone\n\
+\xff\xfe bad utf8 \xc3\x28 end\n\
+col1\tcol2\tcol3\n\
+\xe6\xbc\xa2\xe5\xad\x97 wide | e\xcc\x81 combining |\n\
+\x1b[1;32mgreen bold\x1b[0m plain \x1b[38;5;208morange\x1b[0m\n\
+\x1b[?1049h\x1b[?25l\x1b]52;c;ZXZpbA==\x07clipboard-attempt\n";
+
+#[test]
+fn hostile_output_cannot_break_the_screen() {
+    let mut app = app(120, 40);
+    run(&mut app, "db", "cat hostile");
+    ev(
+        &mut app,
+        Event::Output {
+            job: 1,
+            host: name("db1"),
+            stream: Stream::Stdout,
+            data: HOSTILE.to_vec(),
+        },
+    );
+    // 10 MB without a newline, in chunks as the engine would deliver it.
+    let started = Instant::now();
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..160 {
+        ev(
+            &mut app,
+            Event::Output {
+                job: 1,
+                host: name("db2"),
+                stream: Stream::Stdout,
+                data: chunk.clone(),
+            },
+        );
+    }
+    let fed = started.elapsed();
+    let started = Instant::now();
+    let t = render(&app);
+    let drawn = started.elapsed();
+    assert!(drawn < Duration::from_millis(500), "drawing took {drawn:?}");
+    assert!(fed < Duration::from_secs(20), "feeding 10 MB took {fed:?}");
+    let buf = t.backend().buffer();
+    for c in buf.content() {
+        assert!(
+            !c.symbol().chars().any(|ch| ch.is_control()),
+            "control char on screen: {c:?}"
+        );
+    }
+    let s = screen(&app);
+    assert!(!s.contains("pwned"), "OSC text leaked:\n{s}");
+    assert!(!s.contains("ZXZpbA"), "OSC 52 payload leaked:\n{s}");
+    assert!(
+        s.contains("moved") && s.contains("dcs-gone") && s.contains("clipboard-attempt"),
+        "{s}"
+    );
+    assert!(
+        s.contains("col1    col2    col3"),
+        "tabs expand to 8 columns:\n{s}"
+    );
+    assert!(
+        s.contains('\u{FFFD}'),
+        "invalid UTF-8 shows as U+FFFD:\n{s}"
+    );
+    // Every line of the output area keeps its right border in the same column.
+    let areas = fleetdeck::tui::layout::areas(app.area);
+    let right = areas.output.x + areas.output.width - 1;
+    for y in areas.output.y + 1..areas.output.y + areas.output.height - 1 {
+        assert_eq!(
+            buf[(right, y)].symbol(),
+            "│",
+            "row {y} lost its border:\n{s}"
+        );
+    }
+    // The green span keeps a color (mapped through the theme), the rest is plain.
+    let green = app.theme.ansi.get(2);
+    assert!(
+        buf.content()
+            .iter()
+            .any(|c| c.fg == green && c.symbol() == "g"),
+        "SGR color dropped"
+    );
+    insta::assert_snapshot!(s);
+}
