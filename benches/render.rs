@@ -132,7 +132,15 @@ fn frame(c: &mut Criterion) {
             });
         });
         if w == 200 {
-            group.bench_function("fold_500_hosts", |b| b.iter(|| compute_gathered(&mut app)));
+            group.bench_function("fold_500_hosts_cold", |b| {
+                b.iter(|| {
+                    app.hash_cache.clear();
+                    compute_gathered(&mut app);
+                });
+            });
+            group.bench_function("fold_500_hosts_cached", |b| {
+                b.iter(|| compute_gathered(&mut app))
+            });
             group.bench_function("update_one_output_chunk", |b| {
                 let host: Arc<str> = app.hosts[3].name.clone();
                 let data: Vec<u8> = (0..LINES_PER_CHUNK)

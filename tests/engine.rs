@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -54,7 +55,7 @@ fn collect_with(rx: &mut EventReceiver, job: JobId, mut on: impl FnMut(&Event, &
         let ev = rx
             .blocking_recv()
             .expect("engine event channel closed before JobDone");
-        run.all_events.push_str(&format!("{ev:?}\n"));
+        let _ = writeln!(run.all_events, "{ev:?}");
         on(&ev, &run);
         match ev {
             Event::JobStarted {
@@ -427,6 +428,25 @@ fn frozen_and_refused_hosts_do_not_delay_the_others() {
         &lab.client_key_path(),
         timeout,
     ));
+    let mut nowhere = target("nowhere", 22, lab.user(), &lab.client_key_path(), timeout);
+    nowhere.conn.address = "nowhere.invalid".into();
+    targets.push(nowhere);
+    // A peer that is not an SSH server: answers like a web server and hangs up.
+    let web = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let web_port = web.local_addr().expect("addr").port();
+    let web_thread = std::thread::spawn(move || {
+        use std::io::Write as _;
+        if let Ok((mut s, _)) = web.accept() {
+            let _ = s.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n");
+        }
+    });
+    targets.push(target(
+        "web-server",
+        web_port,
+        lab.user(),
+        &lab.client_key_path(),
+        timeout,
+    ));
     let id = engine.submit(exec("echo alive", targets));
     let run = collect(&mut rx, id);
     lab.cont_host(0);
@@ -455,7 +475,20 @@ fn frozen_and_refused_hosts_do_not_delay_the_others() {
             hr.at
         );
     }
-    assert_eq!((run.ok, run.failed), (5, 2));
+    let nowhere = &run.hosts["nowhere"];
+    assert_eq!(
+        nowhere.failed.as_ref().map(|f| f.0),
+        Some(ErrorClass::Unreachable),
+        "{nowhere:?}"
+    );
+    let web = &run.hosts["web-server"];
+    assert_eq!(
+        web.failed.as_ref().map(|f| f.0),
+        Some(ErrorClass::Protocol),
+        "{web:?}"
+    );
+    web_thread.join().expect("web thread");
+    assert_eq!((run.ok, run.failed), (5, 4));
 }
 
 /// Wrong client key, changed host key (refused, nothing run, file:line named), unknown key
@@ -609,17 +642,13 @@ fn ask_policy_shows_the_openssh_fingerprint() {
     );
 }
 
-/// Cancel of `sleep 300` on 20 hosts: JobDone arrives, no `sleep 300` is left on any lab
-/// host, and the next command runs on the same sessions.
+/// Cancel of `sleep 300` on 20 hosts (no pty, as the command line runs it): JobDone arrives,
+/// no `sleep 300` is left on any lab host, and the next command runs on the same sessions.
 #[test]
 fn cancel_stops_remote_processes_and_keeps_sessions() {
     let lab = common::lab(20);
     let (engine, mut rx) = Engine::new(config(&lab, Arc::new(NoPrompter)));
-    let mut spec = exec("sleep 300", lab_targets(&lab));
-    if let JobKind::Exec(e) = &mut spec.kind {
-        e.pty = true;
-    }
-    let id = engine.submit(spec);
+    let id = engine.submit(exec("sleep 300", lab_targets(&lab)));
     let canceller = engine.clone();
     let mut running = 0;
     let mut seen = 0;
@@ -707,6 +736,7 @@ fn command_timeout_dead_session_and_idle_close() {
     // Idle sessions close after idle_timeout.
     std::thread::sleep(Duration::from_millis(2600));
     assert_eq!(engine.stats().sessions_held, 0);
+    assert_eq!(engine.stats().workers, 0, "idle worker threads must end");
     let run = collect(&mut rx, engine.submit(exec("true", lab_targets(&lab))));
     assert_eq!(run.ok, 2);
     assert!(run.hosts.values().all(|h| h.reused == Some(false)));
@@ -773,14 +803,17 @@ fn passphrase_asked_once_and_never_recorded() {
     assert_eq!(mode & 0o777, 0o600);
 }
 
-/// Without a pty, closing the channel cannot stop the command (sshd keeps it running, and the
-/// lab's forced command makes sshd refuse `signal` requests): the cancel still ends the job
-/// at once, says so, and the sessions stay usable.
+/// With a pty, closing the channel hangs the command up (SIGHUP); the job ends at once and
+/// the sessions stay usable.
 #[test]
-fn cancel_without_pty_ends_the_job_and_keeps_sessions() {
+fn cancel_with_pty_hangs_up_and_keeps_sessions() {
     let lab = common::lab(3);
     let (engine, mut rx) = Engine::new(config(&lab, Arc::new(NoPrompter)));
-    let id = engine.submit(exec("sleep 299", lab_targets(&lab)));
+    let mut spec = exec("sleep 299; echo never", lab_targets(&lab));
+    if let JobKind::Exec(e) = &mut spec.kind {
+        e.pty = true;
+    }
+    let id = engine.submit(spec);
     let canceller = engine.clone();
     let mut running = 0;
     let mut cancelled_at = None;
@@ -802,18 +835,97 @@ fn cancel_without_pty_ends_the_job_and_keeps_sessions() {
     for hr in run.hosts.values() {
         let (class, msg) = hr.failed.clone().expect("cancelled");
         assert_eq!(class, ErrorClass::Cancelled);
-        assert!(msg.contains("may still be running"), "{msg}");
+        assert!(!msg.contains("may still be running"), "{msg}");
+        assert!(hr.stdout.is_empty(), "the command went on after the cancel");
     }
+    let gone = Instant::now() + Duration::from_secs(3);
+    while !procs_in(lab.tmp(), b"sleep\x00299\x00").is_empty() && Instant::now() < gone {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(procs_in(lab.tmp(), b"sleep\x00299\x00"), Vec::<i32>::new());
     let run = collect(&mut rx, engine.submit(exec("echo next", lab_targets(&lab))));
-    // The orphaned sleeps are this test's: end them (by pid) before checking.
-    let left = procs_in(lab.tmp(), b"sleep\x00299\x00");
-    for pid in &left {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(*pid),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
-    assert_eq!(left.len(), 3, "the sleeps should still have run (no pty)");
     assert_eq!(run.ok, 3, "{:?}", run.hosts);
     assert!(run.hosts.values().all(|h| h.reused == Some(true)));
+}
+
+/// known_hosts hashed by `ssh-keygen -H`, after a line that does not parse: still matched.
+#[test]
+fn hashed_known_hosts_after_a_bad_line_are_understood() {
+    let lab = common::lab(1);
+    let kh = lab.tmp().join("kh_hashed");
+    std::fs::copy(lab.known_hosts_path(), &kh).expect("copy");
+    let st = std::process::Command::new("ssh-keygen")
+        .arg("-q")
+        .arg("-H")
+        .arg("-f")
+        .arg(&kh)
+        .status()
+        .expect("ssh-keygen -H");
+    assert!(st.success());
+    let hashed = std::fs::read_to_string(&kh).expect("read");
+    assert!(
+        hashed.contains("|1|") && !hashed.contains("127.0.0.1"),
+        "{hashed}"
+    );
+    std::fs::write(
+        &kh,
+        format!("this line is not a known_hosts entry\n{hashed}"),
+    )
+    .expect("write");
+    let mut cfg = config(&lab, Arc::new(NoPrompter));
+    cfg.known_hosts = vec![kh];
+    let (engine, mut rx) = Engine::new(cfg);
+    let run = collect(&mut rx, engine.submit(exec("true", lab_targets(&lab))));
+    assert_eq!(run.ok, 1, "{:?}", run.hosts);
+}
+
+/// Jump hosts: one and two hops through lab hosts (each hop's host key checked and
+/// authenticated), sessions kept through the tunnels; a closed port behind a jump host fails
+/// naming the jump host.
+#[test]
+fn jump_hosts_tunnel_and_sessions_stay_held() {
+    let lab = common::lab(3);
+    let (engine, mut rx) = Engine::new(config(&lab, Arc::new(NoPrompter)));
+    let t = lab_targets(&lab);
+    let mut via_one = t[1].clone();
+    via_one.jump = vec![t[0].clone()];
+    let mut via_two = t[2].clone();
+    via_two.jump = vec![t[0].clone(), t[1].clone()];
+    let mut closed = target(
+        "closed",
+        common::free_base_port(1),
+        lab.user(),
+        &lab.client_key_path(),
+        Duration::from_secs(3),
+    );
+    closed.jump = vec![t[0].clone()];
+    let cmd = r#"basename "$(dirname "$PWD")""#;
+    let targets = vec![via_one, via_two, closed];
+    let run = collect(&mut rx, engine.submit(exec(cmd, targets.clone())));
+    for (i, name) in [(1, "web02"), (2, "db01")] {
+        let h = &lab.hosts()[i];
+        assert_eq!(h.name, name);
+        let hr = &run.hosts[name];
+        assert_eq!(hr.exit, Some(ExitStatus::Code(0)), "{name}: {hr:?}");
+        assert_eq!(hr.stdout, format!("{name}\n").as_bytes());
+    }
+    let (class, msg) = run.hosts["closed"]
+        .failed
+        .clone()
+        .expect("closed port must fail");
+    assert!(msg.contains("via jump host web01"), "{class}: {msg}");
+    assert_eq!(class, ErrorClass::Unreachable, "{msg}");
+    // Only the first hop makes TCP connections: one per tunnelled target.
+    assert_eq!(engine.stats().tcp_connects_total, 3);
+    let run = collect(&mut rx, engine.submit(exec(cmd, targets[..2].to_vec())));
+    assert_eq!(run.ok, 2, "{:?}", run.hosts);
+    assert!(run.hosts.values().all(|h| h.reused == Some(true)));
+    assert_eq!(engine.stats().tcp_connects_total, 3);
+    let t0 = Instant::now();
+    engine.shutdown();
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "shutdown took {:?}",
+        t0.elapsed()
+    );
 }

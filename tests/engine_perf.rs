@@ -131,12 +131,12 @@ fn engine_figures() {
         let (e, mut rx) = engine(&lab);
         let cpu0 = cpu_time();
         cold.push(timed(&e, &mut rx, job("true", targets(&lab, hosts))));
-        cpu_per_conn.push((cpu_time() - cpu0) / hosts as u32);
+        cpu_per_conn.push(cpu_time().saturating_sub(cpu0) / hosts as u32);
         assert_eq!(e.stats().sessions_held, hosts);
         rss_per_session.push((rss_kib().saturating_sub(rss0)) as f64 / hosts as f64);
         let cpu1 = cpu_time();
         warm.push(timed(&e, &mut rx, job("true", targets(&lab, hosts))));
-        warm_cpu.push(cpu_time() - cpu1);
+        warm_cpu.push(cpu_time().saturating_sub(cpu1));
         seq.push(timed(&e, &mut rx, job("seq 1 20000", targets(&lab, hosts))));
         assert_eq!(e.stats().tcp_connects_total, hosts as u64);
         e.shutdown();

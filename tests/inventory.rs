@@ -410,7 +410,8 @@ fn ansible_connection_variables_become_settings_and_all_vars_are_kept() {
     let prov = k.provenance(k.host_by_name("node1").expect("node1"));
     let jump = prov.iter().find(|r| r.0 == "jump").expect("jump row");
     assert!(
-        jump.2.starts_with("group k8s_cluster (") && jump.2.ends_with("kubespray_hosts.yaml:59:34)"),
+        jump.2.starts_with("group k8s_cluster (")
+            && jump.2.ends_with("kubespray_hosts.yaml:59:34)"),
         "{jump:?}"
     );
     let user = prov.iter().find(|r| r.0 == "user").expect("user row");
@@ -596,6 +597,30 @@ fn an_ssh_config_is_an_inventory_of_its_concrete_hosts() {
     let (code, out, _) = fleetdeck(&valid("ssh/config"), &["--list", "all"], None);
     assert_eq!(code, 0);
     assert_eq!(out, "db1\nweb01\nweb02\n");
+}
+
+#[test]
+fn the_lab_inventory_shape_loads() {
+    let inv = load(&valid("lab_shape.yaml"));
+    let names: Vec<&str> = inv.hosts.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["web01", "web02", "db01", "stg-web01"]);
+    for h in &inv.hosts {
+        assert_eq!(
+            (h.conn.address.as_str(), h.conn.user.as_str()),
+            ("127.0.0.1", "tester")
+        );
+        assert_eq!(
+            h.conn.identity_files,
+            vec![fixtures().join("valid/keys/id_test")]
+        );
+    }
+    assert_eq!(inv.hosts[3].conn.port, 42004);
+    assert_eq!(inv.known_hosts, vec![fixtures().join("valid/known_hosts")]);
+    assert_eq!(names_of(&inv, "prod:!db"), "web01 web02");
+}
+
+fn names_of(inv: &Inventory, pattern: &str) -> String {
+    names(inv, &inv.select(pattern).unwrap_or_else(|e| panic!("{e}"))).join(" ")
 }
 
 #[test]

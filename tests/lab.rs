@@ -29,7 +29,7 @@ fn ssh(dir: &Path, host: &str, cmd: &str) -> Output {
             "-o",
             "StrictHostKeyChecking=yes",
             "-o",
-            "ConnectTimeout=5",
+            "ConnectTimeout=30",
         ])
         .arg(host)
         .arg(cmd)
@@ -590,4 +590,73 @@ fn hundred_hosts_each_reachable_with_strict_host_key_checking() {
         "{HOSTS} hosts: up {up_time:?}, all checked in {:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn replaced_host_key_is_refused_under_strict_checking() {
+    let lab = lab(2);
+    let before = lab.host_public_key(0).expect("key");
+    let known_before = fs::read_to_string(lab.known_hosts_path()).expect("known_hosts");
+    let after = lab.replace_host_key(0).expect("replace key");
+    assert_ne!(before, after);
+    assert_eq!(lab.host_public_key(0).expect("key"), after);
+    assert_eq!(
+        fs::read_to_string(lab.known_hosts_path()).expect("known_hosts"),
+        known_before,
+        "known_hosts keeps the old key"
+    );
+    let out = ssh(lab.dir(), "web01", "true");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("REMOTE HOST IDENTIFICATION HAS CHANGED"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(ssh(lab.dir(), "web02", "true").status.success());
+}
+
+#[test]
+fn changing_the_host_count_adjusts_the_fleet() {
+    use fleetdeck::lab::{LabOptions, UpSummary};
+    let lab = lab(2);
+    let opts = |hosts| LabOptions {
+        hosts,
+        dir: lab.dir().to_path_buf(),
+        base_port: Some(lab.base_port()),
+    };
+    let web01 = lab.pid(0).expect("web01 runs");
+    let grown = Lab::up(&opts(4)).expect("grow to 4");
+    assert_eq!(
+        grown.up_summary(),
+        UpSummary {
+            started: 2,
+            reused: 2,
+            stopped: 0
+        }
+    );
+    assert_eq!(grown.pid(0), Some(web01), "kept hosts keep running");
+    let names: Vec<&str> = grown.hosts().iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["web01", "web02", "db01", "stg-web01"]);
+    let gone: Vec<i32> = (1..4).map(|i| grown.pid(i).expect("runs")).collect();
+
+    let shrunk = Lab::up(&opts(1)).expect("shrink to 1");
+    assert_eq!(
+        shrunk.up_summary(),
+        UpSummary {
+            started: 0,
+            reused: 1,
+            stopped: 3
+        }
+    );
+    assert!(
+        gone.iter().all(|&p| !is_alive(p)),
+        "removed hosts are stopped"
+    );
+    assert_eq!(shrunk.pid(0), Some(web01));
+    let inventory = fs::read_to_string(shrunk.inventory_path()).expect("inventory");
+    assert!(
+        inventory.contains("web01") && !inventory.contains("db01"),
+        "{inventory}"
+    );
+    assert_eq!(Lab::open(lab.dir()).expect("open").hosts().len(), 1);
 }

@@ -29,6 +29,10 @@ fn session(lab: &common::TestLab, i: usize) -> ssh2::Session {
     let tcp = TcpStream::connect(("127.0.0.1", lab.hosts()[i].port)).expect("connect");
     tcp.set_nodelay(true).expect("nodelay");
     let mut sess = ssh2::Session::new().expect("session");
+    if let Ok(ciphers) = std::env::var("BENCH_CIPHERS") {
+        sess.method_pref(ssh2::MethodType::CryptCs, &ciphers).expect("cipher pref");
+        sess.method_pref(ssh2::MethodType::CryptSc, &ciphers).expect("cipher pref");
+    }
     sess.set_tcp_stream(tcp);
     sess.set_timeout(60_000);
     sess.handshake().expect("handshake");

@@ -197,7 +197,7 @@ fn bad_input_exits_2_before_connecting() {
         ),
         (
             vec!["push", "nosuchhost", file.to_str().expect("utf8"), "x"],
-            "selects no host",
+            "unknown host or group \"nosuchhost\"",
         ),
         (
             vec![

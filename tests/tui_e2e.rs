@@ -110,7 +110,9 @@ fn console_command(lab: &common::TestLab, tmp: &Path) -> String {
          TERM=xterm-256color {bin} -i {inv}; echo FLEETDECK-EXITED-$?; sleep 600",
         state = tmp.join("state").display(),
         config = tmp.join("config").display(),
-        bin = common::fleetdeck_bin().display(),
+        bin = std::env::var("FLEETDECK_E2E_BIN")
+            .map_or_else(|_| common::fleetdeck_bin(), std::path::PathBuf::from)
+            .display(),
         inv = lab.inventory_path().display(),
     )
 }
@@ -364,9 +366,16 @@ fn q_while_a_job_runs_asks_first_and_sigterm_restores_the_terminal() {
     assert_eq!(tmux.display("#{mouse_any_flag}"), "0");
 }
 
-/// Hosts streaming output as fast as they can must not make keys slow: a key press (`t`,
-/// which names the new theme in the status bar) shows on screen within 50 ms (median).
+/// Hosts streaming output as fast as they can must not make keys slow: each letter typed on
+/// the command line shows on screen within 50 ms (median) while 100 hosts stream.
+///
+/// Ignored by default: it runs 100 local sshd that stream 10 million lines on the same CPUs as
+/// the console and tmux, which takes the whole machine for ~10 s. Run it with
+/// `cargo test --release --test tui_e2e -- --ignored --nocapture` (the release binary is
+/// what operators run; `FLEETDECK_E2E_BIN` picks another binary, `FLEETDECK_E2E_STREAM_HOSTS`
+/// another fleet size).
 #[test]
+#[ignore = "heavy: 100 local sshd streaming; run explicitly (see the doc comment)"]
 fn keys_stay_responsive_while_hosts_stream() {
     let hosts: usize = std::env::var("FLEETDECK_E2E_STREAM_HOSTS")
         .ok()
@@ -374,6 +383,21 @@ fn keys_stay_responsive_while_hosts_stream() {
         .unwrap_or(100);
     let lab = common::lab(hosts);
     let tmp = lab.tmp().to_path_buf();
+    // The fleet shares this machine's CPUs with the console; real hosts do not. Lower the
+    // daemons' priority (their sessions, shells and `seq` inherit it) so that what is measured
+    // is the console, not 100 local sshd encrypting 2 million lines on the same cores.
+    for i in 0..hosts {
+        let pid = lab.pid(i).expect("sshd pid");
+        let ok = Command::new("renice")
+            .args(["-n", "19", "-p", &pid.to_string()])
+            .output()
+            .expect("renice");
+        assert!(
+            ok.status.success(),
+            "renice {pid}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+    }
     let tmux = Tmux::new("stream");
     tmux.start(&console_command(&lab, &tmp));
     tmux.wait_for("the console", Duration::from_secs(30), |s| {
@@ -383,43 +407,70 @@ fn keys_stay_responsive_while_hosts_stream() {
     tmux.wait_for("all selected", Duration::from_secs(5), |s| {
         s.contains(&format!("Hosts {hosts}/{hosts} selected"))
     });
-    // Above the default confirmation limit: answer the question.
-    tmux.text(":seq 20000");
+    // Above the default confirmation limit: answer the question. Each host prints 20,000
+    // lines five times over, so the stream lasts long enough to measure several key presses.
+    tmux.text(":for i in 1 2 3 4 5; do seq 20000; done");
     tmux.keys(&["Enter"]);
-    tmux.wait_for("the confirmation", Duration::from_secs(5), |s| s.contains("Run this command?"));
-    tmux.text("y");
-    tmux.wait_for("output streaming", Duration::from_secs(60), |s| s.contains("running") && s.contains("┌ "));
-    tmux.keys(&["Escape"]);
-    tmux.wait_for("focus on the tree", Duration::from_secs(10), |s| {
-        s.contains(": command to run on the selected hosts")
+    tmux.wait_for("the confirmation", Duration::from_secs(5), |s| {
+        s.contains("Run this command?")
     });
-    let themes = ["light", "high-contrast", "colorblind", "dark"];
+    tmux.text("y");
+    tmux.wait_for("output streaming", Duration::from_secs(60), |s| {
+        s.contains(" running ")
+            && s.lines()
+                .any(|l| l.contains("│││") && l.chars().any(|c| c.is_ascii_digit()))
+    });
+    // Focus stays on the command line: each typed letter must appear there.
     let mut latencies = Vec::new();
     let mut while_running = 0;
-    for round in 0..8 {
-        let want = format!("theme: {}", themes[round % themes.len()]);
+    let mut typed = String::new();
+    let mut order = Vec::new();
+    for _ in 0..8 {
+        typed.push('x');
+        let want = format!("> {typed} ");
         let sent = Instant::now();
-        tmux.text("t");
-        let s = tmux.wait_for(&want, Duration::from_secs(10), |s| s.contains(&want));
-        latencies.push(sent.elapsed());
-        if s.contains(" running ") {
+        tmux.text("x");
+        let s = tmux.wait_for("the typed key", Duration::from_secs(10), |s| {
+            s.contains(&want)
+        });
+        let took = sent.elapsed();
+        let running = s.contains(" running ");
+        latencies.push(took);
+        order.push((took, running));
+        if running {
             while_running += 1;
         }
-        std::thread::sleep(Duration::from_millis(30));
+        std::thread::sleep(Duration::from_millis(20));
     }
     latencies.sort();
     let median = latencies[latencies.len() / 2];
     println!(
-        "key-to-screen latency with {hosts} hosts streaming `seq 20000`: median {median:?}, \
-         max {:?}, {while_running}/8 presses while the job was still running; all: {latencies:?}",
+        "key-to-screen latency with {hosts} hosts streaming 5 x `seq 20000`: median {median:?}, \
+         max {:?}, {while_running}/8 presses while the job was still running; in order \
+         (latency, job still running): {order:?}",
         latencies[latencies.len() - 1]
     );
-    assert!(while_running >= 4, "the job ended before the measurement; make the hosts stream longer");
-    assert!(median < Duration::from_millis(50), "median key latency {median:?}: {latencies:?}");
+    assert!(
+        while_running >= 4,
+        "the job ended before the measurement; make the hosts stream longer"
+    );
+    assert!(
+        median < Duration::from_millis(50),
+        "median key latency {median:?}: {latencies:?}"
+    );
+    // Cancel, clear and leave the command line, quit.
     tmux.keys(&["C-c"]);
+    tmux.keys(&["C-u"]);
+    tmux.wait_for("the job's end", Duration::from_secs(60), |s| {
+        s.contains("job 1 done")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("focus on the tree", Duration::from_secs(10), |s| {
+        s.contains(": command to run on the selected hosts")
+    });
     tmux.text("q");
-    let _ = tmux.wait_for("the quit question or exit", Duration::from_secs(30), |s| {
-        s.contains("A job is still running") || s.contains("FLEETDECK-EXITED")
+    tmux.wait_for("the exit", Duration::from_secs(30), |s| {
+        s.contains("FLEETDECK-EXITED-0")
     });
 }
 
@@ -434,17 +485,27 @@ fn unknown_host_key_dialog_accept_and_save() {
     let tmux = Tmux::new("hostkey");
     let cmd = console_command(&lab, &tmp).replace(
         " -i ",
-        &format!(" --host-key-policy ask --known-hosts {} -i ", known.display()),
+        &format!(
+            " --host-key-policy ask --known-hosts {} -i ",
+            known.display()
+        ),
     );
     tmux.start(&cmd);
-    tmux.wait_for("the console", Duration::from_secs(15), |s| s.contains("Hosts 0/1 selected"));
+    tmux.wait_for("the console", Duration::from_secs(15), |s| {
+        s.contains("Hosts 0/1 selected")
+    });
     tmux.text("a");
     tmux.text(":hostname");
     tmux.keys(&["Enter"]);
-    let s = tmux.wait_for("the host key dialog", Duration::from_secs(30), |s| s.contains("Unknown host key"));
+    let s = tmux.wait_for("the host key dialog", Duration::from_secs(30), |s| {
+        s.contains("Unknown host key")
+    });
     let host = &lab.hosts()[0].name;
     assert!(s.contains(&format!("The host key of {host}")), "{s}");
-    assert!(s.contains("ED25519 key fingerprint is SHA256:"), "{s}");
+    assert!(
+        s.contains("ED25519 key fingerprint:") && s.contains("  SHA256:"),
+        "{s}"
+    );
     tmux.text("a");
     tmux.wait_for("the command done", Duration::from_secs(30), |s| {
         s.contains(&format!("┌ {host} ✓ ok exit 0"))
@@ -454,12 +515,54 @@ fn unknown_host_key_dialog_accept_and_save() {
     // Known now: the next command does not ask.
     tmux.text("hostname");
     tmux.keys(&["Enter"]);
-    let s = tmux.wait_for("job 2 done", Duration::from_secs(30), |s| s.contains("job 2 done"));
+    let s = tmux.wait_for("job 2 done", Duration::from_secs(30), |s| {
+        s.contains("job 2 done")
+    });
     assert!(!s.contains("Unknown host key"), "{s}");
     tmux.keys(&["Escape"]);
     tmux.wait_for("focus on the tree", Duration::from_secs(5), |s| {
         s.contains(": command to run on the selected hosts")
     });
     tmux.text("q");
-    tmux.wait_for("the exit", Duration::from_secs(15), |s| s.contains("FLEETDECK-EXITED-0"));
+    tmux.wait_for("the exit", Duration::from_secs(15), |s| {
+        s.contains("FLEETDECK-EXITED-0")
+    });
+}
+
+/// SIGHUP (the terminal window closed, an ssh connection dropped) also leaves cleanly.
+#[test]
+fn sighup_restores_the_terminal() {
+    let lab = common::lab(1);
+    let tmp = lab.tmp().to_path_buf();
+    let tmux = Tmux::new("hup");
+    tmux.start(&console_command(&lab, &tmp));
+    tmux.wait_for("the console", Duration::from_secs(15), |s| {
+        s.contains("Hosts 0/1 selected")
+    });
+    assert_eq!(tmux.display("#{alternate_on}"), "1");
+    let pid = tmux.display("#{pane_pid}");
+    let out = Command::new("pgrep")
+        .args(["-P", &pid, "-f", "fleetdeck"])
+        .output()
+        .expect("pgrep");
+    let child = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        !child.is_empty(),
+        "console process not found under pane pid {pid}"
+    );
+    assert!(Command::new("kill")
+        .args(["-HUP", &child])
+        .status()
+        .expect("kill")
+        .success());
+    tmux.wait_for("the exit", Duration::from_secs(15), |s| {
+        s.contains("FLEETDECK-EXITED-0")
+    });
+    assert_eq!(tmux.display("#{alternate_on}"), "0");
+    assert_eq!(tmux.display("#{mouse_any_flag}"), "0");
 }

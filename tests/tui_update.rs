@@ -878,3 +878,34 @@ fn f5_is_reserved_for_transfers() {
         .as_ref()
         .is_some_and(|(_, m)| m.contains("transfer")));
 }
+
+#[test]
+fn operation_log_records_appear_in_the_live_log() {
+    let mut app = app(120, 40);
+    let text = r#"{"type":"job-start","time":"2026-01-01T09:00:00+00:00","operator":"ops","job":1,"run":"r1","kind":"exec","command":"uptime","pattern":"web","hosts":["web01","web02"]}
+{"type":"host-result","time":"2026-01-01T09:00:01+00:00","job":1,"run":"r1","host":"web01","duration_ms":5}
+{"type":"host-result","time":"2026-01-01T09:00:01+00:00","job":1,"run":"r1","host":"web02","duration_ms":5,"error":{"class":"auth-failed","message":"no key accepted"}}
+{"type":"job-end","time":"2026-01-01T09:00:02+00:00","job":1,"run":"r1","hosts":2,"ok":1,"nonzero":0,"errors":1,"cancelled":false,"duration_ms":2000}
+"#;
+    let contents = fleetdeck::oplog::read::read_from(text.as_bytes(), "oplog.jsonl").expect("read");
+    assert!(contents.warnings.is_empty(), "{:?}", contents.warnings);
+    app.add_oplog_records(&contents.records, 200);
+    let shown: Vec<String> = app.log.visible().map(|e| e.text.clone()).collect();
+    assert_eq!(
+        shown,
+        [
+            "[oplog] exec \"uptime\" by ops on 2 hosts (web)",
+            "[oplog] web02: auth-failed: no key accepted",
+            "[oplog] job 1 done: 1 ok, 0 non-zero, 1 errors",
+        ]
+    );
+    // Their own times, in local time.
+    let first = app.log.entries.front().expect("entry");
+    assert_eq!(
+        first.time.with_timezone(&chrono::Utc).to_rfc3339(),
+        "2026-01-01T09:00:00+00:00"
+    );
+    // Filtering by host works on them too.
+    app.log.host = Some(name("web02"));
+    assert_eq!(app.log.visible().count(), 1);
+}

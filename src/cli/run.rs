@@ -248,6 +248,8 @@ fn plan(inv_path: &Path, args: &RunArgs, oplog: &Path) -> Result<Option<Plan>, S
 /// One host while the job runs.
 struct HostState {
     index: usize,
+    prefix_out: String,
+    prefix_err: String,
     report: HostReport,
     out: Sanitizer,
     err: Sanitizer,
@@ -285,15 +287,15 @@ fn execute(
                 end: None,
                 duration: Duration::ZERO,
             };
-            (
-                t.name.clone(),
-                HostState {
-                    index,
-                    report,
-                    out: Sanitizer::new(),
-                    err: Sanitizer::new(),
-                },
-            )
+            let state = HostState {
+                index,
+                prefix_out: inline.prefix(index, &names[index], Stream::Stdout),
+                prefix_err: inline.prefix(index, &names[index], Stream::Stderr),
+                report,
+                out: Sanitizer::new(),
+                err: Sanitizer::new(),
+            };
+            (t.name.clone(), state)
         })
         .collect();
     let order: Vec<Arc<str>> = spec.targets.iter().map(|t| t.name.clone()).collect();
@@ -350,11 +352,13 @@ fn execute(
                         Stream::Stderr => h.report.stderr.extend_from_slice(&data),
                     }
                 } else {
-                    let lines = match stream {
-                        Stream::Stdout => h.out.feed(&data),
-                        Stream::Stderr => h.err.feed(&data),
+                    let (sanitizer, prefix) = match stream {
+                        Stream::Stdout => (&mut h.out, &h.prefix_out),
+                        Stream::Stderr => (&mut h.err, &h.prefix_err),
                     };
-                    print_lines(&mut out, &inline, h.index, &h.report.name, stream, &lines);
+                    let mut text = String::new();
+                    sanitizer.feed_each(&data, |line| inline.push_line(&mut text, prefix, line));
+                    write_text(&mut out, stream, &text);
                 }
             }
             Event::Finished {
@@ -445,22 +449,10 @@ fn level_word(level: LogLevel) -> &'static str {
     }
 }
 
-/// Prints sanitized lines inline: stdout lines to stdout, stderr lines to stderr.
-fn print_lines(
-    out: &mut impl Write,
-    inline: &Inline,
-    index: usize,
-    host: &str,
-    stream: Stream,
-    lines: &[crate::output::StyledLine],
-) {
-    if lines.is_empty() {
+/// Writes inline text: stdout lines to stdout, stderr lines to stderr.
+fn write_text(out: &mut impl Write, stream: Stream, text: &str) {
+    if text.is_empty() {
         return;
-    }
-    let mut text = String::new();
-    for line in lines {
-        text.push_str(&inline.line(index, host, stream, line));
-        text.push('\n');
     }
     match stream {
         Stream::Stdout => {
@@ -475,9 +467,20 @@ fn print_lines(
 }
 
 fn flush_partial(out: &mut impl Write, inline: &Inline, h: &mut HostState) {
-    for (stream, s) in [(Stream::Stdout, &mut h.out), (Stream::Stderr, &mut h.err)] {
+    for stream in [Stream::Stdout, Stream::Stderr] {
+        let s = match stream {
+            Stream::Stdout => &mut h.out,
+            Stream::Stderr => &mut h.err,
+        };
         if let Some(line) = s.finish() {
-            print_lines(out, inline, h.index, &h.report.name, stream, &[line]);
+            let mut text = String::new();
+            let prefix = if stream == Stream::Stdout {
+                &h.prefix_out
+            } else {
+                &h.prefix_err
+            };
+            inline.push_line(&mut text, prefix, &line);
+            write_text(out, stream, &text);
         }
     }
 }

@@ -13,8 +13,9 @@ use super::runfolder::HostFiles;
 use super::scheduler::{HostEnd, HostFacts, JobState, Shared};
 use super::{Event, ExecSpec, ExitStatus, JobKind, LogLevel, Stream, Target};
 use crate::oplog::TransferResult;
-use crate::ssh::connect::{connect, keepalive_secs, ConnectContext, Connection};
+use crate::ssh::connect::{keepalive_secs, ConnectContext, Connection};
 use crate::ssh::exec::{self, close_channel, open_channel};
+use crate::ssh::jump::{connect_via, JumpChain};
 use crate::ssh::{transfer, SshError, Waiter};
 
 /// Stack of a worker thread: libssh2 and OpenSSL need little; most of it is never touched.
@@ -54,6 +55,8 @@ pub(crate) fn spawn(
 /// An authenticated session kept between jobs.
 struct Held {
     conn: Connection,
+    /// Tunnels through jump hosts; dropped after `conn` (fields drop in order).
+    _chain: JumpChain,
     last_used: Instant,
     last_keepalive: Instant,
     shared: Arc<Shared>,
@@ -163,23 +166,6 @@ impl Worker {
             address: format!("{}:{}", target.conn.address, target.conn.port),
             ..HostFacts::default()
         };
-        if !target.jump.is_empty() {
-            let via: Vec<&str> = target.jump.iter().map(|j| &*j.name).collect();
-            self.shared.host_done(
-                job,
-                &host,
-                HostEnd::Failed(
-                    super::ErrorClass::Unreachable,
-                    format!(
-                        "jump hosts are not supported yet (via {})",
-                        via.join(" -> ")
-                    ),
-                ),
-                start.elapsed(),
-                facts,
-            );
-            return;
-        }
         match &job.spec.kind {
             JobKind::Exec(spec) => self.run_exec(job, target, spec, start, facts),
             JobKind::Upload(_) | JobKind::Download(_) => {
@@ -227,9 +213,10 @@ impl Worker {
             home: shared.home.clone(),
             cancel: Some(&job.cancel),
         };
-        let conn = connect(&target.name, &target.conn, &ctx, &mut || {
-            shared.counters.tcp_connects.fetch_add(1, Ordering::Relaxed);
-        })?;
+        let (conn, chain) =
+            connect_via(&target.name, &target.conn, &target.jump, &ctx, &mut || {
+                shared.counters.tcp_connects.fetch_add(1, Ordering::Relaxed);
+            })?;
         for note in &conn.notes {
             shared.log(LogLevel::Info, note.clone());
         }
@@ -249,6 +236,7 @@ impl Worker {
         let now = Instant::now();
         self.held = Some(Held {
             conn,
+            _chain: chain,
             last_used: now,
             last_keepalive: now,
             shared: shared.clone(),

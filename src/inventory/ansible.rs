@@ -34,14 +34,11 @@ pub fn looks_like_ansible(root: &Node) -> bool {
     let mut group_like = 0;
     for (_, v) in top {
         match &v.kind {
-            Kind::Map(e) => {
+            Kind::Map(e)
                 if e.iter()
-                    .all(|(k, _)| k.as_str().is_some_and(|k| GROUP_KEYS.contains(&k)))
-                {
-                    group_like += 1;
-                } else {
-                    return false;
-                }
+                    .all(|(k, _)| k.as_str().is_some_and(|k| GROUP_KEYS.contains(&k))) =>
+            {
+                group_like += 1;
             }
             _ if v.is_null() => {}
             _ => return false,
@@ -251,7 +248,6 @@ fn shell_words(s: &str) -> Vec<String> {
     while let Some(c) = chars.next() {
         match (quote, c) {
             (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => cur.push(c),
             (None, '\'' | '"') => {
                 quote = Some(c);
                 has = true;
@@ -268,7 +264,7 @@ fn shell_words(s: &str) -> Vec<String> {
                     has = false;
                 }
             }
-            (None, c) => cur.push(c),
+            (_, c) => cur.push(c),
         }
     }
     if has || !cur.is_empty() {

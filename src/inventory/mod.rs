@@ -133,6 +133,9 @@ impl Inventory {
     /// [`Inventory::load`] from text already read; `path` names it in messages and anchors
     /// relative paths.
     pub fn load_str(path: &Path, text: &str) -> Result<Inventory, InventoryError> {
+        if Self::is_ssh_config(path, text) {
+            return Self::load_inner(path, text, None);
+        }
         let ssh = operator_ssh_config()?;
         Self::load_inner(path, text, ssh.as_ref())
     }
@@ -161,8 +164,7 @@ impl Inventory {
         text: &str,
         ssh: Option<&sshconfig::SshConfig>,
     ) -> Result<Inventory, InventoryError> {
-        let is_config_name = path.file_name().is_some_and(|n| n == "config");
-        if sshconfig::looks_like_ssh_config(text) || (is_config_name && text.trim().is_empty()) {
+        if Self::is_ssh_config(path, text) {
             let cfg = sshconfig::SshConfig::load(path)?;
             let mut raw = resolve::Raw::new(path, resolve::Order::FileOrder, "defaults");
             for (name, _) in &cfg.concrete_hosts {
@@ -191,6 +193,13 @@ impl Inventory {
             parse::read(&ctx, &root, path)?
         };
         resolve::resolve(raw, ssh)
+    }
+
+    /// An ssh_config by content (its first meaningful line starts with a keyword such as
+    /// `Host` or `Include`), or an empty file named `config`.
+    fn is_ssh_config(path: &Path, text: &str) -> bool {
+        let is_config_name = path.file_name().is_some_and(|n| n == "config");
+        sshconfig::looks_like_ssh_config(text) || (is_config_name && text.trim().is_empty())
     }
 
     /// Hosts a target pattern selects (see [`pattern`](self) docs: Ansible's host patterns

@@ -215,12 +215,12 @@ pub fn parse_jump_list(
 
 /// Reads the settings keys of one level; other keys are handed to `other`, which returns
 /// false for keys it does not know either.
-fn settings(
+fn settings<'a>(
     ctx: &Ctx,
-    node: &Node,
+    node: &'a Node,
     what: &str,
     extra_keys: &[&str],
-    mut other: impl FnMut(&str, &Node, &Node) -> Result<bool, InventoryError>,
+    mut other: impl FnMut(&str, &'a Node, &'a Node) -> Result<bool, InventoryError>,
 ) -> Result<Settings, InventoryError> {
     let mut s = Settings::default();
     for (k, v) in entries(ctx, node, what)? {
@@ -280,17 +280,14 @@ fn settings(
 /// Reads fleetdeck's format.
 pub fn read(ctx: &Ctx, root: &Node, source: &Path) -> Result<Raw, InventoryError> {
     let mut raw = Raw::new(source, Order::FileOrder, "defaults");
-    let top = match &root.kind {
-        Kind::Map(e) => e,
-        _ => {
-            return Err(ctx.err(
-                root,
-                format!(
-                    "an inventory must be a mapping (defaults, groups, hosts), found {}",
-                    root.describe()
-                ),
-            ))
-        }
+    let Kind::Map(top) = &root.kind else {
+        return Err(ctx.err(
+            root,
+            format!(
+                "an inventory must be a mapping (defaults, groups, hosts), found {}",
+                root.describe()
+            ),
+        ));
     };
     for (k, v) in top {
         let key = key_text(ctx, k)?;
@@ -325,7 +322,7 @@ fn read_groups(ctx: &Ctx, raw: &mut Raw, parent: usize, node: &Node) -> Result<(
         if name.is_empty()
             || name
                 .chars()
-                .any(|c| c.is_whitespace() || ":,&!~[]*?".contains(c))
+                .any(|c| c.is_whitespace() || c.is_control() || ":,&!~[]*?".contains(c))
         {
             return Err(ctx.err(
                 k,
@@ -353,11 +350,11 @@ fn read_groups(ctx: &Ctx, raw: &mut Raw, parent: usize, node: &Node) -> Result<(
         let what = format!("group {name:?}");
         let s = settings(ctx, v, &what, GROUP_KEYS, |key, _k, v| match key {
             "hosts" => {
-                hosts = Some(v.clone());
+                hosts = Some(v);
                 Ok(true)
             }
             "groups" => {
-                children = Some(v.clone());
+                children = Some(v);
                 Ok(true)
             }
             "include" => {
@@ -375,10 +372,10 @@ fn read_groups(ctx: &Ctx, raw: &mut Raw, parent: usize, node: &Node) -> Result<(
         raw.groups[g].settings = s;
         raw.groups[g].includes = includes;
         if let Some(h) = hosts {
-            read_hosts(ctx, raw, g, &h)?;
+            read_hosts(ctx, raw, g, h)?;
         }
         if let Some(c) = children {
-            read_groups(ctx, raw, g, &c)?;
+            read_groups(ctx, raw, g, c)?;
         }
     }
     Ok(())
@@ -400,8 +397,15 @@ fn read_hosts(ctx: &Ctx, raw: &mut Raw, group: usize, node: &Node) -> Result<(),
         let names = expand(ctx, k, name)?;
         let what = format!("host {name:?}");
         let s = settings(ctx, v, &what, &[], |_, _, _| Ok(false))?;
-        for n in names {
-            raw.add_host(group, &n, s.clone())?;
+        let last = names.len().saturating_sub(1);
+        let mut s = Some(s);
+        for (i, n) in names.iter().enumerate() {
+            let settings = if i == last {
+                s.take().unwrap_or_default()
+            } else {
+                s.clone().unwrap_or_default()
+            };
+            raw.add_host(group, n, settings)?;
         }
     }
     Ok(())

@@ -49,7 +49,7 @@ struct Ctx<'a> {
     host_ix: Option<HashMap<&'a str, HostId>>,
 }
 
-impl<'a> Ctx<'a> {
+impl Ctx<'_> {
     fn host(&mut self, name: &str) -> Option<HostId> {
         if self.inv.hosts.len() < 64 {
             return self.inv.host_by_name(name);
@@ -316,6 +316,95 @@ pub fn select(inv: &Inventory, pattern: &str) -> Result<Vec<HostId>, PatternErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const FLEET: &str = "
+hosts: { solo: ~ }
+groups:
+  prod:
+    groups:
+      web: { hosts: { \"web[01-04]\": ~ } }
+      db: { hosts: { \"db[1-3]\": ~ } }
+  staging:
+    include: [db]
+    hosts: { stg1: ~, web01: ~ }
+  rack1: { hosts: { r1a: ~ } }
+  rack2: { hosts: { r2a: ~ } }
+";
+
+    fn fleet() -> Inventory {
+        Inventory::load_inner(std::path::Path::new("fleet.yaml"), FLEET, None)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn selection_table() {
+        let inv = fleet();
+        let cases: &[(&str, &str)] = &[
+            (
+                "all",
+                "solo web01 web02 web03 web04 db1 db2 db3 stg1 r1a r2a",
+            ),
+            ("*", "solo web01 web02 web03 web04 db1 db2 db3 stg1 r1a r2a"),
+            ("web:db", "web01 web02 web03 web04 db1 db2 db3"),
+            ("db,web", "web01 web02 web03 web04 db1 db2 db3"),
+            ("prod:&staging", "web01 db1 db2 db3"),
+            ("staging:!db", "web01 stg1"),
+            ("all:!prod:!staging", "solo r1a r2a"),
+            ("!prod", "solo stg1 r1a r2a"),
+            ("&web", "web01 web02 web03 web04"),
+            ("web0*", "web01 web02 web03 web04"),
+            ("~^(db|stg)", "db1 db2 db3 stg1"),
+            ("~b[23]", ""),
+            ("web[01-02]:db[2]", "web01 web02 db3"),
+            ("web[0]:web[-1]", "web01 web04"),
+            ("web[1:2]", "web02 web03"),
+            ("web[2:]", "web03 web04"),
+            ("rack[1-2]", "r1a r2a"),
+            ("solo", "solo"),
+            ("!web:&prod", "db1 db2 db3"),
+            ("db1:db1:db", "db1 db2 db3"),
+        ];
+        for (pattern, want) in cases {
+            match inv.select(pattern) {
+                Ok(ids) => {
+                    let got: Vec<&str> = ids.iter().map(|&h| inv.hosts[h].name.as_str()).collect();
+                    assert_eq!(got.join(" "), *want, "{pattern}");
+                }
+                Err(e) if want.is_empty() => {
+                    assert!(matches!(e, PatternError::NoMatch { .. }), "{pattern}: {e}");
+                }
+                Err(e) => panic!("{pattern}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn error_table() {
+        let inv = fleet();
+        let cases: &[(&str, &str)] = &[
+            ("", "empty target pattern"),
+            (" : , ", "empty target pattern"),
+            (
+                "wbe",
+                "unknown host or group \"wbe\" (did you mean \"web\"?)",
+            ),
+            ("prod:!nosuch", "unknown host or group \"nosuch\""),
+            ("web[01-09]", "unknown host or group \"web05\""),
+            ("x*", "pattern \"x*\" matches no host or group"),
+            ("~(", "bad regular expression"),
+            ("web[9]", "out of range: the group has 4 hosts"),
+            ("web[-9]", "out of range"),
+            ("web[3:1]", "out of range"),
+            ("n[1-200000]", "more than the limit"),
+            ("web:&", "empty target pattern"),
+        ];
+        for (pattern, needle) in cases {
+            match inv.select(pattern) {
+                Ok(ids) => panic!("{pattern}: expected an error, got {ids:?}"),
+                Err(e) => assert!(e.to_string().contains(needle), "{pattern}: {e}"),
+            }
+        }
+    }
 
     #[test]
     fn split_table() {

@@ -170,19 +170,18 @@ fn parse_item(pattern: &str, body: &str, item: &str) -> Result<Item, RangeError>
         return Err(malformed(pattern, format!("empty item in [{body}]")));
     }
     // `a-b`, `a:b`, `a:b:step`, `a-b:step`, or a single value.
-    let (range, step) = match item.find('-') {
-        Some(_) => match item.split_once(':') {
+    let (range, step) = if item.contains('-') {
+        match item.split_once(':') {
             Some((r, s)) => (r, Some(s)),
             None => (item, None),
-        },
-        None => {
-            let mut it = item.splitn(3, ':');
-            let a = it.next().unwrap_or("");
-            match (it.next(), it.next()) {
-                (None, _) => (item, None),
-                (Some(b), None) => (&item[..a.len() + 1 + b.len()], None),
-                (Some(b), Some(s)) => (&item[..a.len() + 1 + b.len()], Some(s)),
-            }
+        }
+    } else {
+        let mut it = item.splitn(3, ':');
+        let a = it.next().unwrap_or("");
+        match (it.next(), it.next()) {
+            (None, _) => (item, None),
+            (Some(b), None) => (&item[..a.len() + 1 + b.len()], None),
+            (Some(b), Some(s)) => (&item[..a.len() + 1 + b.len()], Some(s)),
         }
     };
     let step = match step {

@@ -279,7 +279,7 @@ pub fn resolve(mut raw: Raw, ssh: Option<&SshConfig>) -> Result<Inventory, Inven
     let n = raw.groups.len();
     // 1. `include:` names → groups.
     let mut includes: Vec<Vec<(usize, Loc)>> = vec![Vec::new(); n];
-    for g in 0..n {
+    for (g, group_includes) in includes.iter_mut().enumerate() {
         for (name, at) in std::mem::take(&mut raw.groups[g].includes) {
             let Some(&target) = raw.group_ix.get(&name) else {
                 let hint = suggest(&name, raw.group_ix.keys().map(String::as_str));
@@ -292,8 +292,8 @@ pub fn resolve(mut raw: Raw, ssh: Option<&SshConfig>) -> Result<Inventory, Inven
                 )
                 .with_hint(hint));
             };
-            if !includes[g].iter().any(|(t, _)| *t == target) {
-                includes[g].push((target, at));
+            if !group_includes.iter().any(|(t, _)| *t == target) {
+                group_includes.push((target, at));
             }
         }
     }
@@ -582,12 +582,14 @@ fn chain_of(g: usize, parents: &[Vec<usize>], position: &[usize], memo: &mut [Op
     }
 }
 
+/// Edges of the group graph (children and includes) with where each was written.
+type Edges = Vec<(usize, Option<Loc>)>;
+
 fn check_cycles(raw: &Raw, includes: &[Vec<(usize, Loc)>]) -> Result<(), InventoryError> {
     let n = raw.groups.len();
-    // Edges with where they were written.
-    let edges = |g: usize| -> Vec<(usize, Option<Loc>)> {
+    let edges = |g: usize| -> Edges {
         let grp = &raw.groups[g];
-        let mut e: Vec<(usize, Option<Loc>)> = grp
+        let mut e: Edges = grp
             .children
             .iter()
             .copied()
@@ -602,18 +604,17 @@ fn check_cycles(raw: &Raw, includes: &[Vec<(usize, Loc)>]) -> Result<(), Invento
         if state[start] != 0 {
             continue;
         }
-        let mut path: Vec<(usize, Vec<(usize, Option<Loc>)>, usize)> =
-            vec![(start, edges(start), 0)];
+        let mut path: Vec<(usize, Edges, usize)> = vec![(start, edges(start), 0)];
         state[start] = 1;
         while let Some(top) = path.last_mut() {
-            let (g, ref es, ref mut i) = *top;
-            if *i >= es.len() {
-                state[g] = 2;
+            let (group, ref out_edges, ref mut next) = *top;
+            if *next >= out_edges.len() {
+                state[group] = 2;
                 path.pop();
                 continue;
             }
-            let (t, at) = es[*i].clone();
-            *i += 1;
+            let (t, at) = out_edges[*next].clone();
+            *next += 1;
             match state[t] {
                 0 => {
                     state[t] = 1;
@@ -628,7 +629,7 @@ fn check_cycles(raw: &Raw, includes: &[Vec<(usize, Loc)>]) -> Result<(), Invento
                         .collect();
                     names.push(&raw.groups[t].name);
                     let at = at
-                        .or_else(|| raw.groups[g].at.clone())
+                        .or_else(|| raw.groups[group].at.clone())
                         .unwrap_or_else(|| Loc::file_only(&raw.source));
                     let msg = if names.len() == 2 {
                         format!("group {:?} includes itself", raw.groups[t].name)

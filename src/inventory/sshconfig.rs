@@ -159,18 +159,20 @@ impl SshConfig {
                         })
                         .collect();
                     for (neg, p) in &pats {
-                        if !neg && !p.contains(['*', '?']) && outer_active {
-                            if !self.concrete_hosts.iter().any(|(x, _)| x == p) {
-                                self.concrete_hosts.push((p.clone(), at.clone()));
-                            }
+                        if !neg
+                            && !p.contains(['*', '?'])
+                            && outer_active
+                            && !self.concrete_hosts.iter().any(|(x, _)| x == p)
+                        {
+                            self.concrete_hosts.push((p.clone(), at.clone()));
                         }
                     }
-                    cond = outer.clone();
+                    cond.clone_from(outer);
                     cond.push(Arc::new(pats));
                     active = outer_active;
                 }
                 "match" => {
-                    cond = outer.clone();
+                    cond.clone_from(outer);
                     active = outer_active && args.len() == 1 && args[0].eq_ignore_ascii_case("all");
                 }
                 "include" => {
@@ -387,16 +389,15 @@ fn expand_tokens(s: &str, host: &str) -> String {
         }
         match chars.next() {
             Some('h' | 'n') => out.push_str(host),
-            Some('%') => out.push('%'),
             Some('d') => {
                 out.push_str(&dirs::home_dir().unwrap_or_default().to_string_lossy());
             }
             Some('u') => out.push_str(&super::default_user()),
+            Some('%') | None => out.push('%'),
             Some(o) => {
                 out.push('%');
                 out.push(o);
             }
-            None => out.push('%'),
         }
     }
     out

@@ -153,6 +153,11 @@ pub enum LabError {
     BadDir { dir: PathBuf, ch: char },
     #[error("sshd not found at {}: install the Debian package openssh-server (scripts/setup does: apt-get install -y openssh-server)", .0.display())]
     SshdMissing(PathBuf),
+    #[error(
+        "{} not found: install the Debian package openssh-sftp-server (scripts/setup does)",
+        files::SFTP_SERVER
+    )]
+    SftpServerMissing,
     #[error("{0} not found: install the Debian package openssh-client")]
     ToolMissing(&'static str),
     #[error("no lab fleet in {0} (no lab.json there); start one with: fleetdeck lab up --dir {0}")]
@@ -448,7 +453,7 @@ fn start_sshds(hosts: &[&LabHost]) -> Result<(), LabError> {
         return Err(e);
     }
     let deadline =
-        Instant::now() + Duration::from_secs(15) + Duration::from_millis(40) * hosts.len() as u32;
+        Instant::now() + Duration::from_secs(30) + Duration::from_millis(50) * hosts.len() as u32;
     let mut waiting: Vec<&LabHost> = hosts.to_vec();
     loop {
         let mut still = Vec::new();
@@ -547,7 +552,7 @@ impl Lab {
             return Err(LabError::SshdMissing(sshd));
         }
         if !Path::new(files::SFTP_SERVER).is_file() {
-            return Err(LabError::SshdMissing(PathBuf::from(files::SFTP_SERVER)));
+            return Err(LabError::SftpServerMissing);
         }
         let dir = prepare_dir(&opts.dir)?;
         let _lock = lock_dir(&dir)?;
@@ -592,7 +597,7 @@ impl Lab {
             &format!("{client_pub} {user}@fleetdeck-lab\n"),
             0o600,
         )?;
-        write_file(&dir.join("lab-shell"), &files::lab_shell(), 0o755)?;
+        write_file(&dir.join("lab-shell"), &files::lab_shell(), 0o700)?;
 
         // Configs; decide which hosts to (re)start.
         let mut to_start: Vec<&LabHost> = Vec::new();
@@ -604,7 +609,7 @@ impl Lab {
                 Some(pid) if old.as_deref() == Some(config.as_str()) => {
                     // Adopt a fleet whose pid file was lost.
                     if running_pid(h).is_none() {
-                        write_file(&h.pid_path(), &format!("{pid}\n"), 0o644)?;
+                        write_file(&h.pid_path(), &format!("{pid}\n"), 0o600)?;
                     }
                     summary.reused += 1;
                     continue;
@@ -612,7 +617,7 @@ impl Lab {
                 Some(pid) => to_kill.push(pid),
                 None => {}
             }
-            write_file(&h.config_path(), &config, 0o644)?;
+            write_file(&h.config_path(), &config, 0o600)?;
             to_start.push(h);
         }
         procs::kill_trees(&to_kill);
@@ -777,12 +782,14 @@ impl Lab {
     pub fn stop_host(&self, i: usize) {
         if let Some(pid) = self.pid(i) {
             procs::signal(pid, Signal::SIGSTOP);
+            wait_for(|| procs::is_stopped(pid) || !procs::is_alive(pid));
         }
     }
     /// Thaws a host frozen by [`Lab::stop_host`].
     pub fn cont_host(&self, i: usize) {
         if let Some(pid) = self.pid(i) {
             procs::signal(pid, Signal::SIGCONT);
+            wait_for(|| !procs::is_stopped(pid));
         }
     }
     /// Kills host `i`'s listener and its per-connection processes, so live sessions die.
@@ -809,6 +816,21 @@ impl Lab {
         }
         start_sshds(&[host])
     }
+    /// Gives host `i` a new host key and restarts it, leaving the lab's known_hosts as it
+    /// was: clients then see a changed host key (for host-key-changed tests). Returns the
+    /// new `ssh-ed25519 AAAA...` key.
+    pub fn replace_host_key(&self, i: usize) -> Result<String, LabError> {
+        let host = &self.hosts[i];
+        if let Some(pid) = running_pid(host) {
+            procs::kill_tree(pid);
+        }
+        let key = host.host_key_path();
+        let _ = fs::remove_file(&key);
+        let _ = fs::remove_file(key.with_extension("pub"));
+        generate_keys(&[(key.clone(), format!("{}@fleetdeck-lab", host.name))])?;
+        start_sshds(&[host])?;
+        public_key(&key.with_extension("pub"))
+    }
     /// `(name, port, running)` for every host.
     pub fn status(&self) -> Vec<(String, u16, bool)> {
         self.hosts
@@ -832,6 +854,14 @@ impl Lab {
             }
         }
         total
+    }
+}
+
+/// Polls `done` for up to a second (signals are delivered asynchronously).
+fn wait_for(mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while !done() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
     }
 }
 

@@ -75,13 +75,6 @@ impl StyledLine {
     pub fn is_empty(&self) -> bool {
         self.spans.iter().all(|(_, t)| t.is_empty())
     }
-
-    fn push(&mut self, style: TextStyle, c: char) {
-        match self.spans.last_mut() {
-            Some((s, t)) if *s == style => t.push(c),
-            _ => self.spans.push((style, String::from(c))),
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +113,16 @@ pub struct Sanitizer {
     col: usize,
     pending_cr: bool,
     done: Vec<StyledLine>,
+    /// Emptied lines and span strings kept for reuse by [`Sanitizer::feed_each`].
+    line_pool: Vec<StyledLine>,
+    string_pool: Vec<String>,
 }
+
+/// Most emptied lines / strings kept for reuse.
+const POOL_LIMIT: usize = 1024;
+/// Larger strings and span vectors are freed rather than kept (a 64 KiB line must not pin
+/// 64 KiB in a pool).
+const POOLED_CAPACITY: usize = 1024;
 
 impl Default for Sanitizer {
     fn default() -> Self {
@@ -145,11 +147,42 @@ impl Sanitizer {
             col: 0,
             pending_cr: false,
             done: Vec::new(),
+            line_pool: Vec::new(),
+            string_pool: Vec::new(),
         }
     }
 
     /// Feeds a chunk; returns the lines it completed (terminated by `\n` or split for length).
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<StyledLine> {
+        self.advance(bytes);
+        std::mem::take(&mut self.done)
+    }
+
+    /// Like [`Sanitizer::feed`] but lends each completed line to `f` and then reuses its
+    /// memory: no allocation per line once warm (the hot path of a busy stream).
+    pub fn feed_each(&mut self, bytes: &[u8], mut f: impl FnMut(&StyledLine)) {
+        // Small slices, so that one slice never completes more lines than the pools keep.
+        for slice in bytes.chunks(POOL_LIMIT) {
+            self.advance(slice);
+            let mut done = std::mem::take(&mut self.done);
+            for mut line in done.drain(..) {
+                f(&line);
+                for (_, mut text) in line.spans.drain(..) {
+                    if self.string_pool.len() < POOL_LIMIT && text.capacity() <= POOLED_CAPACITY {
+                        text.clear();
+                        self.string_pool.push(text);
+                    }
+                }
+                if self.line_pool.len() < POOL_LIMIT && line.spans.capacity() <= POOLED_CAPACITY {
+                    self.line_pool.push(line);
+                }
+            }
+            // Keep the (now empty) vector's capacity for the next slice.
+            self.done = done;
+        }
+    }
+
+    fn advance(&mut self, bytes: &[u8]) {
         let mut i = 0;
         while i < bytes.len() {
             // Fast path: a run of printable ASCII in the ground state is copied whole.
@@ -169,15 +202,11 @@ impl Sanitizer {
             self.byte(bytes[i]);
             i += 1;
         }
-        std::mem::take(&mut self.done)
     }
 
     fn print_ascii(&mut self, run: &[u8]) {
         let text = std::str::from_utf8(run).unwrap_or_default();
-        match self.line.spans.last_mut() {
-            Some((s, t)) if *s == self.style => t.push_str(text),
-            _ => self.line.spans.push((self.style, text.to_string())),
-        }
+        self.span().push_str(text);
         self.chars += run.len();
         self.col += run.len();
         if self.chars >= MAX_LINE_CHARS {
@@ -372,7 +401,7 @@ impl Sanitizer {
 
     #[inline]
     fn print(&mut self, c: char, width: usize) {
-        self.line.push(self.style, c);
+        self.span().push(c);
         self.chars += 1;
         self.col += width;
         if self.chars >= MAX_LINE_CHARS {
@@ -382,8 +411,9 @@ impl Sanitizer {
 
     fn tab(&mut self) {
         let n = TAB_WIDTH - self.col % TAB_WIDTH;
+        let span = self.span();
         for _ in 0..n {
-            self.line.push(self.style, ' ');
+            span.push(' ');
         }
         self.chars += n;
         self.col += n;
@@ -392,8 +422,24 @@ impl Sanitizer {
         }
     }
 
+    /// The text of the last span of the current line if it has the current style, else of
+    /// a new span with it.
+    #[inline]
+    fn span(&mut self) -> &mut String {
+        let same = matches!(self.line.spans.last(), Some((s, _)) if *s == self.style);
+        if !same {
+            let text = self.string_pool.pop().unwrap_or_default();
+            self.line.spans.push((self.style, text));
+        }
+        match self.line.spans.last_mut() {
+            Some((_, t)) => t,
+            None => unreachable!("a span was just pushed"),
+        }
+    }
+
     fn newline(&mut self) {
-        self.done.push(std::mem::take(&mut self.line));
+        let fresh = self.line_pool.pop().unwrap_or_default();
+        self.done.push(std::mem::replace(&mut self.line, fresh));
         self.chars = 0;
         self.col = 0;
     }
@@ -929,11 +975,19 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(42);
         for _ in 0..3_000 {
             let input = random_input(&mut rng);
-            assert_eq!(
-                lines_bytewise(&input),
-                lines_whole(&input),
-                "input {input:?}"
-            );
+            let whole = lines_whole(&input);
+            assert_eq!(lines_bytewise(&input), whole, "input {input:?}");
+            // feed_each with random chunk sizes and reused memory gives the same lines.
+            let mut s = Sanitizer::new();
+            let mut each = Vec::new();
+            let mut rest = input.as_slice();
+            while !rest.is_empty() {
+                let n = rng.gen_range(1..=rest.len().min(17));
+                s.feed_each(&rest[..n], |l| each.push(l.clone()));
+                rest = &rest[n..];
+            }
+            each.extend(s.finish());
+            assert_eq!(each, whole, "input {input:?}");
         }
     }
 }

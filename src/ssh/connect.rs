@@ -129,10 +129,23 @@ pub fn connect(
     ctx: &ConnectContext<'_>,
     on_attempt: &mut dyn FnMut(),
 ) -> Result<Connection, SshError> {
-    let start = Instant::now();
-    let deadline = start + conn.connect_timeout;
+    let deadline = Instant::now() + conn.connect_timeout;
     let tcp = tcp_connect(conn, deadline, on_attempt)?;
     let fd = tcp.as_raw_fd();
+    connect_stream(host, conn, tcp, fd, deadline, ctx)
+}
+
+/// Runs SSH over an already connected byte stream (a TCP socket, or one end of a socketpair
+/// fed by a jump host's `direct-tcpip` channel): handshake, host key, auth.
+pub fn connect_stream<S: AsRawFd + 'static>(
+    host: &str,
+    conn: &ConnSettings,
+    stream: S,
+    fd: RawFd,
+    deadline: Instant,
+    ctx: &ConnectContext<'_>,
+) -> Result<Connection, SshError> {
+    let tcp = stream;
     let mut sess = Session::new().map_err(|e| {
         SshError::new(
             ErrorClass::Protocol,
@@ -166,8 +179,16 @@ pub fn connect(
     drop(hs);
 
     let mut notes = Vec::new();
+    let asked_at = Instant::now();
     verify_host_key(&sess, host, conn, &known, ctx, &mut notes)?;
-    w.set_deadline(Some(conn.connect_timeout), "connect timeout");
+    if ctx.policy == HostKeyPolicy::Ask {
+        // Time the operator spent answering does not count against the connection.
+        let left = deadline.saturating_duration_since(asked_at);
+        w.set_deadline(
+            Some(left.max(Duration::from_millis(500))),
+            "connect timeout",
+        );
+    }
 
     let auth = AuthContext {
         prompter: ctx.prompter,

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod connect;
 pub mod exec;
+pub mod jump;
 pub mod knownhosts;
 pub mod transfer;
 
@@ -76,6 +77,12 @@ pub fn classify(e: &ssh2::Error, what: &str) -> SshError {
         -43 => " (the peer closed the connection or does not speak SSH)",
         -13 => " (the peer disconnected)",
         -8 => " (no common key exchange or host key algorithm)",
+        -21 if e.message().contains("connect failed") => {
+            return SshError::new(
+                ErrorClass::Unreachable,
+                format!("{what}: the jump host could not connect (libssh2 error -21)"),
+            )
+        }
         _ => "",
     };
     SshError::new(

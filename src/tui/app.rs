@@ -248,6 +248,10 @@ pub struct App {
     pub gathered_dirty: bool,
     /// When the gathered view was last folded.
     pub gathered_at: Option<Instant>,
+    /// Per host: (pane version, content hash) of the last fold.
+    pub hash_cache: Vec<Option<(u64, u64)>>,
+    /// Random hash keys, so that remote output cannot be crafted to collide.
+    pub hash_state: std::collections::hash_map::RandomState,
     pub gathered_scroll: usize,
     pub cmdline: CmdLine,
     pub log: LogState,
@@ -315,6 +319,8 @@ impl App {
             gathered: Vec::new(),
             gathered_dirty: false,
             gathered_at: None,
+            hash_cache: Vec::new(),
+            hash_state: std::collections::hash_map::RandomState::new(),
             gathered_scroll: 0,
             cmdline: CmdLine::default(),
             log: LogState {

@@ -64,6 +64,7 @@ pub struct Pane {
     pub bytes: u64,
     /// Lines up from the bottom; 0 follows new output.
     pub scroll: usize,
+    version: u64,
 }
 
 impl Pane {
@@ -78,6 +79,7 @@ impl Pane {
             err: Sanitizer::new(),
             bytes: 0,
             scroll: 0,
+            version: 0,
         }
     }
 
@@ -93,6 +95,7 @@ impl Pane {
     /// Feeds raw remote bytes of one stream.
     pub fn feed(&mut self, stream: Stream, data: &[u8]) {
         self.bytes += data.len() as u64;
+        self.version += 1;
         let lines = match stream {
             Stream::Stdout => self.out.feed(data),
             Stream::Stderr => self.err.feed(data),
@@ -138,7 +141,13 @@ impl Pane {
             end |= STDERR_BIT;
         }
         block.ends.push(end);
+        if block.ends.len() == BLOCK_LINES {
+            // A full block never grows again: give back the spare capacity.
+            block.text.shrink_to_fit();
+            block.runs.shrink_to_fit();
+        }
         self.len += 1;
+        self.version += 1;
         self.trim();
     }
 
@@ -218,24 +227,44 @@ impl Pane {
         v
     }
 
-    /// A hash of the held lines (text, stream) and partial lines, for folding identical outputs.
-    pub fn content_hash(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        for i in 0..self.len {
-            if let Some(l) = self.line(i) {
-                l.stderr.hash(&mut h);
-                for (_, t) in &l.spans {
-                    t.hash(&mut h);
-                }
-                0xffu8.hash(&mut h);
+    /// A hash of the held lines (text and stream of each) and the partial lines, for folding
+    /// identical outputs. Keyed by `state` (random per process) so that a host cannot craft
+    /// output that folds with another host's. Independent of how lines sit in blocks.
+    pub fn content_hash(&self, state: &std::collections::hash_map::RandomState) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = state.build_hasher();
+        let mut lens: Vec<u32> = Vec::with_capacity(self.len);
+        for (bi, b) in self.blocks.iter().enumerate() {
+            let first = if bi == 0 { self.skip } else { 0 };
+            if first >= b.ends.len() {
+                continue;
+            }
+            let mut prev = if first == 0 {
+                0
+            } else {
+                b.ends[first - 1] & !STDERR_BIT
+            };
+            h.write(&b.text.as_bytes()[prev as usize..]);
+            for &e in &b.ends[first..] {
+                let end = e & !STDERR_BIT;
+                lens.push((end - prev) | (e & STDERR_BIT));
+                prev = end;
             }
         }
+        h.write_u8(0xff);
+        for l in &lens {
+            h.write_u32(*l);
+        }
         for (p, stderr) in self.partial_lines() {
-            stderr.hash(&mut h);
-            p.text().hash(&mut h);
+            h.write_u8(u8::from(stderr));
+            h.write(p.text().as_bytes());
         }
         h.finish()
+    }
+
+    /// Changes whenever the pane's content changes.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// All held lines as plain text (for folding identical outputs).

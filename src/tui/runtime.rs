@@ -2,7 +2,7 @@
 //! turned into actions for `update`; effects carried out here; drawing only when something
 //! changed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -17,17 +17,22 @@ use super::draw::draw;
 use super::term::TerminalGuard;
 use super::update::update;
 use crate::engine::{
-    Engine, EventReceiver, HostKeyAnswer, HostKeyQuestion, LogLevel, Prompter, Secret, SecretKind,
+    Engine, Event, EventReceiver, HostKeyAnswer, HostKeyQuestion, LogLevel, Prompter, Secret,
+    SecretKind,
 };
 
 /// How often the screen may be redrawn (only when something changed).
 pub const RENDER_INTERVAL: Duration = Duration::from_millis(16);
 /// While a job runs, redraw at least this often (live durations).
 pub const LIVE_REDRAW_INTERVAL: Duration = Duration::from_millis(250);
+/// While only output changes, redraw at most this often (keys redraw at the next tick).
+pub const OUTPUT_REDRAW_INTERVAL: Duration = Duration::from_millis(50);
 /// Engine events handled per wake-up before keys and drawing get their turn.
 const MAX_EVENTS_PER_BATCH: usize = 4_096;
 /// Time spent on one batch of engine events before yielding.
-const MAX_BATCH_TIME: Duration = Duration::from_millis(8);
+const MAX_BATCH_TIME: Duration = Duration::from_millis(5);
+/// Larger outputs are sanitized in slices of this size, one slice per step.
+const MAX_SLICE_BYTES: usize = 16 * 1024;
 
 /// A question from a worker thread, with where to send the answer.
 pub enum PromptRequest {
@@ -75,6 +80,15 @@ enum Reply {
     Secret(mpsc::Sender<Option<Secret>>),
 }
 
+/// What the loop carries out besides `update`: the engine, pending answers, history.
+struct Io<'a> {
+    engine: &'a Engine,
+    replies: HashMap<PromptId, Reply>,
+    history_path: std::path::PathBuf,
+    /// Job ids from submissions done off the UI thread (a submit of many hosts takes time).
+    submitted: UnboundedSender<Result<crate::engine::JobId, String>>,
+}
+
 /// Runs the console until the operator quits or a signal arrives.
 pub async fn run(
     mut app: App,
@@ -89,14 +103,24 @@ pub async fn run(
     let mut term_events = EventStream::new();
     let mut tick = tokio::time::interval(RENDER_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut replies: HashMap<PromptId, Reply> = HashMap::new();
     let next_prompt = AtomicU64::new(1);
-    let history_path = super::cmdline::history_path();
+    let (submitted_tx, mut submitted_rx) = unbounded_channel();
+    let mut io = Io {
+        engine,
+        replies: HashMap::new(),
+        history_path: super::cmdline::history_path(),
+        submitted: submitted_tx,
+    };
+    // Engine events not handled yet (large outputs are handled in slices).
+    let mut pending: VecDeque<Event> = VecDeque::new();
 
     let size = guard.terminal.size()?;
     app.clock = Clock::real();
     update(&mut app, Action::Resize(size.width, size.height));
-    let mut dirty = true;
+    // `urgent`: the operator did something, draw at the next tick. `changed`: output arrived,
+    // draw at most every OUTPUT_REDRAW_INTERVAL so a flood does not flood the terminal too.
+    let mut urgent = true;
+    let mut changed = false;
     let mut last_draw = Instant::now();
 
     loop {
@@ -108,13 +132,15 @@ pub async fn run(
                 let folded = app.gathered_at;
                 update(&mut app, Action::Tick);
                 if app.gathered_at != folded {
-                    dirty = true;
+                    changed = true;
                 }
-                let live = app.job_running() && last_draw.elapsed() >= LIVE_REDRAW_INTERVAL;
-                if dirty || live {
+                let since = last_draw.elapsed();
+                let live = app.job_running() && since >= LIVE_REDRAW_INTERVAL;
+                if urgent || live || (changed && since >= OUTPUT_REDRAW_INTERVAL) {
                     guard.terminal.draw(|f| draw(f, &app))?;
                     last_draw = Instant::now();
-                    dirty = false;
+                    urgent = false;
+                    changed = false;
                 }
             }
             _ = sigterm.recv() => actions.push(Action::Terminate),
@@ -135,47 +161,40 @@ pub async fn run(
                 let id = next_prompt.fetch_add(1, Ordering::Relaxed);
                 match req {
                     PromptRequest::HostKey(q, tx) => {
-                        replies.insert(id, Reply::HostKey(tx));
+                        io.replies.insert(id, Reply::HostKey(tx));
                         actions.push(Action::AskHostKey(id, q));
                     }
                     PromptRequest::Secret(kind, text, tx) => {
-                        replies.insert(id, Reply::Secret(tx));
+                        io.replies.insert(id, Reply::Secret(tx));
                         actions.push(Action::AskSecret(id, kind, text));
                     }
                 }
             }
-            Some(ev) = engine_rx.recv() => {
-                // Take a batch, bounded in count and time, so keys and drawing keep their turn
-                // while hosts stream output as fast as they can.
-                let started = Instant::now();
-                app.clock = Clock::real();
-                let effects = update(&mut app, Action::Engine(ev));
-                run_effects(&mut app, effects, engine, &mut replies, &history_path);
-                let mut n = 1;
-                while n < MAX_EVENTS_PER_BATCH && started.elapsed() < MAX_BATCH_TIME {
-                    match engine_rx.try_recv() {
-                        Ok(ev) => {
-                            let effects = update(&mut app, Action::Engine(ev));
-                            run_effects(&mut app, effects, engine, &mut replies, &history_path);
-                            n += 1;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                dirty = true;
+            Some(result) = submitted_rx.recv() => match result {
+                Ok(id) => actions.push(Action::JobSubmitted(id)),
+                Err(e) => actions.push(Action::SubmitFailed(e)),
+            },
+            Some(ev) = engine_rx.recv(), if pending.is_empty() => {
+                pending.push_back(ev);
+                ingest(&mut app, &mut pending, &mut engine_rx, &mut io);
+                changed = true;
+            }
+            () = std::future::ready(()), if !pending.is_empty() => {
+                ingest(&mut app, &mut pending, &mut engine_rx, &mut io);
+                changed = true;
             }
         }
         for action in actions {
             let effects = update(&mut app, action);
-            dirty = true;
-            run_effects(&mut app, effects, engine, &mut replies, &history_path);
+            urgent = true;
+            run_effects(&mut app, effects, &mut io);
         }
         if app.should_quit {
             break;
         }
     }
     // Nobody will answer any more: unblock waiting workers.
-    for (_, reply) in replies.drain() {
+    for (_, reply) in io.replies.drain() {
         match reply {
             Reply::HostKey(tx) => {
                 let _ = tx.send(HostKeyAnswer::Reject);
@@ -188,37 +207,83 @@ pub async fn run(
     Ok(())
 }
 
-fn run_effects(
-    app: &mut App,
-    effects: Vec<Effect>,
-    engine: &Engine,
-    replies: &mut HashMap<PromptId, Reply>,
-    history_path: &std::path::Path,
-) {
+/// Handles engine events for at most [`MAX_BATCH_TIME`], slicing large outputs, so that keys
+/// and drawing keep their turn while hosts stream output as fast as they can.
+fn ingest(app: &mut App, pending: &mut VecDeque<Event>, rx: &mut EventReceiver, io: &mut Io) {
+    let started = Instant::now();
+    app.clock = Clock::real();
+    let mut n = 0;
+    while n < MAX_EVENTS_PER_BATCH && started.elapsed() < MAX_BATCH_TIME {
+        let ev = match pending.pop_front() {
+            Some(ev) => ev,
+            None => match rx.try_recv() {
+                Ok(ev) => ev,
+                Err(_) => break,
+            },
+        };
+        let ev = match ev {
+            Event::Output {
+                job,
+                host,
+                stream,
+                mut data,
+            } if data.len() > MAX_SLICE_BYTES => {
+                let rest = data.split_off(MAX_SLICE_BYTES);
+                pending.push_front(Event::Output {
+                    job,
+                    host: host.clone(),
+                    stream,
+                    data: rest,
+                });
+                Event::Output {
+                    job,
+                    host,
+                    stream,
+                    data,
+                }
+            }
+            ev => ev,
+        };
+        let effects = update(app, Action::Engine(ev));
+        run_effects(app, effects, io);
+        n += 1;
+    }
+}
+
+fn run_effects(app: &mut App, effects: Vec<Effect>, io: &mut Io) {
     for effect in effects {
         match effect {
             Effect::Submit(spec) => {
-                let id = engine.submit(spec);
-                let more = update(app, Action::JobSubmitted(id));
-                run_effects(app, more, engine, replies, history_path);
+                // Starting a job on many hosts takes a while: do it off the UI thread; the id
+                // comes back as `JobSubmitted` (events of the job may arrive before it, which
+                // `update` accepts while the id is unknown).
+                let engine = io.engine.clone();
+                let tx = io.submitted.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        engine.submit(spec)
+                    }))
+                    .map_err(|_| "the engine failed to start the job".to_string());
+                    let _ = tx.send(result);
+                });
             }
-            Effect::Cancel(id) => engine.cancel(id),
+            Effect::Cancel(id) => io.engine.cancel(id),
             Effect::AnswerHostKey(id, answer) => {
-                if let Some(Reply::HostKey(tx)) = replies.remove(&id) {
+                if let Some(Reply::HostKey(tx)) = io.replies.remove(&id) {
                     let _ = tx.send(answer);
                 }
             }
             Effect::AnswerSecret(id, secret) => {
-                if let Some(Reply::Secret(tx)) = replies.remove(&id) {
+                if let Some(Reply::Secret(tx)) = io.replies.remove(&id) {
                     let _ = tx.send(secret);
                 }
             }
             Effect::SaveHistory(line) => {
-                if let Err(e) = super::cmdline::append_history(history_path, &line) {
+                if let Err(e) = super::cmdline::append_history(&io.history_path, &line) {
                     app.push_log(
                         LogLevel::Warn,
                         None,
-                        format!("cannot save history to {}: {e}", history_path.display()),
+                        format!("cannot save history to {}: {e}", io.history_path.display()),
                     );
                 }
             }

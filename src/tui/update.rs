@@ -964,25 +964,33 @@ pub fn compute_gathered(app: &mut App) {
         app.gathered.clear();
         return;
     };
-    // Fold by a hash of what each pane holds (text and stream of every line) plus how the host
-    // ended, without copying the output.
-    let keys: Vec<(&str, (u64, usize, String))> = job
-        .hosts
-        .iter()
-        .map(|&h| {
-            let v = &app.hosts[h];
-            let end = match (&v.exit, &v.error) {
-                (_, Some((class, _))) => class.as_str().to_string(),
-                (Some(crate::engine::ExitStatus::Code(c)), None) => format!("exit {c}"),
-                (Some(crate::engine::ExitStatus::Signal(s)), None) => format!("SIG{s}"),
-                (None, None) => v.state.word().to_string(),
-            };
-            (
-                app.inventory.hosts[h].name.as_str(),
-                (v.pane.content_hash(), v.pane.len(), end),
-            )
-        })
-        .collect();
+    // Fold by a keyed hash of what each pane holds plus how the host ended, without copying
+    // the output; a pane's hash is recomputed only when its content changed.
+    if app.hash_cache.len() != app.hosts.len() {
+        app.hash_cache = vec![None; app.hosts.len()];
+    }
+    let mut keys = Vec::with_capacity(job.hosts.len());
+    for &h in &job.hosts {
+        let v = &app.hosts[h];
+        let hash = match app.hash_cache[h] {
+            Some((version, hash)) if version == v.pane.version() => hash,
+            _ => {
+                let hash = v.pane.content_hash(&app.hash_state);
+                app.hash_cache[h] = Some((v.pane.version(), hash));
+                hash
+            }
+        };
+        let end = match (&v.exit, &v.error) {
+            (_, Some((class, _))) => class.as_str().to_string(),
+            (Some(crate::engine::ExitStatus::Code(c)), None) => format!("exit {c}"),
+            (Some(crate::engine::ExitStatus::Signal(s)), None) => format!("SIG{s}"),
+            (None, None) => v.state.word().to_string(),
+        };
+        keys.push((
+            app.inventory.hosts[h].name.as_str(),
+            (hash, v.pane.len(), end),
+        ));
+    }
     let folded = crate::output::fold_by(keys);
     let groups: Vec<GatherGroup> = folded
         .into_iter()

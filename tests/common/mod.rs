@@ -70,13 +70,57 @@ pub fn free_base_port(n: usize) -> u16 {
     panic!("no free range of {n} ports on 127.0.0.1 in {TEST_PORTS:?}");
 }
 
+/// Prefix of the temporary directories of test labs.
+const TMP_PREFIX: &str = "fleetdeck-test-";
+/// File in a test lab's temporary directory naming the test process that owns it.
+const OWNER_FILE: &str = "owner";
+
+/// `pid start-time` of a process (start time tells a reused pid apart).
+fn process_identity(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // Field 22 of stat is the start time; `rest` starts at field 3.
+    let start = rest.split_whitespace().nth(19)?;
+    Some(format!("{pid} {start}"))
+}
+
+/// Stops and removes test labs whose test process is gone (killed or crashed before its
+/// `Drop` ran), so aborted runs do not leave sshd processes behind. Runs once per process.
+fn reap_abandoned_labs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                continue;
+            }
+            let Ok(owner) = std::fs::read_to_string(path.join(OWNER_FILE)) else {
+                continue;
+            };
+            let owner = owner.trim();
+            let pid: Option<u32> = owner.split(' ').next().and_then(|p| p.parse().ok());
+            let alive = pid.and_then(process_identity).is_some_and(|id| id == owner);
+            if !alive {
+                let _ = Lab::down(&path.join("lab"));
+                let _ = std::fs::remove_dir_all(&path);
+            }
+        }
+    });
+}
+
 /// Starts a lab of `n` hosts in a fresh temporary directory on free random ports. Panics
 /// with a clear message if sshd cannot start (tests never skip).
 pub fn lab(n: usize) -> TestLab {
+    reap_abandoned_labs();
     let tmp = tempfile::Builder::new()
-        .prefix("fleetdeck-test-")
+        .prefix(TMP_PREFIX)
         .tempdir()
         .expect("create a temporary directory for the lab");
+    let me = process_identity(std::process::id()).expect("read /proc/self/stat");
+    std::fs::write(tmp.path().join(OWNER_FILE), me).expect("write the lab's owner file");
     let dir = tmp.path().join("lab");
     let mut last_err = None;
     for _ in 0..ATTEMPTS {

@@ -134,8 +134,8 @@ impl Inline {
         out.extend(std::iter::repeat(' ').take(pad));
     }
 
-    /// `host | text` for stdout, `host ! text` for stderr (the `!` red when coloured).
-    pub fn line(&self, index: usize, host: &str, stream: Stream, line: &StyledLine) -> String {
+    /// The prefix of every line of `host` on `stream`: `host | ` or `host ! `, aligned.
+    pub fn prefix(&self, index: usize, host: &str, stream: Stream) -> String {
         let mut out = String::new();
         self.host(&mut out, index, host);
         match (stream, self.color) {
@@ -143,11 +143,28 @@ impl Inline {
             (Stream::Stderr, false) => out.push_str(" ! "),
             (Stream::Stderr, true) => out.push_str(" \x1b[31m!\x1b[0m "),
         }
+        out
+    }
+
+    /// Appends `prefix`, the line (SGR colours when coloured, else plain text) and a newline.
+    pub fn push_line(&self, out: &mut String, prefix: &str, line: &StyledLine) {
+        out.push_str(prefix);
         if self.color {
             out.push_str(&line_to_sgr(line));
         } else {
-            out.push_str(&line.text());
+            for (_, t) in &line.spans {
+                out.push_str(t);
+            }
         }
+        out.push('\n');
+    }
+
+    /// `host | text` for stdout, `host ! text` for stderr (the `!` red when coloured).
+    #[cfg(test)]
+    pub fn line(&self, index: usize, host: &str, stream: Stream, line: &StyledLine) -> String {
+        let mut out = String::new();
+        self.push_line(&mut out, &self.prefix(index, host, stream), line);
+        out.pop();
         out
     }
 

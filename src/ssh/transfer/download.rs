@@ -524,7 +524,7 @@ pub(super) fn run(
         cancel,
         base,
         token: token(),
-        buf: vec![0; CHUNK],
+        buf: vec![0; 2 * CHUNK],
         done: 0,
         total: plan.total,
         any_unverified: false,

@@ -95,24 +95,24 @@ pub fn draw_hints(frame: &mut Frame, app: &App, area: Rect) {
                 ("Space", "select"),
                 (":", "command"),
                 ("Tab", "focus"),
+                ("?", "help"),
+                ("q", "quit"),
                 ("/", "filter"),
                 ("v", "view"),
                 ("f", "failed"),
                 ("F5", "transfer"),
-                ("?", "help"),
-                ("q", "quit"),
             ]
         };
         let mut spans = Vec::new();
+        let mut used = 0;
         for (k, what) in hints {
-            spans.push(Span::styled(
-                format!(" [{k}]"),
-                Style::default().fg(t.colors.hint_key),
-            ));
-            spans.push(Span::styled(
-                format!(" {what}"),
-                Style::default().fg(t.colors.hint_text),
-            ));
+            let (key, text) = (format!(" [{k}]"), format!(" {what}"));
+            used += key.chars().count() + text.chars().count();
+            if used > area.width as usize {
+                break;
+            }
+            spans.push(Span::styled(key, Style::default().fg(t.colors.hint_key)));
+            spans.push(Span::styled(text, Style::default().fg(t.colors.hint_text)));
         }
         Line::from(spans)
     };

@@ -91,10 +91,11 @@ pub fn draw_dialog(frame: &mut Frame, app: &App, dialog: &Dialog, area: Rect) {
                     text,
                 ),
                 Line::raw(""),
-                Line::from(vec![
-                    Span::styled(format!("{} key fingerprint is ", q.key_type), text),
-                    Span::styled(q.fingerprint.clone(), text.add_modifier(Modifier::BOLD)),
-                ]),
+                Line::styled(format!("{} key fingerprint:", q.key_type), text),
+                Line::styled(
+                    format!("  {}", q.fingerprint),
+                    text.add_modifier(Modifier::BOLD),
+                ),
                 Line::raw(""),
                 Line::styled(
                     "Check it against the host before trusting it.",

@@ -1,0 +1,641 @@
+//! Side-by-side benchmark: fleetdeck against its peers (parallel-ssh, clush, pdsh, scp,
+//! parallel-scp) on one local lab fleet, in one run, alternating tools and reporting medians
+//! and ratios. Not a timed test: run it by hand (`scripts/bench`), read BENCHMARKS.md.
+//!
+//! `cargo bench --bench fleet -- [--hosts N] [--runs R] [--quick] [--no-transfer]`
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fleetdeck::engine::{
+    resolve_targets, Engine, EngineConfig, Event, ExecSpec, HostKeyPolicy, JobKind, JobSpec,
+    NoPrompter,
+};
+use fleetdeck::inventory::Inventory;
+use fleetdeck::lab::{Lab, LabOptions};
+use nix::sys::resource::{getrusage, UsageWho};
+
+struct Opts {
+    hosts: usize,
+    runs: usize,
+    transfer: bool,
+    big_mb: usize,
+}
+
+fn parse_opts() -> Opts {
+    let mut o = Opts {
+        hosts: 100,
+        runs: 5,
+        transfer: true,
+        big_mb: 500,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--hosts" => {
+                i += 1;
+                o.hosts = args[i].parse().expect("--hosts N");
+            }
+            "--runs" => {
+                i += 1;
+                o.runs = args[i].parse().expect("--runs R");
+            }
+            "--big-mb" => {
+                i += 1;
+                o.big_mb = args[i].parse().expect("--big-mb MB");
+            }
+            "--quick" => {
+                o.runs = 3;
+                o.big_mb = 100;
+            }
+            "--no-transfer" => o.transfer = false,
+            _ => {} // cargo passes --bench
+        }
+        i += 1;
+    }
+    o
+}
+
+/// Wall time and CPU of waited-for children for one command.
+#[derive(Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+    ok: bool,
+}
+
+fn children_cpu() -> Duration {
+    let u = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
+    tv(u.user_time()) + tv(u.system_time())
+}
+
+fn self_cpu() -> Duration {
+    let u = getrusage(UsageWho::RUSAGE_SELF).expect("getrusage");
+    tv(u.user_time()) + tv(u.system_time())
+}
+
+fn tv(t: nix::sys::time::TimeVal) -> Duration {
+    Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
+}
+
+fn run_cmd(cmd: &mut Command) -> Sample {
+    let cpu0 = children_cpu();
+    let t0 = Instant::now();
+    let status = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null())
+        .status()
+        .expect("spawn benchmark command");
+    Sample {
+        wall: t0.elapsed(),
+        cpu: children_cpu() - cpu0,
+        ok: status.success(),
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+struct Tool {
+    name: String,
+    cmd: Box<dyn Fn() -> Command>,
+}
+
+struct Row {
+    name: String,
+    wall: Duration,
+    cpu: Duration,
+    failures: usize,
+}
+
+/// Runs every tool `runs` times, alternating, and returns medians.
+fn compare(runs: usize, tools: &[Tool]) -> Vec<Row> {
+    let mut walls: Vec<Vec<Duration>> = vec![Vec::new(); tools.len()];
+    let mut cpus: Vec<Vec<Duration>> = vec![Vec::new(); tools.len()];
+    let mut fails = vec![0usize; tools.len()];
+    for _ in 0..runs {
+        for (i, t) in tools.iter().enumerate() {
+            let s = run_cmd(&mut (t.cmd)());
+            walls[i].push(s.wall);
+            cpus[i].push(s.cpu);
+            if !s.ok {
+                fails[i] += 1;
+            }
+        }
+    }
+    tools
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Row {
+            name: t.name.clone(),
+            wall: median(walls[i].clone()),
+            cpu: median(cpus[i].clone()),
+            failures: fails[i],
+        })
+        .collect()
+}
+
+fn table(out: &mut String, title: &str, rows: &[Row]) {
+    let base = rows[0].wall.as_secs_f64();
+    let _ = writeln!(out, "\n### {title}\n");
+    let _ = writeln!(
+        out,
+        "| tool | median wall | median CPU (all processes) | peer ÷ fleetdeck | failed runs |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {:.3} s | {:.3} s | {:.2}× | {} |",
+            r.name,
+            r.wall.as_secs_f64(),
+            r.cpu.as_secs_f64(),
+            r.wall.as_secs_f64() / base,
+            r.failures
+        );
+    }
+    print!(
+        "{}",
+        out.rsplit("\n### ")
+            .next()
+            .map(|s| format!("\n### {s}"))
+            .unwrap_or_default()
+    );
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// Runs `command` on every target in-process and waits for `JobDone`.
+fn engine_job(
+    engine: &Engine,
+    rx: &mut fleetdeck::engine::EventReceiver,
+    targets: &[fleetdeck::engine::Target],
+    command: &str,
+) -> (Duration, usize) {
+    let t0 = Instant::now();
+    let job = engine.submit(JobSpec {
+        kind: JobKind::Exec(ExecSpec {
+            command: command.to_string(),
+            ..ExecSpec::default()
+        }),
+        targets: targets.to_vec(),
+        fanout: targets.len(),
+        pattern: "bench".into(),
+    });
+    loop {
+        match rx.blocking_recv() {
+            Some(Event::JobDone { job: j, ok, .. }) if j == job => return (t0.elapsed(), ok),
+            Some(_) => {}
+            None => panic!("engine event channel closed"),
+        }
+    }
+}
+
+fn main() {
+    let o = parse_opts();
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_fleetdeck"));
+    let tmp = tempfile::Builder::new()
+        .prefix("fleetdeck-bench-")
+        .tempdir()
+        .expect("tempdir");
+    let dir = tmp.path().join("lab");
+    let t0 = Instant::now();
+    let lab = Lab::up(&LabOptions {
+        hosts: o.hosts,
+        dir: dir.clone(),
+        base_port: None,
+    })
+    .unwrap_or_else(|e| panic!("cannot start the lab: {e}"));
+    eprintln!(
+        "lab of {} hosts up in {:.1} s",
+        o.hosts,
+        t0.elapsed().as_secs_f64()
+    );
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        bench(&o, &bin, &lab, tmp.path())
+    }));
+    let _ = Lab::down(&dir);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+fn bench(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path) {
+    let state = tmp.join("state");
+    let inv_path = lab.inventory_path();
+    let cfg = lab.ssh_config_path();
+    let names: Vec<String> = lab.hosts().iter().map(|h| h.name.clone()).collect();
+    let mut md = String::new();
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let _ = writeln!(
+        md,
+        "## Run of {} on {} cores ({cpu_model}), {} lab hosts, {} alternated runs per tool\n",
+        chrono::Local::now().format("%Y-%m-%d %H:%M %Z"),
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+        o.hosts,
+        o.runs
+    );
+
+    let mut sizes = vec![10usize.min(o.hosts), o.hosts];
+    sizes.dedup();
+    for n in sizes {
+        let subset = &names[..n];
+        let hostfile = tmp.join(format!("hosts{n}"));
+        std::fs::write(&hostfile, subset.join("\n") + "\n").expect("write hosts file");
+        let list = subset.join(",");
+        for (label, command) in [("true", "true"), ("seq 1 20000", "seq 1 20000")] {
+            if n != o.hosts && command != "true" {
+                continue;
+            }
+            let mut tools: Vec<Tool> = Vec::new();
+            {
+                let (bin, inv, state, list, command) = (
+                    bin.to_path_buf(),
+                    inv_path.clone(),
+                    state.clone(),
+                    list.clone(),
+                    command.to_string(),
+                );
+                tools.push(Tool {
+                    name: format!("fleetdeck run --fanout {n}"),
+                    cmd: Box::new(move || {
+                        let mut c = Command::new(&bin);
+                        c.env("FLEETDECK_STATE_DIR", &state)
+                            .env("FLEETDECK_SSH_CONFIG", "")
+                            .args(["run", "-i"])
+                            .arg(&inv)
+                            .arg(&list)
+                            .args(["--fanout", &n.to_string(), "--output", "inline", "--"])
+                            .arg(&command);
+                        c
+                    }),
+                });
+            }
+            if have("parallel-ssh") {
+                let (hf, cfg, command) = (hostfile.clone(), cfg.clone(), command.to_string());
+                tools.push(Tool {
+                    name: format!("parallel-ssh -p {n}"),
+                    cmd: Box::new(move || {
+                        let mut c = Command::new("parallel-ssh");
+                        c.arg("-h")
+                            .arg(&hf)
+                            .args(["-p", &n.to_string(), "-t", "0", "-x"])
+                            .arg(format!("-F {}", cfg.display()))
+                            .arg("-i")
+                            .arg(&command);
+                        c
+                    }),
+                });
+            }
+            if have("clush") {
+                let (list, cfg, command) = (list.clone(), cfg.clone(), command.to_string());
+                tools.push(Tool {
+                    name: format!("clush -f {n}"),
+                    cmd: Box::new(move || {
+                        let mut c = Command::new("clush");
+                        c.args(["-f", &n.to_string(), "-w", &list, "-o"])
+                            .arg(format!("-F {}", cfg.display()))
+                            .arg(&command);
+                        c
+                    }),
+                });
+            }
+            if have("pdsh") {
+                let (list, cfg, command) = (list.clone(), cfg.clone(), command.to_string());
+                tools.push(Tool {
+                    name: format!("pdsh -f {n}"),
+                    cmd: Box::new(move || {
+                        let mut c = Command::new("pdsh");
+                        c.env("PDSH_RCMD_TYPE", "ssh")
+                            .env("PDSH_SSH_ARGS_APPEND", format!("-F {}", cfg.display()))
+                            .args(["-f", &n.to_string(), "-w", &list])
+                            .arg(&command);
+                        c
+                    }),
+                });
+            }
+            let rows = compare(o.runs, &tools);
+            table(
+                &mut md,
+                &format!("Cold `{label}` on {n} hosts (new process each run)"),
+                &rows,
+            );
+            if label == "true" {
+                let per_conn = rows[0].cpu.as_secs_f64() * 1000.0 / n as f64;
+                let _ = writeln!(
+                    md,
+                    "\nfleetdeck process CPU per new connection (whole CLI process ÷ hosts): {per_conn:.2} ms"
+                );
+            }
+        }
+    }
+
+    // Warm: kept sessions, in-process, through the engine API the console uses.
+    let inv = Inventory::load(&inv_path).expect("load lab inventory");
+    let ids: Vec<usize> = (0..inv.hosts.len()).collect();
+    let targets = resolve_targets(&inv, &ids).expect("targets");
+    let (engine, mut rx) = Engine::new(EngineConfig {
+        host_key_policy: HostKeyPolicy::Strict,
+        known_hosts: inv.known_hosts.clone(),
+        idle_timeout: Duration::from_secs(600),
+        keepalive: Duration::from_secs(30),
+        runs_dir: None,
+        oplog: None,
+        prompter: Arc::new(NoPrompter),
+    });
+    let rss0 = rss_kib();
+    let cpu0 = self_cpu();
+    let (cold, ok) = engine_job(&engine, &mut rx, &targets, "true");
+    let cpu_cold = self_cpu() - cpu0;
+    assert_eq!(ok, targets.len(), "every lab host must succeed");
+    let rss1 = rss_kib();
+    let mut warm = Vec::new();
+    let mut warm_seq = Vec::new();
+    for _ in 0..o.runs.max(3) {
+        warm.push(engine_job(&engine, &mut rx, &targets, "true").0);
+        warm_seq.push(engine_job(&engine, &mut rx, &targets, "seq 1 20000").0);
+    }
+    let stats = engine.stats();
+    let _ = writeln!(
+        md,
+        "\n### In-process engine (what the console does), {} hosts\n",
+        targets.len()
+    );
+    let _ = writeln!(md, "| measure | value |\n|---|---|");
+    let _ = writeln!(
+        md,
+        "| first job `true` (cold, connects every host) | {:.3} s |",
+        cold.as_secs_f64()
+    );
+    let _ = writeln!(
+        md,
+        "| engine CPU per new connection | {:.2} ms |",
+        cpu_cold.as_secs_f64() * 1000.0 / targets.len() as f64
+    );
+    let _ = writeln!(
+        md,
+        "| RSS per held session | {} KiB |",
+        rss1.saturating_sub(rss0) / targets.len() as u64
+    );
+    let _ = writeln!(
+        md,
+        "| warm `true` through kept sessions (median) | {:.3} s |",
+        median(warm).as_secs_f64()
+    );
+    let _ = writeln!(
+        md,
+        "| warm `seq 1 20000` through kept sessions (median) | {:.3} s |",
+        median(warm_seq).as_secs_f64()
+    );
+    let _ = writeln!(
+        md,
+        "| TCP connections made in all these jobs | {} |",
+        stats.tcp_connects_total
+    );
+    print!(
+        "{}",
+        md.rsplit("\n### ")
+            .next()
+            .map(|s| format!("\n### {s}"))
+            .unwrap_or_default()
+    );
+    engine.shutdown();
+
+    if o.transfer {
+        transfers(o, bin, lab, tmp, &mut md);
+    }
+    let out = tmp
+        .parent()
+        .unwrap_or(tmp)
+        .join("fleetdeck-bench-latest.md");
+    let _ = std::fs::write(&out, &md);
+    println!("\n\n==== markdown ====\n{md}");
+}
+
+fn make_file(path: &Path, mb: usize) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).expect("create bench file");
+    let mut block = vec![0u8; 1 << 20];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..mb {
+        for b in block.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b.copy_from_slice(&x.to_le_bytes()[..b.len()]);
+        }
+        f.write_all(&block).expect("write bench file");
+    }
+}
+
+fn transfers(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path, md: &mut String) {
+    let cfg = lab.ssh_config_path();
+    let inv = lab.inventory_path();
+    let state = tmp.join("state");
+    let names: Vec<String> = lab.hosts().iter().map(|h| h.name.clone()).collect();
+    let n = 20.min(names.len());
+    let list = names[..n].join(",");
+    let hostfile = tmp.join("hosts-xfer");
+    std::fs::write(&hostfile, names[..n].join("\n") + "\n").expect("hosts file");
+    let file100 = tmp.join("payload100");
+    make_file(&file100, 100);
+
+    let mut tools: Vec<Tool> = Vec::new();
+    {
+        let (bin, inv, state, list, f) = (
+            bin.to_path_buf(),
+            inv.clone(),
+            state.clone(),
+            list.clone(),
+            file100.clone(),
+        );
+        tools.push(Tool {
+            name: format!("fleetdeck push --fanout {n}"),
+            cmd: Box::new(move || {
+                let mut c = Command::new(&bin);
+                c.env("FLEETDECK_STATE_DIR", &state)
+                    .env("FLEETDECK_SSH_CONFIG", "")
+                    .args(["push", "-i"])
+                    .arg(&inv)
+                    .arg(&list)
+                    .arg(&f)
+                    .arg("payload100")
+                    .args(["--fanout", &n.to_string()]);
+                c
+            }),
+        });
+    }
+    if have("parallel-scp") {
+        let (hf, cfg, f) = (hostfile.clone(), cfg.clone(), file100.clone());
+        tools.push(Tool {
+            name: format!("parallel-scp -p {n}"),
+            cmd: Box::new(move || {
+                let mut c = Command::new("parallel-scp");
+                c.arg("-h")
+                    .arg(&hf)
+                    .args(["-p", &n.to_string(), "-t", "0", "-x"])
+                    .arg(format!("-F {}", cfg.display()))
+                    .arg(&f)
+                    .arg("payload100");
+                c
+            }),
+        });
+    }
+    if have("clush") {
+        let (list, cfg, f) = (list.clone(), cfg.clone(), file100.clone());
+        tools.push(Tool {
+            name: format!("clush -f {n} --copy"),
+            cmd: Box::new(move || {
+                let mut c = Command::new("clush");
+                c.args(["-f", &n.to_string(), "-w", &list, "-o"])
+                    .arg(format!("-F {}", cfg.display()))
+                    .arg("--copy")
+                    .arg(&f)
+                    .arg("--dest")
+                    .arg("payload100");
+                c
+            }),
+        });
+    }
+    let rows = compare(o.runs.min(3), &tools);
+    table(md, &format!("100 MB file to {n} hosts"), &rows);
+
+    // One host, one big file, both directions, against OpenSSH scp.
+    let big = tmp.join("payload-big");
+    make_file(&big, o.big_mb);
+    let host = names[0].clone();
+    let back = tmp.join("back");
+    let mut tools: Vec<Tool> = Vec::new();
+    {
+        let (bin, inv, state, host, f) = (
+            bin.to_path_buf(),
+            inv.clone(),
+            state.clone(),
+            host.clone(),
+            big.clone(),
+        );
+        tools.push(Tool {
+            name: "fleetdeck push (1 host)".into(),
+            cmd: Box::new(move || {
+                let mut c = Command::new(&bin);
+                c.env("FLEETDECK_STATE_DIR", &state)
+                    .env("FLEETDECK_SSH_CONFIG", "")
+                    .args(["push", "-i"])
+                    .arg(&inv)
+                    .arg(&host)
+                    .arg(&f)
+                    .arg("payload-big");
+                c
+            }),
+        });
+    }
+    {
+        let (cfg, host, f) = (cfg.clone(), host.clone(), big.clone());
+        tools.push(Tool {
+            name: "scp (upload)".into(),
+            cmd: Box::new(move || {
+                let mut c = Command::new("scp");
+                c.arg("-q")
+                    .arg("-F")
+                    .arg(&cfg)
+                    .arg(&f)
+                    .arg(format!("{host}:payload-big"));
+                c
+            }),
+        });
+    }
+    let rows = compare(o.runs.min(3), &tools);
+    table(md, &format!("{} MB to one host (upload)", o.big_mb), &rows);
+    mbps(md, o.big_mb, &rows);
+
+    let mut tools: Vec<Tool> = Vec::new();
+    {
+        let (bin, inv, state, host, back) = (
+            bin.to_path_buf(),
+            inv.clone(),
+            state.clone(),
+            host.clone(),
+            back.clone(),
+        );
+        tools.push(Tool {
+            name: "fleetdeck pull (1 host)".into(),
+            cmd: Box::new(move || {
+                let _ = std::fs::remove_dir_all(&back);
+                let mut c = Command::new(&bin);
+                c.env("FLEETDECK_STATE_DIR", &state)
+                    .env("FLEETDECK_SSH_CONFIG", "")
+                    .args(["pull", "-i"])
+                    .arg(&inv)
+                    .arg(&host)
+                    .arg("payload-big")
+                    .arg(&back);
+                c
+            }),
+        });
+    }
+    {
+        let (cfg, host, back) = (cfg.clone(), host.clone(), tmp.join("back-scp"));
+        tools.push(Tool {
+            name: "scp (download)".into(),
+            cmd: Box::new(move || {
+                let mut c = Command::new("scp");
+                c.arg("-q")
+                    .arg("-F")
+                    .arg(&cfg)
+                    .arg(format!("{host}:payload-big"))
+                    .arg(&back);
+                c
+            }),
+        });
+    }
+    let rows = compare(o.runs.min(3), &tools);
+    table(
+        md,
+        &format!("{} MB from one host (download)", o.big_mb),
+        &rows,
+    );
+    mbps(md, o.big_mb, &rows);
+}
+
+fn mbps(md: &mut String, mb: usize, rows: &[Row]) {
+    let a = mb as f64 / rows[0].wall.as_secs_f64();
+    let b = mb as f64 / rows[1].wall.as_secs_f64();
+    let _ = writeln!(
+        md,
+        "\nThroughput: fleetdeck {a:.0} MB/s, scp {b:.0} MB/s → fleetdeck at {:.0}% of scp",
+        100.0 * a / b
+    );
+    println!("{}", md.lines().last().unwrap_or(""));
+}

@@ -1,0 +1,140 @@
+//! ssh-agent authentication: every identity of the agent is tried, not only the first.
+//! A test binary of its own because `SSH_AUTH_SOCK` is process-wide.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleetdeck::engine::{
+    Engine, EngineConfig, Event, ExecSpec, ExitStatus, HostKeyPolicy, JobKind, JobSpec, NoPrompter,
+    Target,
+};
+use fleetdeck::inventory::ConnSettings;
+
+/// An ssh-agent on a socket in `dir`, killed (by pid) on drop.
+struct Agent {
+    pid: i32,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+}
+
+fn start_agent(dir: &Path) -> Agent {
+    let sock = dir.join("agent.sock");
+    let out = Command::new("ssh-agent")
+        .arg("-s")
+        .arg("-a")
+        .arg(&sock)
+        .output()
+        .expect("ssh-agent must be installed (Debian package openssh-client)");
+    assert!(out.status.success(), "ssh-agent failed: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let pid = text
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("SSH_AGENT_PID="))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no SSH_AGENT_PID in {text}"));
+    std::env::set_var("SSH_AUTH_SOCK", &sock);
+    Agent { pid }
+}
+
+fn ssh_add(key: &Path) {
+    let st = Command::new("ssh-add")
+        .arg("-q")
+        .arg(key)
+        .status()
+        .expect("ssh-add");
+    assert!(st.success(), "ssh-add {}", key.display());
+}
+
+#[test]
+fn agent_identities_are_all_tried() {
+    let lab = common::lab(2);
+    let tmp = lab.tmp();
+    let _agent = start_agent(tmp);
+    // First an identity the lab does not accept, then the lab's client key.
+    let other = tmp.join("other_key");
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .expect("ssh-keygen");
+    assert!(st.success());
+    ssh_add(&other);
+    ssh_add(&lab.client_key_path());
+    let listed = Command::new("ssh-add")
+        .arg("-L")
+        .output()
+        .expect("ssh-add -L");
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    let other_pub = std::fs::read_to_string(other.with_extension("pub")).expect("pub");
+    let first = listed.lines().next().unwrap_or_default();
+    assert!(
+        other_pub.contains(first.split_whitespace().nth(1).unwrap_or("?")),
+        "the agent must list the unaccepted key first: {listed}"
+    );
+    let (engine, mut rx) = Engine::new(EngineConfig {
+        host_key_policy: HostKeyPolicy::Strict,
+        known_hosts: vec![lab.known_hosts_path()],
+        idle_timeout: Duration::from_secs(60),
+        keepalive: Duration::from_secs(15),
+        runs_dir: None,
+        oplog: None,
+        prompter: Arc::new(NoPrompter),
+    });
+    let targets: Vec<Target> = lab
+        .hosts()
+        .iter()
+        .map(|h| Target {
+            name: Arc::from(h.name.as_str()),
+            conn: ConnSettings {
+                address: "127.0.0.1".into(),
+                port: h.port,
+                user: lab.user().into(),
+                // No identity file: only the agent can authenticate.
+                identity_files: vec![],
+                jump: vec![],
+                connect_timeout: Duration::from_secs(5),
+            },
+            jump: vec![],
+        })
+        .collect();
+    let id = engine.submit(JobSpec {
+        kind: JobKind::Exec(ExecSpec {
+            command: "echo via-agent".into(),
+            ..ExecSpec::default()
+        }),
+        targets,
+        fanout: 8,
+        pattern: "all".into(),
+    });
+    let mut finished = 0;
+    loop {
+        match rx.blocking_recv().expect("events") {
+            Event::Finished { exit, host, .. } => {
+                assert_eq!(exit, ExitStatus::Code(0), "{host}");
+                finished += 1;
+            }
+            Event::Failed {
+                host,
+                class,
+                message,
+                ..
+            } => {
+                panic!("{host}: {class}: {message}")
+            }
+            Event::JobDone { job, .. } if job == id => break,
+            _ => {}
+        }
+    }
+    assert_eq!(finished, 2);
+}
