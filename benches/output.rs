@@ -25,6 +25,16 @@ fn sanitize(c: &mut Criterion) {
             n
         });
     });
+    group.bench_function("colored_lines_feed_each", |b| {
+        b.iter(|| {
+            let mut s = Sanitizer::new();
+            let mut n = 0;
+            for chunk in text.chunks(32 * 1024) {
+                s.feed_each(black_box(chunk), |l| n += l.spans.len());
+            }
+            n
+        });
+    });
     // 10 MB without a newline.
     let long = vec![b'x'; 10 * 1024 * 1024];
     group.throughput(Throughput::Bytes(long.len() as u64));

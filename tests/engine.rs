@@ -414,7 +414,7 @@ fn frozen_and_refused_hosts_do_not_delay_the_others() {
     let lab = common::lab(6);
     lab.stop_host(0);
     let (engine, mut rx) = Engine::new(config(&lab, Arc::new(NoPrompter)));
-    let timeout = Duration::from_millis(1500);
+    let timeout = Duration::from_secs(2);
     let mut targets: Vec<Target> = lab
         .hosts()
         .iter()
@@ -454,7 +454,7 @@ fn frozen_and_refused_hosts_do_not_delay_the_others() {
     let (class, msg) = frozen.failed.clone().expect("frozen host must fail");
     assert_eq!(class, ErrorClass::Timeout, "{msg}");
     assert!(
-        frozen.duration >= timeout && frozen.duration < timeout + Duration::from_secs(1),
+        frozen.duration >= timeout && frozen.duration < timeout + Duration::from_secs(2),
         "{:?}",
         frozen.duration
     );
@@ -464,12 +464,13 @@ fn frozen_and_refused_hosts_do_not_delay_the_others() {
         Some(ErrorClass::Refused),
         "{closed:?}"
     );
-    assert!(closed.at < Duration::from_millis(500));
+    // Nothing waits for the frozen host: every other host ends well before its timeout.
+    assert!(closed.at < timeout / 2, "{:?}", closed.at);
     for h in &lab.hosts()[1..] {
         let hr = &run.hosts[&h.name];
         assert_eq!(hr.exit, Some(ExitStatus::Code(0)), "{}: {hr:?}", h.name);
         assert!(
-            hr.at < Duration::from_secs(1),
+            hr.at < timeout / 2,
             "{} finished only after {:?}",
             h.name,
             hr.at
@@ -829,7 +830,7 @@ fn cancel_with_pty_hangs_up_and_keeps_sessions() {
     });
     let took = cancelled_at.expect("cancelled").elapsed();
     assert!(
-        took < Duration::from_secs(2),
+        took < Duration::from_secs(4),
         "JobDone came {took:?} after the cancel"
     );
     for hr in run.hosts.values() {

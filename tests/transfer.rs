@@ -390,6 +390,48 @@ fn cancel_removes_the_temp_file_and_keeps_the_target() {
 }
 
 #[test]
+fn verify_catches_a_remote_file_changed_during_the_fetch() {
+    let lab = common::lab(1);
+    let path = lab.home(0).join("live.db");
+    fs::write(&path, vec![b'a'; 8 * MB]).expect("remote file");
+    let dest = lab.tmp().join("dest");
+    let sess = session(&lab, 0);
+    let spec = DownloadSpec {
+        remote: "live.db".into(),
+        dest: dest.clone(),
+        verify: true,
+        ..DownloadSpec::default()
+    };
+    let mut changed = false;
+    let err = download(
+        &sess,
+        "h",
+        &spec,
+        &AtomicBool::new(false),
+        &mut |done, _| {
+            if !changed && done > 0 {
+                changed = true;
+                // Rewrite bytes already fetched: the size stays, the content differs.
+                let f = fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .expect("open");
+                std::os::unix::fs::FileExt::write_all_at(&f, b"CHANGED", 0).expect("rewrite");
+            }
+        },
+    )
+    .expect_err("verification fails");
+    assert!(matches!(err, TransferError::Mismatch { .. }), "{err}");
+    assert_eq!(err.class(), ErrorClass::Transfer);
+    assert!(err.to_string().contains("live.db"), "{err}");
+    assert!(
+        !dest.join("h/live.db").exists(),
+        "an unverified copy is not put in place"
+    );
+    assert!(temp_files(&dest).is_empty());
+}
+
+#[test]
 fn overwrite_policies() {
     let lab = common::lab(1);
     let home = lab.home(0);

@@ -30,8 +30,10 @@ fn session(lab: &common::TestLab, i: usize) -> ssh2::Session {
     tcp.set_nodelay(true).expect("nodelay");
     let mut sess = ssh2::Session::new().expect("session");
     if let Ok(ciphers) = std::env::var("BENCH_CIPHERS") {
-        sess.method_pref(ssh2::MethodType::CryptCs, &ciphers).expect("cipher pref");
-        sess.method_pref(ssh2::MethodType::CryptSc, &ciphers).expect("cipher pref");
+        sess.method_pref(ssh2::MethodType::CryptCs, &ciphers)
+            .expect("cipher pref");
+        sess.method_pref(ssh2::MethodType::CryptSc, &ciphers)
+            .expect("cipher pref");
     }
     sess.set_tcp_stream(tcp);
     sess.set_timeout(60_000);
@@ -59,6 +61,19 @@ fn peak_rss_kib() -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmHWM")
+}
+
+/// (own, reaped children) CPU time of this process, from /proc/self/stat (clock ticks of 10 ms).
+fn cpu() -> (Duration, Duration) {
+    let stat = fs::read_to_string("/proc/self/stat").expect("stat");
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // Fields 14-17 of stat(5) are utime, stime, cutime, cstime; `rest` starts at field 3.
+    let tick = |n: u64| Duration::from_millis(n * 10);
+    (tick(f[11] + f[12]), tick(f[13] + f[14]))
 }
 
 fn timed(f: impl FnOnce()) -> Duration {
@@ -116,32 +131,45 @@ fn one_host_500mb_vs_scp() {
     fetch("small.bin", &lab.tmp().join("d-small"));
     let rss_small = peak_rss_kib();
 
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let up_scp = format!("{name}:big-scp.bin");
     let mut best = [Duration::MAX; 4];
-    for round in 0..2 {
+    // Client CPU per run: fleetdeck's is this process's, scp's its (reaped) child's.
+    let mut cpu_used = [Duration::ZERO; 4];
+    for round in 0..rounds {
+        let c0 = cpu();
         best[0] = best[0].min(timed(|| send(&src, "big.bin")));
+        let c1 = cpu();
         best[1] = best[1].min(timed(|| {
-            scp(
-                &lab,
-                src.to_str().expect("utf8"),
-                &format!("{name}:big-scp.bin"),
-            )
+            scp(&lab, src.to_str().expect("utf8"), &up_scp);
         }));
+        let c2 = cpu();
         let d1 = lab.tmp().join(format!("d{round}"));
         best[2] = best[2].min(timed(|| fetch("big.bin", &d1)));
+        let c3 = cpu();
         let d2 = lab.tmp().join(format!("s{round}.bin"));
         best[3] = best[3].min(timed(|| {
-            scp(
-                &lab,
-                &format!("{name}:big-scp.bin"),
-                d2.to_str().expect("utf8"),
-            )
+            scp(&lab, &up_scp, d2.to_str().expect("utf8"));
         }));
+        let c4 = cpu();
+        cpu_used[0] += c1.0.saturating_sub(c0.0);
+        cpu_used[1] += c2.1.saturating_sub(c1.1);
+        cpu_used[2] += c3.0.saturating_sub(c2.0);
+        cpu_used[3] += c4.1.saturating_sub(c3.1);
         fs::remove_dir_all(&d1).ok();
         fs::remove_file(&d2).ok();
     }
+    let cpu_ms = cpu_used.map(|d| d.as_millis() / rounds as u128);
+    println!(
+        "client CPU per 500 MB (ms): fleetdeck up {}, scp up {}, fleetdeck down {}, scp down {}",
+        cpu_ms[0], cpu_ms[1], cpu_ms[2], cpu_ms[3]
+    );
     let rss_big = peak_rss_kib();
     let [fd_up, scp_up, fd_down, scp_down] = best.map(|d| mbps(size, d));
-    println!("one host, 500 MB, best of 2:");
+    println!("one host, 500 MB, best of {rounds}:");
     println!(
         "  up:   fleetdeck {fd_up:.0} MB/s, scp {scp_up:.0} MB/s, ratio {:.2}",
         fd_up / scp_up

@@ -489,19 +489,18 @@ fn execute(
                     bars[i].started.get_or_insert_with(Instant::now);
                 }
             }
-            Some(Event::Log { level, message }) => {
-                // Skipped targets and refused remote entries come as log lines naming the host.
+            // Skipped targets and refused remote entries come as log lines naming the host.
+            Some(Event::Log { level, message })
                 if level >= LogLevel::Warn
                     || message.contains(": skipped ")
-                    || message.contains(": refused ")
-                {
-                    screen.clear(&mut err);
-                    let _ = writeln!(
-                        err,
-                        "fleetdeck {verb}: {}",
-                        to_plain(message.as_bytes()).trim_end()
-                    );
-                }
+                    || message.contains(": refused ") =>
+            {
+                screen.clear(&mut err);
+                let _ = writeln!(
+                    err,
+                    "fleetdeck {verb}: {}",
+                    to_plain(message.as_bytes()).trim_end()
+                );
             }
             Some(Event::JobDone { job: j, .. }) if j == job => break,
             _ => {}

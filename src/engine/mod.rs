@@ -216,7 +216,7 @@ pub enum HostKeyPolicy {
     Strict,
     /// Accept and record unknown keys.
     AcceptNew,
-    /// Ask the operator through the [`Prompter`].
+    /// Ask the operator (a dialog in the console, a prompt on a terminal).
     Ask,
 }
 

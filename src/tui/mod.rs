@@ -35,7 +35,7 @@ pub const OPLOG_RECORDS_SHOWN: usize = 200;
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConsoleArgs {
     /// Theme name (dark, light, high-contrast, colorblind) or path to a theme YAML file.
-    #[arg(long, global = true, env = "FLEETDECK_THEME")]
+    #[arg(long, env = "FLEETDECK_THEME")]
     pub theme: Option<String>,
 
     /// Console: at most this many hosts connect or run at once.

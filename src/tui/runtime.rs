@@ -3,6 +3,7 @@
 //! changed.
 
 use std::collections::{HashMap, VecDeque};
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -122,6 +123,11 @@ pub async fn run(
     let mut urgent = true;
     let mut changed = false;
     let mut last_draw = Instant::now();
+    // Instrumentation for latency measurements: with FLEETDECK_TRACE_KEYS=FILE, each key's
+    // time from arrival to the end of the frame showing it is appended to FILE (microseconds).
+    let mut key_trace = std::env::var_os("FLEETDECK_TRACE_KEYS")
+        .and_then(|p| crate::paths::open_private_append(std::path::Path::new(&p)).ok());
+    let mut keys_waiting: Vec<Instant> = Vec::new();
 
     loop {
         let mut actions: Vec<Action> = Vec::new();
@@ -139,6 +145,11 @@ pub async fn run(
                 if urgent || live || (changed && since >= OUTPUT_REDRAW_INTERVAL) {
                     guard.terminal.draw(|f| draw(f, &app))?;
                     last_draw = Instant::now();
+                    if let Some(f) = key_trace.as_mut() {
+                        for k in keys_waiting.drain(..) {
+                            let _ = writeln!(f, "{}", k.elapsed().as_micros());
+                        }
+                    }
                     urgent = false;
                     changed = false;
                 }
@@ -146,7 +157,12 @@ pub async fn run(
             _ = sigterm.recv() => actions.push(Action::Terminate),
             _ = sighup.recv() => actions.push(Action::Terminate),
             ev = term_events.next() => match ev {
-                Some(Ok(TermEvent::Key(k))) => actions.push(Action::Key(k)),
+                Some(Ok(TermEvent::Key(k))) => {
+                    if key_trace.is_some() {
+                        keys_waiting.push(Instant::now());
+                    }
+                    actions.push(Action::Key(k));
+                }
                 Some(Ok(TermEvent::Mouse(m))) => actions.push(Action::Mouse(m)),
                 Some(Ok(TermEvent::Paste(s))) => actions.push(Action::Paste(s)),
                 Some(Ok(TermEvent::Resize(w, h))) => {

@@ -69,11 +69,7 @@ fn bar(done: u64, total: u64, width: usize) -> String {
 }
 
 fn percent(done: u64, total: u64) -> u64 {
-    if total == 0 {
-        100
-    } else {
-        done.min(total) * 100 / total
-    }
+    (done.min(total) * 100).checked_div(total).unwrap_or(100)
 }
 
 /// The lines to draw (no trailing newlines), at most `MAX_BARS + 2`, each at most `cols` wide.

@@ -146,7 +146,10 @@ pub enum TransferError {
         source: io::Error,
     },
     /// The data arrived but its sha256 differs from the remote one.
-    #[error("sha256 mismatch for {path}: local {local}, remote {remote}")]
+    #[error(
+        "sha256 mismatch for {path}: the bytes moved hash to {local}, the host's file to {remote} \
+         (changed during the transfer, or corrupted)"
+    )]
     Mismatch {
         path: String,
         local: String,

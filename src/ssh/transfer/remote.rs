@@ -111,9 +111,16 @@ fn exec_small(
     Ok((code, out))
 }
 
-/// The sha256 of a remote file from its `sha256sum`, or `None` when the host has no
-/// `sha256sum` (or the path is not UTF-8 and cannot be put in a command).
-pub fn remote_sha256(sess: &ssh2::Session, path: &Path) -> Result<Option<String>, TransferError> {
+/// The sha256 of a remote file of `size` bytes from its `sha256sum`, or `None` when the host
+/// has no `sha256sum` (or the path is not UTF-8 and cannot be put in a command).
+///
+/// Hashing a large file takes longer than one ordinary wait for data, so the session timeout
+/// is raised for the call (to at least 30 s plus 1 s per 20 MB) and restored afterwards.
+pub fn remote_sha256(
+    sess: &ssh2::Session,
+    path: &Path,
+    size: u64,
+) -> Result<Option<String>, TransferError> {
     let Some(text) = path.to_str() else {
         return Ok(None);
     };
@@ -122,7 +129,15 @@ pub fn remote_sha256(sess: &ssh2::Session, path: &Path) -> Result<Option<String>
         "command -v sha256sum >/dev/null 2>&1 || exit 127; exec sha256sum -b -- {}",
         shell_quote(text)
     );
-    let (code, out) = exec_small(sess, &command, &what)?;
+    let before = sess.timeout();
+    let needed = 30_000u64.saturating_add(size / (20 * 1024 * 1024) * 1000);
+    let needed = u32::try_from(needed).unwrap_or(u32::MAX);
+    if before != 0 && before < needed {
+        sess.set_timeout(needed);
+    }
+    let result = exec_small(sess, &command, &what);
+    sess.set_timeout(before);
+    let (code, out) = result?;
     if code == 127 {
         return Ok(None);
     }

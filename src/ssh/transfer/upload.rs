@@ -498,7 +498,7 @@ impl Ctx<'_> {
         let hash = hasher.map(|h| hex::encode(h.finalize()));
         if let Some(local_hash) = &hash {
             check_cancel(self.cancel)?;
-            match remote_sha256(self.sess, tmp)? {
+            match remote_sha256(self.sess, tmp, item.size)? {
                 Some(remote_hash) if &remote_hash == local_hash => {}
                 Some(remote_hash) => {
                     self.all_verified = false;
