@@ -106,7 +106,8 @@ fn inline_gathered_json_outputs_exit_status_and_summary() {
         ],
     );
     assert_eq!(code, 1, "{err}");
-    let web = "--------------------\nweb[01-04] (4 hosts)\n--------------------\nsame output\nline2\n";
+    let web =
+        "--------------------\nweb[01-04] (4 hosts)\n--------------------\nsame output\nline2\n";
     assert!(out.starts_with(web), "largest group first:\n{out}");
     assert!(
         out.contains("db01 (1 host) · exit 3\n----------------------\ndb says hi\n! oops\n"),
@@ -282,6 +283,58 @@ fn host_keys_and_timeout() {
     assert!(out.is_empty(), "nothing ran: {out}");
     assert!(err.contains("  host-key-unknown  web[01-02]\n"), "{err}");
 
+    // `ask` without a terminal cannot ask: unknown keys are refused.
+    let (code, _, err) = run(
+        &lab,
+        &[
+            "run",
+            "all",
+            "--host-key-policy",
+            "ask",
+            "--known-hosts",
+            empty_s,
+            "--",
+            "echo hi",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("  host-key-unknown  web[01-02]\n"), "{err}");
+
+    // On a terminal (util-linux `script` gives one) `ask` asks on /dev/tty: accept once for
+    // one host, save for the other.
+    let cmd = format!(
+        "{} -i {} run all --host-key-policy ask --known-hosts {empty_s} -- echo hi",
+        common::fleetdeck_bin().display(),
+        lab.inventory_path().display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("FLEETDECK_STATE_DIR", lab.tmp().join("state"))
+        .env("FLEETDECK_CONFIG_DIR", lab.tmp().join("config"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run util-linux `script` (Debian package bsdutils)");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"o\ns\n").unwrap();
+    let status = wait_timeout(&mut child, Duration::from_secs(20));
+    let mut tty = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut tty).unwrap();
+    assert_eq!(status, Some(0), "terminal:\n{tty}");
+    assert_eq!(tty.matches("can't be established").count(), 2, "{tty}");
+    assert!(tty.contains("ED25519 key fingerprint is SHA256:"), "{tty}");
+    assert!(
+        tty.contains("web01 | hi") && tty.contains("web02 | hi"),
+        "{tty}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&empty).unwrap().lines().count(),
+        1,
+        "one key saved"
+    );
+    std::fs::write(&empty, "").unwrap();
+
     let kh = lab.tmp().join("new_known_hosts");
     let kh_s = kh.to_str().unwrap();
     let (code, out, err) = run(
@@ -414,7 +467,10 @@ fn bad_input_exits_2() {
     assert!(err.contains("nomatch"), "{err}");
     let (code, err) = go(&["run", "a1", "--timeout=-3", "--", "true"]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("\"-3\" must be a positive number of seconds"), "{err}");
+    assert!(
+        err.contains("\"-3\" must be a positive number of seconds"),
+        "{err}"
+    );
     let (code, err) = go(&["run", "a1", "--connect-timeout", "soon", "--", "true"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("\"soon\" is not a number of seconds"), "{err}");
@@ -434,4 +490,32 @@ fn bad_input_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.yaml"));
+}
+
+#[test]
+fn ten_megabytes_without_newline_invalid_utf8_and_tabs() {
+    let lab = lab(1);
+    write_script(
+        &lab,
+        "web01",
+        "head -c 10485760 /dev/zero | tr '\\0' x; printf '\\377\\tend\\n'; printf 'a\\tb\\033[31mred\\n' >&2\n",
+    );
+    let t = Instant::now();
+    let (code, out, err) = run(&lab, &["run", "all", "--", "sh", "script.sh"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let max = fleetdeck::output::MAX_LINE_CHARS;
+    assert_eq!(
+        lines.len(),
+        10 * 1024 * 1024 / max + 1,
+        "long line split into bounded lines"
+    );
+    for l in &lines[..lines.len() - 1] {
+        assert_eq!(l.len(), "web01 | ".len() + max);
+    }
+    assert_eq!(lines.last().copied(), Some("web01 | \u{FFFD}       end"));
+    assert!(err.contains("web01 ! a       bred\n"), "{err:?}");
+    assert_no_controls("stdout", &out);
+    assert_no_controls("stderr", &err);
+    eprintln!("10 MB line through inline output in {:?}", t.elapsed());
 }

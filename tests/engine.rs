@@ -916,12 +916,17 @@ fn jump_hosts_tunnel_and_sessions_stay_held() {
         .expect("closed port must fail");
     assert!(msg.contains("via jump host web01"), "{class}: {msg}");
     assert_eq!(class, ErrorClass::Unreachable, "{msg}");
-    // Only the first hop makes TCP connections: one per tunnelled target.
-    assert_eq!(engine.stats().tcp_connects_total, 3);
+    // Only the first hop makes a TCP connection, shared by every target behind it: one
+    // session to web01, one to web02 (through web01), and tunnels to web02 (twice: as a target
+    // and as the second hop) and db01 (the closed port's tunnel was refused).
+    let s = engine.stats();
+    assert_eq!(s.tcp_connects_total, 1, "{s:?}");
+    assert_eq!(s.jump_sessions_opened_total, 2, "{s:?}");
+    assert_eq!(s.tunnels_opened_total, 3, "{s:?}");
     let run = collect(&mut rx, engine.submit(exec(cmd, targets[..2].to_vec())));
     assert_eq!(run.ok, 2, "{:?}", run.hosts);
     assert!(run.hosts.values().all(|h| h.reused == Some(true)));
-    assert_eq!(engine.stats().tcp_connects_total, 3);
+    assert_eq!(engine.stats().tcp_connects_total, 1);
     let t0 = Instant::now();
     engine.shutdown();
     assert!(

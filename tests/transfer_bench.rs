@@ -29,6 +29,12 @@ fn session(lab: &common::TestLab, i: usize) -> ssh2::Session {
     let tcp = TcpStream::connect(("127.0.0.1", lab.hosts()[i].port)).expect("connect");
     tcp.set_nodelay(true).expect("nodelay");
     let mut sess = ssh2::Session::new().expect("session");
+    if let Ok(macs) = std::env::var("BENCH_MACS") {
+        sess.method_pref(ssh2::MethodType::MacCs, &macs)
+            .expect("mac pref");
+        sess.method_pref(ssh2::MethodType::MacSc, &macs)
+            .expect("mac pref");
+    }
     if let Ok(ciphers) = std::env::var("BENCH_CIPHERS") {
         sess.method_pref(ssh2::MethodType::CryptCs, &ciphers)
             .expect("cipher pref");
@@ -40,6 +46,11 @@ fn session(lab: &common::TestLab, i: usize) -> ssh2::Session {
     sess.handshake().expect("handshake");
     sess.userauth_pubkey_file(lab.user(), None, &lab.client_key_path(), None)
         .expect("auth");
+    eprintln!(
+        "cipher {:?}, mac {:?}",
+        sess.methods(ssh2::MethodType::CryptCs),
+        sess.methods(ssh2::MethodType::MacCs)
+    );
     sess
 }
 
@@ -279,6 +290,54 @@ fn twenty_hosts_100mb_vs_parallel_scp_and_clush() {
             "  {tool:<20} {:6.2}s  {:5.0} MB/s aggregate",
             best.as_secs_f64(),
             mbps(2000 * MB, best)
+        );
+    }
+}
+
+#[test]
+#[ignore = "experiment: raw exec-channel read vs SFTP read, client CPU"]
+fn experiment_exec_cat_vs_sftp_read() {
+    use std::io::Read;
+    let lab = common::lab(1);
+    let src = lab.home(0).join("big.bin");
+    big_file(&src, 500 * MB);
+    let sess = session(&lab, 0);
+    let mut buf = vec![0u8; 2 * MB as usize];
+    for round in 0..2 {
+        let c0 = cpu();
+        let t = Instant::now();
+        let sftp = sess.sftp().expect("sftp");
+        let mut f = sftp.open(Path::new("big.bin")).expect("open");
+        let mut out = fs::File::create(lab.tmp().join("a.bin")).expect("create");
+        loop {
+            let n = f.read(&mut buf).expect("read");
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n]).expect("write");
+        }
+        let sftp_t = t.elapsed();
+        let c1 = cpu();
+        let t = Instant::now();
+        let mut ch = sess.channel_session().expect("channel");
+        ch.exec("exec cat big.bin").expect("exec");
+        let mut out = fs::File::create(lab.tmp().join("b.bin")).expect("create");
+        loop {
+            let n = ch.read(&mut buf).expect("read");
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n]).expect("write");
+        }
+        ch.wait_close().expect("close");
+        let cat_t = t.elapsed();
+        let c2 = cpu();
+        println!(
+            "round {round}: sftp {:.0} MB/s cpu {} ms; exec cat {:.0} MB/s cpu {} ms",
+            mbps(500 * MB, sftp_t),
+            c1.0.saturating_sub(c0.0).as_millis(),
+            mbps(500 * MB, cat_t),
+            c2.0.saturating_sub(c1.0).as_millis()
         );
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::Subcommand;
 
-use crate::lab::{Lab, LabError, LabOptions};
+use crate::lab::{Lab, LabError, LabOptions, ReachOptions};
 
 /// Arguments of `fleetdeck lab`.
 #[derive(Debug, clap::Args)]
@@ -30,6 +30,18 @@ pub enum LabAction {
         /// first free range from 24001.
         #[arg(long)]
         base_port: Option<u16>,
+        /// Put the hosts in a network namespace only a bastion host reaches (inventory:
+        /// `jump: bastion`). Needs root.
+        #[arg(long)]
+        bastion: bool,
+        /// Also start N hosts two hops away (`deep01`...: bastion, then bastion2). Needs
+        /// --bastion.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        deep: usize,
+        /// Hosts log in as the user fdlab, whose sudo asks this password (prefer the
+        /// environment variable to the command line). Needs root.
+        #[arg(long, env = "FLEETDECK_LAB_SUDO_PASSWORD", hide_env_values = true)]
+        sudo_password: Option<String>,
     },
     /// Stop every sshd of the fleet (only the lab's own processes).
     Down {
@@ -66,25 +78,61 @@ pub fn run(args: LabArgs) -> ExitCode {
             hosts,
             dir,
             base_port,
+            bastion,
+            deep,
+            sudo_password,
         } => {
             let started = Instant::now();
-            match Lab::up(&LabOptions {
-                hosts,
-                dir,
-                base_port,
-            }) {
+            let targets = hosts;
+            match Lab::up_with(
+                &LabOptions {
+                    hosts,
+                    dir,
+                    base_port,
+                },
+                &ReachOptions {
+                    bastion,
+                    deep,
+                    sudo_password,
+                },
+            ) {
                 Ok(lab) => {
                     let s = lab.up_summary();
                     let first = lab.hosts().first().map_or(0, |h| h.port);
-                    let last = lab.hosts().last().map_or(0, |h| h.port);
+                    let last = lab.hosts().get(targets - 1).map_or(0, |h| h.port);
+                    let addr = lab
+                        .hosts()
+                        .first()
+                        .map_or("127.0.0.1", |h| h.address.as_str());
                     say!(out,
-                        "lab: {} hosts up on 127.0.0.1:{first}-{last} in {:.2}s ({} started, {} already running, {} stopped)",
+                        "lab: {} hosts up on {addr}:{first}-{last} in {:.2}s ({} started, {} already running, {} stopped)",
                         lab.hosts().len(),
                         started.elapsed().as_secs_f64(),
                         s.started,
                         s.reused,
                         s.stopped
                     );
+                    for h in lab.hosts().iter().skip(targets) {
+                        if let Some(ns) = &h.netns {
+                            say!(
+                                out,
+                                "  {} on {}:{} in network namespace {ns}",
+                                h.name,
+                                h.address,
+                                h.port
+                            );
+                        }
+                    }
+                    if let Some(b) = lab.hosts().iter().find(|h| h.name == crate::lab::BASTION) {
+                        say!(out, "targets are reachable only through {} ({}:{}): inventory and ssh_config say so", b.name, b.address, b.port);
+                    }
+                    if let Some(h) = lab.hosts().iter().find(|h| h.login.is_some()) {
+                        say!(
+                            out,
+                            "hosts log in as {}, whose sudo asks the password you gave",
+                            h.login.as_deref().unwrap_or_default()
+                        );
+                    }
                     say!(out, "lab dir: {}", lab.dir().display());
                     say!(
                         out,

@@ -26,6 +26,8 @@ use render::{HostEnd, HostReport, Inline};
 
 /// Exit status when interrupted by Ctrl-C (128 + SIGINT), as shells report it.
 pub const EXIT_INTERRUPTED: u8 = 130;
+/// Exit status when stopped by SIGTERM (128 + 15); the job is cancelled first as for Ctrl-C.
+pub const EXIT_TERMINATED: u8 = 143;
 /// How long to wait for hosts to report after a cancel before giving up on them.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
@@ -91,6 +93,14 @@ pub struct RunArgs {
     /// are appended to the first).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Vec<PathBuf>,
+
+    /// Run the command through sudo as root; a sudo password, if asked, is asked once.
+    #[arg(long)]
+    pub sudo: bool,
+
+    /// Run the command through sudo as this user (implies --sudo).
+    #[arg(long, value_name = "USER")]
+    pub sudo_user: Option<String>,
 }
 
 fn parse_fanout(s: &str) -> Result<usize, String> {
@@ -132,7 +142,7 @@ pub fn run(inventory: Option<PathBuf>, args: RunArgs) -> ExitCode {
         return usage_error("the command after `--` is empty");
     }
     let state = crate::paths::state_dir();
-    let oplog_path = state.join("oplog.jsonl");
+    let oplog_path = crate::oplog::default_path();
     let plan = match plan(&crate::cli::inventory_path(inventory), &args, &oplog_path) {
         Ok(Some(p)) => p,
         Ok(None) => return ExitCode::SUCCESS,
@@ -155,7 +165,10 @@ pub fn run(inventory: Option<PathBuf>, args: RunArgs) -> ExitCode {
             command,
             pty: false,
             timeout: args.timeout,
-            sudo_user: None,
+            sudo_user: args
+                .sudo_user
+                .clone()
+                .or_else(|| args.sudo.then(|| "root".into())),
         }),
         targets: plan.targets,
         fanout: args.fanout,
@@ -308,6 +321,7 @@ fn execute(
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut cancelled = false;
+    let mut exit_code = EXIT_INTERRUPTED;
     let mut deadline: Option<Instant> = None;
 
     loop {
@@ -316,11 +330,14 @@ fn execute(
         });
         let event = select! {
             recv(events) -> ev => match ev { Ok(ev) => ev, Err(_) => break },
-            recv(interrupts) -> _ => {
+            recv(interrupts) -> sig => {
                 if cancelled {
                     let _ = out.flush();
                     eprintln!("fleetdeck run: interrupted again, exiting");
-                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                    std::process::exit(i32::from(exit_code));
+                }
+                if sig == Ok(signal_hook::consts::SIGTERM) {
+                    exit_code = EXIT_TERMINATED;
                 }
                 cancelled = true;
                 deadline = Some(Instant::now() + CANCEL_GRACE);
@@ -429,7 +446,7 @@ fn execute(
         render::summary(&reports, elapsed, cancelled, stderr_color)
     );
     if cancelled {
-        ExitCode::from(EXIT_INTERRUPTED)
+        ExitCode::from(exit_code)
     } else if reports
         .iter()
         .all(|r| render::Bucket::of(r.end.as_ref()) == render::Bucket::Succeeded)

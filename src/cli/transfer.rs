@@ -24,7 +24,7 @@ use crate::inventory::Inventory;
 use crate::output::{compact, to_plain};
 use crate::ssh::transfer::{DownloadSpec, Naming, Overwrite, UploadSpec};
 
-mod progress;
+pub mod progress;
 
 pub use progress::human_bytes;
 

@@ -321,6 +321,7 @@ impl std::fmt::Debug for EngineConfig {
 
 pub mod runfolder;
 pub mod scheduler;
+mod sudo;
 pub mod target;
 mod worker;
 

@@ -32,6 +32,12 @@ pub struct EngineStats {
     pub workers: usize,
     /// Jobs not yet done.
     pub jobs_running: usize,
+    /// Times the operator was asked for a sudo password.
+    pub sudo_prompts_total: u64,
+    /// Sessions opened to jump hosts (each shared by every target behind it).
+    pub jump_sessions_opened_total: u64,
+    /// `direct-tcpip` tunnels opened through jump hosts.
+    pub tunnels_opened_total: u64,
 }
 
 #[derive(Default)]
@@ -133,6 +139,8 @@ pub(crate) struct Shared {
     pub tx: EventSender,
     pub counters: Counters,
     pub auth_cache: AuthCache,
+    pub sudo: super::sudo::SudoCache,
+    pub jumps: crate::ssh::jump::JumpPool,
     pub accepted: AcceptedKeys,
     pub home: Option<PathBuf>,
     workers: Mutex<HashMap<String, WorkerHandle>>,
@@ -322,11 +330,14 @@ impl Engine {
                 None
             }
         });
+        let idle_timeout = config.idle_timeout;
         let shared = Arc::new(Shared {
             config,
             tx,
             counters: Counters::default(),
             auth_cache: AuthCache::default(),
+            sudo: super::sudo::SudoCache::default(),
+            jumps: crate::ssh::jump::JumpPool::new(idle_timeout),
             accepted: AcceptedKeys::default(),
             home: crate::ssh::auth::passwd_home(),
             workers: Mutex::new(HashMap::new()),
@@ -507,6 +518,9 @@ impl Engine {
             sessions_held: s.counters.sessions_held.load(Ordering::Relaxed),
             workers: s.counters.workers.load(Ordering::Relaxed),
             jobs_running: lock(&s.jobs).len(),
+            sudo_prompts_total: s.sudo.asked(),
+            jump_sessions_opened_total: s.jumps.jump_sessions_opened(),
+            tunnels_opened_total: s.jumps.tunnels_opened(),
         }
     }
 
@@ -531,6 +545,8 @@ fn shutdown(shared: &Arc<Shared>) {
             let _ = j.join();
         }
     }
+    // Jump sessions last: the workers' sessions ran through them.
+    shared.jumps.shutdown();
 }
 
 fn describe(kind: &JobKind) -> (&'static str, Option<String>, Option<oplog::TransferPlan>) {

@@ -15,7 +15,7 @@ use super::{Event, ExecSpec, ExitStatus, JobKind, LogLevel, Stream, Target};
 use crate::oplog::TransferResult;
 use crate::ssh::connect::{keepalive_secs, ConnectContext, Connection};
 use crate::ssh::exec::{self, close_channel, open_channel};
-use crate::ssh::jump::{connect_via, JumpChain};
+use crate::ssh::jump::connect_via;
 use crate::ssh::{transfer, SshError, Waiter};
 
 /// Stack of a worker thread: libssh2 and OpenSSL need little; most of it is never touched.
@@ -55,8 +55,6 @@ pub(crate) fn spawn(
 /// An authenticated session kept between jobs.
 struct Held {
     conn: Connection,
-    /// Tunnels through jump hosts; dropped after `conn` (fields drop in order).
-    _chain: JumpChain,
     last_used: Instant,
     last_keepalive: Instant,
     shared: Arc<Shared>,
@@ -213,10 +211,17 @@ impl Worker {
             home: shared.home.clone(),
             cancel: Some(&job.cancel),
         };
-        let (conn, chain) =
-            connect_via(&target.name, &target.conn, &target.jump, &ctx, &mut || {
+        let conn = connect_via(
+            &target.name,
+            &target.conn,
+            &target.jump,
+            &ctx,
+            &shared.jumps,
+            job.id,
+            &mut || {
                 shared.counters.tcp_connects.fetch_add(1, Ordering::Relaxed);
-            })?;
+            },
+        )?;
         for note in &conn.notes {
             shared.log(LogLevel::Info, note.clone());
         }
@@ -236,7 +241,6 @@ impl Worker {
         let now = Instant::now();
         self.held = Some(Held {
             conn,
-            _chain: chain,
             last_used: now,
             last_keepalive: now,
             shared: shared.clone(),
@@ -314,7 +318,25 @@ impl Worker {
                 data: data.to_vec(),
             });
         };
-        let outcome = exec::run(&h.conn.sess, &w, ch, spec, &mut on_output);
+        let mut sudo = spec
+            .sudo_user
+            .as_deref()
+            .map(|run_as| super::sudo::JobSudo {
+                cache: &shared.sudo,
+                job: job.id,
+                user: &target.conn.user,
+                run_as,
+                host,
+                prompter: &shared.config.prompter,
+            });
+        let outcome = exec::run(
+            &h.conn.sess,
+            &w,
+            ch,
+            spec,
+            sudo.as_mut().map(|s| s as &mut dyn exec::SudoPassword),
+            &mut on_output,
+        );
         h.last_used = Instant::now();
         facts.bytes_out = out;
         facts.bytes_err = err;

@@ -21,6 +21,9 @@
 
 mod files;
 mod procs;
+pub mod reach;
+
+pub use reach::ReachState;
 
 use std::fs;
 use std::io::{self, Write as _};
@@ -73,13 +76,37 @@ pub struct LabOptions {
     pub base_port: Option<u16>,
 }
 
+/// Issue 8's lab features, for [`Lab::up_with`]; the default is a plain lab. All need root.
+#[derive(Debug, Clone, Default)]
+pub struct ReachOptions {
+    /// Put the hosts where only a bastion reaches them (network namespaces).
+    pub bastion: bool,
+    /// Also start this many two-hop hosts (`deep01`, ...) behind `bastion` then `bastion2`.
+    pub deep: usize,
+    /// Hosts log in as [`reach::SUDO_USER`], whose sudo asks this password.
+    pub sudo_password: Option<String>,
+}
+
+/// Name of the (first) bastion host of a `--bastion` lab.
+pub const BASTION: &str = "bastion";
+/// Name of the second hop in front of the deep hosts.
+pub const BASTION2: &str = "bastion2";
+
 /// One host of the fleet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabHost {
     /// Inventory name: `web01`, `db01`, `stg-web01`, ...
     pub name: String,
-    /// Port on 127.0.0.1.
+    /// Port on [`LabHost::address`].
     pub port: u16,
+    /// Where sshd listens: `127.0.0.1`, or inside a namespace for a bastion lab.
+    pub address: String,
+    /// The network namespace the host's sshd runs in (`None`: the root one).
+    pub netns: Option<String>,
+    /// Jump hosts to reach it (inventory names, first hop first).
+    pub jump: Vec<String>,
+    /// Login user when not the lab's user (sudo hosts: [`reach::SUDO_USER`]).
+    pub login: Option<String>,
     /// The host's own home: commands start here, relative SFTP paths resolve here.
     pub home: PathBuf,
     /// Group path from the top: `["prod", "web"]`.
@@ -122,6 +149,7 @@ pub struct Lab {
     user: String,
     hosts: Vec<LabHost>,
     summary: UpSummary,
+    reach: Option<ReachState>,
 }
 
 /// Errors of the lab. [`LabError::is_bad_input`] tells which are the operator's to fix
@@ -168,6 +196,12 @@ pub enum LabError {
         detail: String,
         log: PathBuf,
     },
+    #[error("{0}")]
+    NeedsRoot(&'static str),
+    #[error("--deep needs --bastion (the deep hosts sit behind bastion and bastion2)")]
+    DeepNeedsBastion,
+    #[error("--sudo-password must be non-empty and hold no newline or ':'")]
+    BadSudoPassword,
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
 }
@@ -185,6 +219,8 @@ impl LabError {
                 | Self::DirNotWritable { .. }
                 | Self::BadDir { .. }
                 | Self::NotALab(_)
+                | Self::DeepNeedsBastion
+                | Self::BadSudoPassword
         )
     }
 }
@@ -199,6 +235,8 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> LabError {
 struct State {
     base_port: u16,
     hosts: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reach: Option<ReachState>,
 }
 
 /// Name and group path of the `i`th host (0-based). Depends on `i` only, so growing or
@@ -214,20 +252,86 @@ fn host_identity(i: usize) -> (String, [&'static str; 2]) {
     (format!("{prefix}{number:02}"), [top, sub])
 }
 
+#[cfg(test)]
 fn make_hosts(dir: &Path, base_port: u16, n: usize) -> Vec<LabHost> {
-    (0..n)
+    make_hosts_reach(dir, base_port, n, None)
+}
+
+/// The hosts of a lab: `n` targets (behind the bastion when `reach` has namespaces), then
+/// the deep hosts, then the bastions.
+fn make_hosts_reach(
+    dir: &Path,
+    base_port: u16,
+    n: usize,
+    reach: Option<&ReachState>,
+) -> Vec<LabHost> {
+    let host = |name: String, groups: Vec<String>, port: u16| {
+        let hdir = dir.join("hosts").join(&name);
+        LabHost {
+            home: hdir.join("home"),
+            dir: hdir,
+            port,
+            address: "127.0.0.1".to_string(),
+            netns: None,
+            jump: Vec::new(),
+            login: reach.and_then(|r| r.sudo_user.clone()),
+            groups,
+            name,
+        }
+    };
+    let mut hosts: Vec<LabHost> = (0..n)
         .map(|i| {
             let (name, groups) = host_identity(i);
-            let hdir = dir.join("hosts").join(&name);
-            LabHost {
-                home: hdir.join("home"),
-                dir: hdir,
-                port: base_port + i as u16,
-                groups: groups.iter().map(ToString::to_string).collect(),
+            host(
                 name,
-            }
+                groups.iter().map(ToString::to_string).collect(),
+                base_port + i as u16,
+            )
         })
-        .collect()
+        .collect();
+    let Some(r) = reach.filter(|r| r.bastion()) else {
+        return hosts;
+    };
+    for h in &mut hosts {
+        h.address = reach::TARGET_ADDR.to_string();
+        h.netns = Some(r.netns[0].clone());
+        h.jump = vec![BASTION.to_string()];
+    }
+    if let Some(ns2) = r.netns.get(1) {
+        for i in 0..r.deep {
+            let mut h = host(
+                format!("deep{:02}", i + 1),
+                vec!["deep".to_string()],
+                base_port + (n + i) as u16,
+            );
+            h.address = reach::DEEP_ADDR.to_string();
+            h.netns = Some(ns2.clone());
+            h.jump = vec![BASTION2.to_string()];
+            hosts.push(h);
+        }
+    }
+    let mut b = host(
+        BASTION.to_string(),
+        vec!["bastions".to_string()],
+        reach::BASTION_PORT,
+    );
+    b.address = r.addr(2);
+    b.netns = Some(r.netns[0].clone());
+    b.login = None;
+    hosts.push(b);
+    if let Some(ns2) = r.netns.get(1) {
+        let mut b2 = host(
+            BASTION2.to_string(),
+            vec!["bastions".to_string()],
+            reach::BASTION_PORT,
+        );
+        b2.address = r.addr(6);
+        b2.netns = Some(ns2.clone());
+        b2.jump = vec![BASTION.to_string()];
+        b2.login = None;
+        hosts.push(b2);
+    }
+    hosts
 }
 
 fn current_user() -> String {
@@ -423,7 +527,15 @@ fn start_sshds(hosts: &[&LabHost]) -> Result<(), LabError> {
         let _ = fs::remove_file(host.pid_path());
         // Start each run's log afresh so errors read below are this run's.
         let _ = fs::write(host.log_path(), b"");
-        let child = Command::new(sshd_path())
+        let mut cmd = match &host.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(sshd_path());
+                c
+            }
+            None => Command::new(sshd_path()),
+        };
+        let child = cmd
             .arg("-f")
             .arg(host.config_path())
             .arg("-E")
@@ -534,15 +646,36 @@ impl Lab {
     /// with the same config, starts missing ones, stops ones no longer wanted. On error,
     /// everything this call started is stopped again.
     pub fn up(opts: &LabOptions) -> Result<Lab, LabError> {
+        Self::up_with(opts, &ReachOptions::default())
+    }
+
+    /// [`Lab::up`] with issue 8's features: a bastion (and a second hop) in front of hosts
+    /// in network namespaces, and/or hosts whose sudo asks a password. A lab that had or
+    /// gets these features is always rebuilt from scratch (nothing reused).
+    pub fn up_with(opts: &LabOptions, ropts: &ReachOptions) -> Result<Lab, LabError> {
         let n = opts.hosts;
+        if ropts.deep > 0 && !ropts.bastion {
+            return Err(LabError::DeepNeedsBastion);
+        }
+        if ropts.bastion && !reach::is_root() {
+            return Err(LabError::NeedsRoot(
+                "--bastion needs root for network namespaces (ip netns)",
+            ));
+        }
+        if ropts.sudo_password.is_some() && !reach::is_root() {
+            return Err(LabError::NeedsRoot(
+                "--sudo-password needs root (it creates the user fdlab and a sudoers drop-in)",
+            ));
+        }
+        let total = n + ropts.deep;
         if n == 0 {
             return Err(LabError::NoHosts);
         }
-        if n > MAX_HOSTS {
-            return Err(LabError::TooManyHosts(n));
+        if total > MAX_HOSTS {
+            return Err(LabError::TooManyHosts(total));
         }
         if let Some(base) = opts.base_port {
-            let last = usize::from(base) + n - 1;
+            let last = usize::from(base) + total - 1;
             if base == 0 || last > 65535 {
                 return Err(LabError::PortRange { first: base, last });
             }
@@ -561,12 +694,56 @@ impl Lab {
         let previous: Option<State> = fs::read_to_string(dir.join("lab.json"))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
+        let wants_reach = ropts.bastion || ropts.sudo_password.is_some();
+        if wants_reach || previous.as_ref().is_some_and(|p| p.reach.is_some()) {
+            teardown(&dir, previous.as_ref().and_then(|p| p.reach.as_ref()));
+        }
         let base_port = match (opts.base_port, &previous) {
             (Some(b), _) => b,
-            (None, Some(s)) if usize::from(s.base_port) + n <= 65536 => s.base_port,
+            // A bastion lab's ports were inside its namespaces: not a root-namespace range.
+            (None, Some(s))
+                if usize::from(s.base_port) + total <= 65536
+                    && (ropts.bastion || !s.reach.as_ref().is_some_and(ReachState::bastion)) =>
+            {
+                s.base_port
+            }
+            // Namespaced hosts do not use the root namespace's ports.
+            (None, _) if ropts.bastion => DEFAULT_BASE_PORT,
             _ => find_free_range(n)?,
         };
-        let hosts = make_hosts(&dir, base_port, n);
+        let mut reach_state = None;
+        if wants_reach {
+            let mut st = if ropts.bastion {
+                reach::create_network(ropts.deep)?
+            } else {
+                ReachState::default()
+            };
+            if let Some(pw) = &ropts.sudo_password {
+                if let Err(e) = reach::setup_sudo(&mut st, &dir, pw) {
+                    reach::remove_sudo(&st, &dir);
+                    reach::remove_network(&st);
+                    return Err(e);
+                }
+            }
+            reach_state = Some(st);
+        }
+        let result = Self::finish_up(&dir, base_port, n, reach_state.clone());
+        if result.is_err() {
+            if let Some(st) = &reach_state {
+                teardown(&dir, Some(st));
+            }
+        }
+        result
+    }
+
+    fn finish_up(
+        dir: &Path,
+        base_port: u16,
+        n: usize,
+        reach_state: Option<ReachState>,
+    ) -> Result<Lab, LabError> {
+        let dir = dir.to_path_buf();
+        let hosts = make_hosts_reach(&dir, base_port, n, reach_state.as_ref());
         let user = current_user();
         let mut summary = UpSummary::default();
 
@@ -625,7 +802,7 @@ impl Lab {
         let first = hosts[0].port;
         let last = hosts[n - 1].port;
         for h in &to_start {
-            if !port_free(h.port) {
+            if h.netns.is_none() && !port_free(h.port) {
                 return Err(LabError::PortInUse {
                     port: h.port,
                     host: h.name.clone(),
@@ -657,11 +834,13 @@ impl Lab {
             user,
             hosts,
             summary,
+            reach: reach_state.clone(),
         };
         lab.write_client_files()?;
         let state = State {
             base_port,
             hosts: n,
+            reach: reach_state,
         };
         let json = serde_json::to_string_pretty(&state).map_err(|e| LabError::Io {
             context: "encode lab.json".into(),
@@ -676,6 +855,7 @@ impl Lab {
         let mut keys = Vec::with_capacity(self.hosts.len());
         for h in &self.hosts {
             keys.push((
+                h.address.clone(),
                 h.port,
                 public_key(&h.host_key_path().with_extension("pub"))?,
             ));
@@ -703,13 +883,14 @@ impl Lab {
             context: format!("read {}", dir.join("lab.json").display()),
             source: io::Error::other(e),
         })?;
-        let hosts = make_hosts(&dir, state.base_port, state.hosts);
+        let hosts = make_hosts_reach(&dir, state.base_port, state.hosts, state.reach.as_ref());
         Ok(Lab {
             dir,
             base_port: state.base_port,
             user: current_user(),
             hosts,
             summary: UpSummary::default(),
+            reach: state.reach,
         })
     }
 
@@ -733,9 +914,22 @@ impl Lab {
         for host in &hosts {
             let _ = fs::remove_file(host.pid_path());
         }
+        // Namespaces, veths, the sudoers drop-in and the user: only what lab.json records.
+        if let Some(st) = read_state(&abs).and_then(|s| s.reach) {
+            reach::remove_sudo(&st, &abs);
+            reach::remove_network(&st);
+        }
         Ok(pids.len())
     }
 
+    /// What the bastion / sudo features created (namespaces, veths, sudo user), if any.
+    pub fn reach(&self) -> Option<&ReachState> {
+        self.reach.as_ref()
+    }
+    /// The host called `name` (bastions come last in [`Lab::hosts`]).
+    pub fn host(&self, name: &str) -> Option<&LabHost> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
     pub fn hosts(&self) -> &[LabHost] {
         &self.hosts
     }
@@ -806,7 +1000,7 @@ impl Lab {
             procs::signal(pid, Signal::SIGCONT);
             return Ok(());
         }
-        if !port_free(host.port) {
+        if host.netns.is_none() && !port_free(host.port) {
             return Err(LabError::PortInUse {
                 port: host.port,
                 host: host.name.clone(),
@@ -857,6 +1051,31 @@ impl Lab {
     }
 }
 
+fn read_state(dir: &Path) -> Option<State> {
+    fs::read_to_string(dir.join("lab.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+}
+
+/// Stops every sshd of the lab in `dir` and removes what `reach` records (namespaces, veths,
+/// the sudoers drop-in, the user it created). The caller holds the directory lock.
+fn teardown(dir: &Path, reach: Option<&ReachState>) {
+    let scan = procs::find_listeners(&dir.join("hosts"));
+    let hosts = existing_host_dirs(dir);
+    let pids: Vec<i32> = hosts
+        .iter()
+        .filter_map(|h| running_pid_or_scan(h, &scan))
+        .collect();
+    procs::kill_trees(&pids);
+    for host in &hosts {
+        let _ = fs::remove_file(host.pid_path());
+    }
+    if let Some(st) = reach {
+        reach::remove_sudo(st, dir);
+        reach::remove_network(st);
+    }
+}
+
 /// Polls `done` for up to a second (signals are delivered asynchronously).
 fn wait_for(mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(1);
@@ -881,6 +1100,10 @@ fn existing_host_dirs(dir: &Path) -> Vec<LabHost> {
                 home: hdir.join("home"),
                 dir: hdir,
                 port: 0,
+                address: String::new(),
+                netns: None,
+                jump: Vec::new(),
+                login: None,
                 groups: Vec::new(),
                 name,
             }
@@ -942,6 +1165,51 @@ mod tests {
         let text = files::inventory(Path::new("/l"), "root", &hosts);
         assert!(!text.contains("staging"), "{text}");
         assert!(!text.contains("db:"), "{text}");
+    }
+
+    #[test]
+    fn bastion_inventory_names_jumps_addresses_and_users() {
+        let st = ReachState {
+            netns: vec!["fdlab-x-1".into(), "fdlab-x-2".into()],
+            root_veths: vec!["fdxr".into()],
+            slot: 7,
+            deep: 2,
+            sudo_user: Some("fdlab".into()),
+            ..ReachState::default()
+        };
+        let hosts = make_hosts_reach(Path::new("/l"), 30000, 2, Some(&st));
+        let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["web01", "web02", "deep01", "deep02", "bastion", "bastion2"]
+        );
+        let text = files::inventory(Path::new("/l"), "root", &hosts);
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("inventory is YAML");
+        let web01 = &doc["groups"]["prod"]["groups"]["web"]["hosts"]["web01"];
+        assert_eq!(web01["address"].as_str(), Some(reach::TARGET_ADDR));
+        assert_eq!(web01["jump"].as_str(), Some("bastion"));
+        assert_eq!(web01["user"].as_str(), Some("fdlab"));
+        let deep02 = &doc["groups"]["deep"]["hosts"]["deep02"];
+        assert_eq!(deep02["address"].as_str(), Some(reach::DEEP_ADDR));
+        assert_eq!(deep02["port"].as_u64(), Some(30003));
+        assert_eq!(deep02["jump"].as_str(), Some("bastion2"));
+        let b = &doc["groups"]["bastions"]["hosts"];
+        assert_eq!(b["bastion"]["address"].as_str(), Some("169.254.7.2"));
+        assert!(
+            b["bastion"]["user"].is_null(),
+            "bastions log in as the lab user"
+        );
+        assert_eq!(b["bastion2"]["address"].as_str(), Some("169.254.7.6"));
+        assert_eq!(b["bastion2"]["jump"].as_str(), Some("bastion"));
+        let cfg = files::sshd_config(Path::new("/l"), &hosts[0]);
+        assert!(cfg.contains("ListenAddress 127.1.0.1:30000\n"), "{cfg}");
+        assert!(
+            !cfg.contains("ForceCommand"),
+            "sudo hosts start in the user's home"
+        );
+        assert!(cfg.contains("AuthorizedKeysCommand /bin/cat \"/l/authorized_keys\""));
+        let ssh = files::ssh_config(Path::new("/l"), "root", &hosts);
+        assert!(ssh.contains("Host deep01\n  HostName 127.2.0.1\n  Port 30002\n  User fdlab\n  ProxyJump bastion2\n"), "{ssh}");
     }
 
     #[test]

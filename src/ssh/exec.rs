@@ -44,13 +44,15 @@ pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// The command line sent to the server.
-pub fn remote_command(spec: &ExecSpec) -> String {
+/// The command line sent to the server. With `sudo_user`, sudo is told to read a password
+/// from stdin (`-S`) and to print `marker` as its prompt (on stderr), so that the prompt can
+/// be recognised, answered once and cut out of the output. `marker` must not contain `%`
+/// (sudo expands `%` escapes in prompts) nor a `'`.
+pub fn remote_command(spec: &ExecSpec, marker: &str) -> String {
     match &spec.sudo_user {
-        // -n: never prompt (a prompt would hang the channel); a password-protected sudo fails
-        // with sudo's own message on stderr.
         Some(user) => format!(
-            "sudo -n -u {} -- sh -c {}",
+            "sudo -S -p {} -u {} -- sh -c {}",
+            shell_quote(marker),
             shell_quote(user),
             shell_quote(&spec.command)
         ),
@@ -58,16 +60,87 @@ pub fn remote_command(spec: &ExecSpec) -> String {
     }
 }
 
+/// A fresh prompt marker: unlikely to appear in any output, different for every command.
+pub fn sudo_marker() -> String {
+    use rand::Rng;
+    let n: u64 = rand::thread_rng().gen();
+    format!("[fleetdeck-sudo-{n:016x}]")
+}
+
+/// How a command run through sudo gets its password.
+pub trait SudoPassword {
+    /// The password to send when sudo prompts (asked at most once per engine and user; `None`
+    /// when the operator has none to give).
+    fn password(&mut self) -> Option<crate::engine::Secret>;
+    /// Called when sudo prompted again: the password given was wrong on this host.
+    fn rejected(&mut self);
+}
+
+/// Finds sudo's prompt marker in one output stream (it may arrive split across reads), cuts
+/// it out, and holds back only bytes that could be the start of a marker.
+struct MarkerFilter<'m> {
+    marker: &'m [u8],
+    pending: Vec<u8>,
+}
+
+impl<'m> MarkerFilter<'m> {
+    fn new(marker: &'m [u8]) -> Self {
+        MarkerFilter {
+            marker,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Feeds `data`; returns the bytes safe to pass on and how many markers were cut.
+    fn feed(&mut self, data: &[u8]) -> (Vec<u8>, usize) {
+        self.pending.extend_from_slice(data);
+        let mut out = Vec::with_capacity(self.pending.len());
+        let mut found = 0;
+        let m = self.marker;
+        let mut i = 0;
+        while let Some(pos) = find(&self.pending[i..], m) {
+            out.extend_from_slice(&self.pending[i..i + pos]);
+            i += pos + m.len();
+            found += 1;
+        }
+        let rest = &self.pending[i..];
+        // The longest suffix of `rest` that is a proper prefix of the marker is held back.
+        let keep = (1..m.len().min(rest.len() + 1))
+            .rev()
+            .find(|&k| rest.ends_with(&m[..k]))
+            .unwrap_or(0);
+        out.extend_from_slice(&rest[..rest.len() - keep]);
+        let tail = rest[rest.len() - keep..].to_vec();
+        self.pending = tail;
+        (out, found)
+    }
+
+    /// What is left at the end of the stream.
+    fn finish(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.pending)
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
 /// Runs `spec` on the already opened channel `ch`, calling `on_output` for every chunk.
-/// `w` carries the command deadline and the cancel flag.
+/// `w` carries the command deadline and the cancel flag. With `spec.sudo_user`, `sudo` answers
+/// sudo's password prompt (a wrong password fails with [`ErrorClass::AuthFailed`]; the
+/// password never reaches `on_output`).
 pub fn run(
     sess: &Session,
     w: &Waiter<'_>,
     mut ch: Channel,
     spec: &ExecSpec,
+    sudo: Option<&mut dyn SudoPassword>,
     on_output: &mut dyn FnMut(Stream, &[u8]),
 ) -> ExecOutcome {
-    let started = run_inner(sess, w, &mut ch, spec, on_output);
+    let started = run_inner(sess, w, &mut ch, spec, sudo, on_output);
     match started {
         Ok(()) => {
             let closed = close_channel(sess, w.fd(), &mut ch);
@@ -91,6 +164,17 @@ pub fn run(
             ExecOutcome {
                 result,
                 session_ok: true,
+            }
+        }
+        Err(e) if e.class == ErrorClass::AuthFailed => {
+            // sudo waits for another try: end its stdin (it then gives up) and close.
+            let ew = Waiter::new(w.fd(), None);
+            ew.set_deadline(Some(CLOSE_TIMEOUT), "channel close timeout");
+            let _ = ew.retry(sess, "ending stdin", || ch.send_eof());
+            let a = abort(sess, w.fd(), &mut ch, true);
+            ExecOutcome {
+                result: Err(e),
+                session_ok: a.session_ok,
             }
         }
         Err(mut e) if matches!(e.class, ErrorClass::Cancelled | ErrorClass::Timeout) => {
@@ -232,6 +316,7 @@ fn run_inner(
     w: &Waiter<'_>,
     ch: &mut Channel,
     spec: &ExecSpec,
+    mut sudo: Option<&mut dyn SudoPassword>,
     on_output: &mut dyn FnMut(Stream, &[u8]),
 ) -> Result<(), SshError> {
     if spec.pty {
@@ -239,27 +324,80 @@ fn run_inner(
             ch.request_pty("xterm", None, Some((200, 50, 0, 0)))
         })?;
     }
-    let command = remote_command(spec);
+    let marker = sudo_marker();
+    let command = remote_command(spec, &marker);
     w.retry(sess, "starting the command", || ch.exec(&command))?;
+    let sudo_user = spec.sudo_user.as_deref().unwrap_or("root");
+    // With a pty sudo's prompt arrives on stdout (the terminal): both streams are filtered.
+    let mut filters = spec.sudo_user.as_ref().map(|_| {
+        [
+            MarkerFilter::new(marker.as_bytes()),
+            MarkerFilter::new(marker.as_bytes()),
+        ]
+    });
+    let mut prompts = 0usize;
     let mut buf = vec![0u8; READ_CHUNK];
     let mut out_eof = false;
     let mut err_eof = false;
-    let mut stderr = ch.stderr();
     loop {
         let mut progressed = false;
-        if !out_eof {
-            out_eof = drain(ch, &mut buf, Stream::Stdout, on_output, &mut progressed)?;
+        let mut found = 0usize;
+        {
+            let mut sink = |stream: Stream, data: &[u8]| match filters.as_mut() {
+                Some(f) => {
+                    let (pass, n) = f[usize::from(stream == Stream::Stderr)].feed(data);
+                    found += n;
+                    if !pass.is_empty() {
+                        on_output(stream, &pass);
+                    }
+                }
+                None => on_output(stream, data),
+            };
+            if !out_eof {
+                out_eof = drain(ch, &mut buf, Stream::Stdout, &mut sink, &mut progressed)?;
+            }
+            if !err_eof {
+                let mut stderr = ch.stderr();
+                err_eof = drain(
+                    &mut stderr,
+                    &mut buf,
+                    Stream::Stderr,
+                    &mut sink,
+                    &mut progressed,
+                )?;
+            }
         }
-        if !err_eof {
-            err_eof = drain(
-                &mut stderr,
-                &mut buf,
-                Stream::Stderr,
-                on_output,
-                &mut progressed,
-            )?;
+        if found > 0 {
+            prompts += found;
+            if prompts > 1 {
+                if let Some(s) = sudo.as_mut() {
+                    s.rejected();
+                }
+                return Err(SshError::new(
+                    ErrorClass::AuthFailed,
+                    format!(
+                        "sudo rejected the password (to run as {sudo_user}): wrong sudo password"
+                    ),
+                ));
+            }
+            let password = sudo.as_mut().and_then(|s| s.password());
+            let Some(password) = password else {
+                return Err(SshError::new(
+                    ErrorClass::AuthFailed,
+                    format!("sudo asks for a password (to run as {sudo_user}) and none was given"),
+                ));
+            };
+            send_secret_line(sess, w, ch, password.expose().as_bytes())?;
         }
         if out_eof && err_eof {
+            if let Some(f) = filters.as_mut() {
+                for (i, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
+                    let rest = f[i].finish();
+                    if !rest.is_empty() {
+                        on_output(stream, &rest);
+                    }
+                }
+            }
             return Ok(());
         }
         w.check("running the command")?;
@@ -267,6 +405,41 @@ fn run_inner(
             w.wait(sess);
         }
     }
+}
+
+/// Writes `secret` and a newline to the command's stdin; the copy is wiped afterwards.
+fn send_secret_line(
+    sess: &Session,
+    w: &Waiter<'_>,
+    ch: &mut Channel,
+    secret: &[u8],
+) -> Result<(), SshError> {
+    let mut line = Vec::with_capacity(secret.len() + 1);
+    line.extend_from_slice(secret);
+    line.push(b'\n');
+    let mut sent = 0;
+    let mut result = Ok(());
+    while sent < line.len() {
+        match std::io::Write::write(ch, &line[sent..]) {
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if let Err(e) = w.check("sending the sudo password") {
+                    result = Err(e);
+                    break;
+                }
+                w.wait(sess);
+            }
+            Err(e) => {
+                result = Err(SshError::new(
+                    ErrorClass::Protocol,
+                    format!("sending the sudo password: {}", e.kind()),
+                ));
+                break;
+            }
+        }
+    }
+    line.fill(0);
+    result
 }
 
 /// Reads `r` until it would block; returns true at end of stream.
@@ -301,4 +474,44 @@ fn drain(
         }
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_filter_cuts_split_markers_and_keeps_the_rest() {
+        let m = b"[M-1234]";
+        let mut filter = MarkerFilter::new(m);
+        let feed = |f: &mut MarkerFilter, data: &[u8]| f.feed(data);
+        assert_eq!(feed(&mut filter, b"hello [M-1"), (b"hello ".to_vec(), 0));
+        assert_eq!(feed(&mut filter, b"234]world ["), (b"world ".to_vec(), 1));
+        assert_eq!(feed(&mut filter, b"x"), (b"[x".to_vec(), 0));
+        assert_eq!(
+            feed(&mut filter, b"[M-1234][M-1234]end[M"),
+            (b"end".to_vec(), 2)
+        );
+        assert_eq!(filter.finish(), b"[M");
+    }
+
+    #[test]
+    fn sudo_command_quotes_everything() {
+        let spec = ExecSpec {
+            command: "echo 'a b'".into(),
+            sudo_user: Some("root".into()),
+            ..ExecSpec::default()
+        };
+        let m = sudo_marker();
+        assert!(!m.contains('%') && !m.contains('\''));
+        assert_eq!(
+            remote_command(&spec, &m),
+            format!(r"sudo -S -p '{m}' -u 'root' -- sh -c 'echo '\''a b'\'''")
+        );
+        let plain = ExecSpec {
+            command: "uptime".into(),
+            ..ExecSpec::default()
+        };
+        assert_eq!(remote_command(&plain, &m), "uptime");
+    }
 }

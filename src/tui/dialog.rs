@@ -52,6 +52,8 @@ pub enum Dialog {
         input: String,
         error: Option<String>,
     },
+    /// `F5`: send or fetch files (state in `tui/transfer.rs`).
+    Transfer(Box<super::transfer::TransferDialog>),
     /// A message to acknowledge.
     Notice {
         title: String,
@@ -62,6 +64,9 @@ pub enum Dialog {
 impl Dialog {
     /// True when printable keys are text for the dialog (not answers).
     pub fn takes_text(&self) -> bool {
-        matches!(self, Dialog::Secret { .. } | Dialog::Pattern { .. })
+        matches!(
+            self,
+            Dialog::Secret { .. } | Dialog::Pattern { .. } | Dialog::Transfer(_)
+        )
     }
 }

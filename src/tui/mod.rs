@@ -17,6 +17,7 @@ pub mod pane;
 pub mod runtime;
 pub mod term;
 pub mod theme;
+pub mod transfer;
 pub mod tree;
 pub mod update;
 

@@ -24,6 +24,8 @@ use crate::engine::{
 
 /// How often the screen may be redrawn (only when something changed).
 pub const RENDER_INTERVAL: Duration = Duration::from_millis(16);
+/// A key is drawn at once, unless the last frame is younger than this.
+pub const MIN_KEY_REDRAW_GAP: Duration = Duration::from_millis(4);
 /// While a job runs, redraw at least this often (live durations).
 pub const LIVE_REDRAW_INTERVAL: Duration = Duration::from_millis(250);
 /// While only output changes, redraw at most this often (keys redraw at the next tick).
@@ -133,27 +135,10 @@ pub async fn run(
         let mut actions: Vec<Action> = Vec::new();
         tokio::select! {
             biased;
-            _ = tick.tick() => {
-                app.clock = Clock::real();
-                let folded = app.gathered_at;
-                update(&mut app, Action::Tick);
-                if app.gathered_at != folded {
-                    changed = true;
-                }
-                let since = last_draw.elapsed();
-                let live = app.job_running() && since >= LIVE_REDRAW_INTERVAL;
-                if urgent || live || (changed && since >= OUTPUT_REDRAW_INTERVAL) {
-                    guard.terminal.draw(|f| draw(f, &app))?;
-                    last_draw = Instant::now();
-                    if let Some(f) = key_trace.as_mut() {
-                        for k in keys_waiting.drain(..) {
-                            let _ = writeln!(f, "{}", k.elapsed().as_micros());
-                        }
-                    }
-                    urgent = false;
-                    changed = false;
-                }
-            }
+            // The tick only wakes the loop up; drawing is decided below, after every step,
+            // because while engine events keep a branch ready the runtime's timers may not
+            // fire for a long time.
+            _ = tick.tick() => {}
             _ = sigterm.recv() => actions.push(Action::Terminate),
             _ = sighup.recv() => actions.push(Action::Terminate),
             ev = term_events.next() => match ev {
@@ -192,11 +177,17 @@ pub async fn run(
             },
             Some(ev) = engine_rx.recv(), if pending.is_empty() => {
                 pending.push_back(ev);
-                ingest(&mut app, &mut pending, &mut engine_rx, &mut io);
+                let took = ingest(&mut app, &mut pending, &mut engine_rx, &mut io);
+                if let (Some(f), true) = (key_trace.as_mut(), took > Duration::from_millis(50)) {
+                    let _ = writeln!(f, "slow-ingest {}", took.as_micros());
+                }
                 changed = true;
             }
             () = std::future::ready(()), if !pending.is_empty() => {
-                ingest(&mut app, &mut pending, &mut engine_rx, &mut io);
+                let took = ingest(&mut app, &mut pending, &mut engine_rx, &mut io);
+                if let (Some(f), true) = (key_trace.as_mut(), took > Duration::from_millis(50)) {
+                    let _ = writeln!(f, "slow-ingest {}", took.as_micros());
+                }
                 changed = true;
             }
         }
@@ -207,6 +198,35 @@ pub async fn run(
         }
         if app.should_quit {
             break;
+        }
+        let since = last_draw.elapsed();
+        if since >= RENDER_INTERVAL || (urgent && since >= MIN_KEY_REDRAW_GAP) {
+            app.clock = Clock::real();
+            let folded = app.gathered_at;
+            update(&mut app, Action::Tick);
+            if app.gathered_at != folded {
+                changed = true;
+            }
+            let live = app.job_running() && since >= LIVE_REDRAW_INTERVAL;
+            if urgent || live || (changed && since >= OUTPUT_REDRAW_INTERVAL) {
+                let draw_start = Instant::now();
+                guard.terminal.draw(|f| draw(f, &app))?;
+                last_draw = Instant::now();
+                if let Some(f) = key_trace.as_mut() {
+                    if draw_start.elapsed() > Duration::from_millis(50) {
+                        let _ = writeln!(f, "slow-draw {}", draw_start.elapsed().as_micros());
+                    }
+                    for k in keys_waiting.drain(..) {
+                        let _ = writeln!(f, "{}", k.elapsed().as_micros());
+                    }
+                }
+                urgent = false;
+                changed = false;
+            }
+        }
+        if !pending.is_empty() {
+            // Let the runtime poll timers, signals and the terminal between batches.
+            tokio::task::yield_now().await;
         }
     }
     // Nobody will answer any more: unblock waiting workers.
@@ -225,7 +245,12 @@ pub async fn run(
 
 /// Handles engine events for at most [`MAX_BATCH_TIME`], slicing large outputs, so that keys
 /// and drawing keep their turn while hosts stream output as fast as they can.
-fn ingest(app: &mut App, pending: &mut VecDeque<Event>, rx: &mut EventReceiver, io: &mut Io) {
+fn ingest(
+    app: &mut App,
+    pending: &mut VecDeque<Event>,
+    rx: &mut EventReceiver,
+    io: &mut Io,
+) -> Duration {
     let started = Instant::now();
     app.clock = Clock::real();
     let mut n = 0;
@@ -264,6 +289,7 @@ fn ingest(app: &mut App, pending: &mut VecDeque<Event>, rx: &mut EventReceiver, 
         run_effects(app, effects, io);
         n += 1;
     }
+    started.elapsed()
 }
 
 fn run_effects(app: &mut App, effects: Vec<Effect>, io: &mut Io) {
@@ -276,6 +302,7 @@ fn run_effects(app: &mut App, effects: Vec<Effect>, io: &mut Io) {
                 let engine = io.engine.clone();
                 let tx = io.submitted.clone();
                 tokio::task::spawn_blocking(move || {
+                    lower_this_thread_priority();
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         engine.submit(spec)
                     }))
@@ -305,5 +332,20 @@ fn run_effects(app: &mut App, effects: Vec<Effect>, io: &mut Io) {
             }
             Effect::Quit => app.should_quit = true,
         }
+    }
+}
+
+/// Nice value of the threads that submit jobs, and so of the engine's worker threads they
+/// start (Linux threads inherit it). With 100 hosts streaming as fast as they can, 100 busy
+/// workers at the UI thread's priority leave it a sliver of the CPU and keys wait seconds;
+/// niced workers still get every idle cycle, and the operator's keys come first.
+pub const WORKER_NICE: i32 = 19;
+
+#[allow(unsafe_code)]
+fn lower_this_thread_priority() {
+    // SAFETY: plain syscalls on this thread's own id; no memory is shared with them.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, WORKER_NICE);
     }
 }

@@ -60,6 +60,7 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::JobSubmitted(id) => {
+            super::transfer::on_submitted(app, id);
             let mut effects = Vec::new();
             if let Some(job) = &mut app.job {
                 job.id = Some(id);
@@ -205,10 +206,7 @@ pub fn apply_cmd(app: &mut App, cmd: Cmd) -> Vec<Effect> {
             app.focus = Focus::Tree;
             app.tree.editing_filter = true;
         }
-        Cmd::Transfer => app.set_status(
-            LogLevel::Info,
-            "file transfer dialog: not available yet (F5 is reserved for it)",
-        ),
+        Cmd::Transfer => super::transfer::open(app),
         Cmd::Escape if app.zoom.is_some() => app.zoom = None,
         _ => {
             return match app.focus {
@@ -327,6 +325,7 @@ fn dialog_cmd(app: &mut App, cmd: Cmd) -> Vec<Effect> {
         return Vec::new();
     };
     match dialog {
+        Dialog::Transfer(_) => return super::transfer::handle(app, cmd),
         Dialog::Help { scroll } => match cmd {
             Cmd::Up => *scroll = scroll.saturating_sub(1),
             Cmd::Down => *scroll += 1,
@@ -849,7 +848,12 @@ fn on_event(app: &mut App, event: Event) {
                 app.gathered_dirty = true;
             }
         }
-        Event::Progress { .. } => {}
+        Event::Progress {
+            job,
+            host,
+            done,
+            total,
+        } => super::transfer::on_progress(app, job, &host, done, total),
         Event::Finished {
             job,
             host,
@@ -857,6 +861,7 @@ fn on_event(app: &mut App, event: Event) {
             duration,
         } => {
             let ok = exit.success();
+            super::transfer::on_host_end(app, job, &host, ok);
             let text = match &exit {
                 crate::engine::ExitStatus::Code(c) => {
                     format!("{host}: exit {c} ({:.2}s)", duration.as_secs_f64())
@@ -885,6 +890,7 @@ fn on_event(app: &mut App, event: Event) {
             message,
             duration,
         } => {
+            super::transfer::on_host_end(app, job, &host, false);
             if let Some(h) = host_of(app, job, &host) {
                 let v = &mut app.hosts[h];
                 v.state = match class {
@@ -914,6 +920,7 @@ fn on_event(app: &mut App, event: Event) {
             failed,
             duration,
         } => {
+            super::transfer::on_job_done(app, job);
             let mut failed_hosts = Vec::new();
             if let Some(j) = app
                 .job

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
-use fleetdeck::lab::{Lab, LabError, LabOptions};
+use fleetdeck::lab::{Lab, LabError, LabOptions, ReachOptions};
 use rand::Rng;
 
 /// Ports tried by tests: below Linux's ephemeral range (32768-60999), so client sockets of
@@ -114,6 +114,12 @@ fn reap_abandoned_labs() {
 /// Starts a lab of `n` hosts in a fresh temporary directory on free random ports. Panics
 /// with a clear message if sshd cannot start (tests never skip).
 pub fn lab(n: usize) -> TestLab {
+    lab_with(n, &ReachOptions::default())
+}
+
+/// Like [`lab`], with issue 8's features (bastion, deep hosts, sudo password). Those need
+/// root: the test fails loudly when it cannot set them up.
+pub fn lab_with(n: usize, reach: &ReachOptions) -> TestLab {
     reap_abandoned_labs();
     let tmp = tempfile::Builder::new()
         .prefix(TMP_PREFIX)
@@ -125,11 +131,14 @@ pub fn lab(n: usize) -> TestLab {
     let mut last_err = None;
     for _ in 0..ATTEMPTS {
         let base = free_base_port(n);
-        match Lab::up(&LabOptions {
-            hosts: n,
-            dir: dir.clone(),
-            base_port: Some(base),
-        }) {
+        match Lab::up_with(
+            &LabOptions {
+                hosts: n,
+                dir: dir.clone(),
+                base_port: Some(base),
+            },
+            reach,
+        ) {
             Ok(lab) => return TestLab { lab, tmp },
             Err(e @ LabError::PortInUse { .. }) => last_err = Some(e),
             Err(e) => {

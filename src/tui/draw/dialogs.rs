@@ -67,6 +67,10 @@ pub fn draw_dialog(frame: &mut Frame, app: &App, dialog: &Dialog, area: Rect) {
             draw_help(frame, app, *scroll, area);
             return;
         }
+        Dialog::Transfer(d) => {
+            crate::tui::transfer::draw(frame, app, d, area);
+            return;
+        }
         Dialog::Confirm {
             title,
             lines,

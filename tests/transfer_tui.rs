@@ -1,0 +1,347 @@
+//! The transfer dialog (`F5`): driven through `update` with keys and engine events and drawn
+//! into a `TestBackend`, then end to end in tmux against lab hosts.
+
+mod common;
+#[path = "tui_support/mod.rs"]
+mod tui_support;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crossterm::event::KeyCode;
+use fleetdeck::engine::{Event, ExitStatus, JobKind};
+use fleetdeck::ssh::transfer::{Naming, Overwrite};
+use fleetdeck::tui::action::{Action, Effect};
+use fleetdeck::tui::dialog::Dialog;
+use fleetdeck::tui::update::update;
+use tui_support::{app, chars, cursor_to_group, ev, key, name, screen};
+
+fn submitted(effects: Vec<Effect>) -> Option<fleetdeck::engine::JobSpec> {
+    effects.into_iter().find_map(|e| match e {
+        Effect::Submit(s) => Some(s),
+        _ => None,
+    })
+}
+
+#[test]
+fn dialog_sends_to_the_selected_group_and_shows_bars_to_the_end() {
+    let dir = tempfile::tempdir().expect("tmp");
+    fs::write(dir.path().join("release-1.tar"), b"x").expect("file");
+    fs::write(dir.path().join("readme"), b"y").expect("file");
+    let mut app = app(120, 40);
+    cursor_to_group(&mut app, "web");
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::F(5));
+    assert!(matches!(app.dialog, Some(Dialog::Transfer(_))));
+    let s = screen(&app);
+    assert!(s.contains("Transfer: send to 12 hosts"), "{s}");
+    assert!(s.contains("web[01-12] (12 hosts)"), "{s}");
+
+    // Local path with Tab completion: `rel` completes to the one matching file.
+    chars(&mut app, &format!("{}/rel", dir.path().display()));
+    key(&mut app, KeyCode::Tab);
+    let s = screen(&app);
+    assert!(s.contains("release-1.tar"), "{s}");
+    // Enter with an empty remote path says so and stays in the form.
+    assert!(submitted(key(&mut app, KeyCode::Enter)).is_none());
+    assert!(screen(&app).contains("the remote path is empty"));
+    key(&mut app, KeyCode::Down);
+    chars(&mut app, "/srv/releases/");
+    // Options: verify on, overwrite cycled to `never`.
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Right);
+    let spec = submitted(key(&mut app, KeyCode::Enter)).expect("Enter starts the job");
+    let JobKind::Upload(up) = &spec.kind else {
+        panic!("an upload: {:?}", spec.kind);
+    };
+    assert_eq!(up.sources, vec![dir.path().join("release-1.tar")]);
+    assert_eq!(up.remote, "/srv/releases/");
+    assert!(up.verify && !up.recursive && !up.keep_perms);
+    assert_eq!(up.overwrite, Overwrite::Never);
+    assert_eq!(spec.targets.len(), 12);
+
+    // Progress bars while it runs, then every bar done.
+    update(&mut app, Action::JobSubmitted(7));
+    ev(
+        &mut app,
+        Event::JobStarted {
+            job: 7,
+            hosts: 12,
+            run_dir: None,
+        },
+    );
+    for i in 1..=12 {
+        ev(
+            &mut app,
+            Event::Running {
+                job: 7,
+                host: name(&format!("web{i:02}")),
+            },
+        );
+        ev(
+            &mut app,
+            Event::Progress {
+                job: 7,
+                host: name(&format!("web{i:02}")),
+                done: 50,
+                total: 100,
+            },
+        );
+    }
+    let s = screen(&app);
+    assert!(s.contains(" 50%") && s.contains("total"), "{s}");
+    assert!(s.contains("[Ctrl-C] cancel"), "{s}");
+    for i in 1..=12 {
+        let host = name(&format!("web{i:02}"));
+        ev(
+            &mut app,
+            Event::Progress {
+                job: 7,
+                host: host.clone(),
+                done: 100,
+                total: 100,
+            },
+        );
+        ev(
+            &mut app,
+            Event::Finished {
+                job: 7,
+                host,
+                exit: ExitStatus::Code(0),
+                duration: Duration::from_millis(5),
+            },
+        );
+    }
+    ev(
+        &mut app,
+        Event::JobDone {
+            job: 7,
+            ok: 12,
+            failed: 0,
+            duration: Duration::from_millis(9),
+        },
+    );
+    let s = screen(&app);
+    assert!(s.contains("Transfer done: send"), "{s}");
+    assert!(s.contains("100%") && s.contains("12/12 hosts"), "{s}");
+    assert!(!s.contains("[Ctrl-C] cancel"), "{s}");
+    // Esc hides the dialog; the hosts show as ok like after any job.
+    key(&mut app, KeyCode::Esc);
+    assert!(app.dialog.is_none());
+}
+
+#[test]
+fn dialog_fetch_options_and_refusals() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = app(120, 40);
+    // No host selected: the form says so instead of starting.
+    key(&mut app, KeyCode::F(5));
+    chars(&mut app, &dir.path().display().to_string());
+    key(&mut app, KeyCode::Down);
+    chars(&mut app, "x");
+    assert!(submitted(key(&mut app, KeyCode::Enter)).is_none());
+    assert!(
+        screen(&app).contains("no host selected"),
+        "{}",
+        screen(&app)
+    );
+    key(&mut app, KeyCode::Esc);
+    assert!(app.dialog.is_none());
+
+    cursor_to_group(&mut app, "db");
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::F(5));
+    // Direction: fetch (Up to the first field, Space flips it).
+    key(&mut app, KeyCode::Up);
+    key(&mut app, KeyCode::Char(' '));
+    assert!(screen(&app).contains("Transfer: fetch from 3 hosts"));
+    key(&mut app, KeyCode::Down);
+    chars(&mut app, &dir.path().join("logs").display().to_string());
+    key(&mut app, KeyCode::Down);
+    chars(&mut app, "/var/log/*.log");
+    for _ in 0..5 {
+        key(&mut app, KeyCode::Down);
+    }
+    key(&mut app, KeyCode::Char(' '));
+    assert!(screen(&app).contains("DIR/name.<host>"));
+    let spec = submitted(key(&mut app, KeyCode::Enter)).expect("fetch starts");
+    let JobKind::Download(down) = &spec.kind else {
+        panic!("a download");
+    };
+    assert_eq!(down.remote, "/var/log/*.log");
+    assert_eq!(down.dest, dir.path().join("logs"));
+    assert_eq!(down.naming, Naming::Suffix);
+
+    // A directory to send without recursive is refused in the form.
+    let mut app2 = app(120, 40);
+    cursor_to_group(&mut app2, "db");
+    key(&mut app2, KeyCode::Char(' '));
+    key(&mut app2, KeyCode::F(5));
+    chars(&mut app2, &dir.path().display().to_string());
+    key(&mut app2, KeyCode::Down);
+    chars(&mut app2, "dst");
+    assert!(submitted(key(&mut app2, KeyCode::Enter)).is_none());
+    assert!(
+        screen(&app2).contains("turn on recursive"),
+        "{}",
+        screen(&app2)
+    );
+}
+
+/// A tmux server of our own (its own socket), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Tmux {
+        let out = Command::new("tmux")
+            .arg("-V")
+            .output()
+            .expect("tmux is needed (Debian package `tmux`)");
+        assert!(out.status.success(), "tmux -V failed");
+        Tmux {
+            socket: format!("fd-transfer-{}", std::process::id()),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .arg("-f")
+            .arg("/dev/null")
+            .args(args)
+            .output()
+            .expect("run tmux");
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "main"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    fn text(&self, text: &str) {
+        self.run(&["send-keys", "-t", "main", "-l", text]);
+    }
+
+    fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.run(&["capture-pane", "-p", "-t", "main"]);
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
+}
+
+fn console_command(lab: &common::TestLab, tmp: &Path) -> String {
+    format!(
+        "env FLEETDECK_STATE_DIR={state} FLEETDECK_CONFIG_DIR={config} FLEETDECK_SSH_CONFIG= \
+         TERM=xterm-256color {bin} -i {inv}; echo FLEETDECK-EXITED-$?; sleep 600",
+        state = tmp.join("state").display(),
+        config = tmp.join("config").display(),
+        bin = common::fleetdeck_bin().display(),
+        inv = lab.inventory_path().display(),
+    )
+}
+
+#[test]
+fn dialog_end_to_end_in_tmux_sends_a_file_to_a_group() {
+    let lab = common::lab(4);
+    let tmp = lab.tmp().to_path_buf();
+    let payload: Vec<u8> = (0..20_000_000u32).map(|i| (i % 253) as u8).collect();
+    fs::write(tmp.join("payload.bin"), &payload).expect("payload");
+    let tmux = Tmux::new();
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "main",
+        "-x",
+        "150",
+        "-y",
+        "45",
+        &console_command(&lab, &tmp),
+    ]);
+    tmux.wait_for("the console", Duration::from_secs(15), |s| {
+        s.contains("Hosts 0/4 selected")
+    });
+    let group = lab.hosts()[0].groups[0].clone();
+    let members: Vec<usize> = (0..4)
+        .filter(|&i| lab.hosts()[i].groups.first() == Some(&group))
+        .collect();
+    let n = members.len();
+
+    // Select the first group, open the dialog, choose the file with Tab completion.
+    tmux.keys(&["Space"]);
+    tmux.wait_for("the selection", Duration::from_secs(5), |s| {
+        s.contains(&format!("Hosts {n}/4 selected"))
+    });
+    tmux.keys(&["F5"]);
+    tmux.wait_for("the dialog", Duration::from_secs(5), |s| {
+        s.contains(&format!("Transfer: send to {n} hosts"))
+    });
+    tmux.text(&format!("{}/payl", tmp.display()));
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("the completed path", Duration::from_secs(5), |s| {
+        s.contains("payload.bin")
+    });
+    tmux.keys(&["Down"]);
+    tmux.text("incoming/");
+    tmux.keys(&["Down", "Down", "Down", "Space"]);
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("every bar done", Duration::from_secs(60), |s| {
+        s.contains("Transfer done") && s.contains(&format!("{n}/{n} hosts"))
+    });
+    assert!(s.contains("100%"), "{s}");
+    assert!(!s.contains("FAILED"), "{s}");
+    for &i in &members {
+        assert_eq!(
+            fs::read(lab.home(i).join("incoming/payload.bin")).expect("sent"),
+            payload
+        );
+    }
+    for i in (0..4).filter(|i| !members.contains(i)) {
+        assert!(
+            !lab.home(i).join("incoming").exists(),
+            "unselected host untouched"
+        );
+    }
+    // Esc hides the dialog; the panes show the hosts ok and the log has the job.
+    tmux.keys(&["Escape"]);
+    let s = tmux.wait_for("the panes", Duration::from_secs(5), |s| {
+        !s.contains("Transfer done")
+    });
+    assert!(s.contains("send "), "{s}");
+    tmux.keys(&["q"]);
+}
