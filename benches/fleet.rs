@@ -93,7 +93,7 @@ fn run_cmd(cmd: &mut Command) -> Sample {
         .expect("spawn benchmark command");
     Sample {
         wall: t0.elapsed(),
-        cpu: children_cpu() - cpu0,
+        cpu: children_cpu().saturating_sub(cpu0),
         ok: status.success(),
     }
 }
@@ -103,9 +103,69 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// One command line to time: a program, its arguments and environment, and a path to remove
+/// before each run (so that a fetch always starts from nothing).
 struct Tool {
     name: String,
-    cmd: Box<dyn Fn() -> Command>,
+    program: PathBuf,
+    args: Vec<std::ffi::OsString>,
+    env: Vec<(&'static str, std::ffi::OsString)>,
+    clean: Option<PathBuf>,
+}
+
+impl Tool {
+    fn new(name: impl Into<String>, program: impl Into<PathBuf>) -> Tool {
+        Tool {
+            name: name.into(),
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            clean: None,
+        }
+    }
+
+    /// fleetdeck with its state in `state`, no ssh_config, and `-i inventory` after `sub`.
+    fn fleetdeck(name: impl Into<String>, bin: &Path, state: &Path, sub: &str, inv: &Path) -> Tool {
+        Tool::new(name, bin)
+            .env("FLEETDECK_STATE_DIR", state)
+            .env("FLEETDECK_SSH_CONFIG", "")
+            .args([sub, "-i"])
+            .arg(inv)
+    }
+
+    fn arg(mut self, a: impl AsRef<std::ffi::OsStr>) -> Tool {
+        self.args.push(a.as_ref().to_os_string());
+        self
+    }
+
+    fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(mut self, a: I) -> Tool {
+        self.args
+            .extend(a.into_iter().map(|x| x.as_ref().to_os_string()));
+        self
+    }
+
+    fn env(mut self, k: &'static str, v: impl AsRef<std::ffi::OsStr>) -> Tool {
+        self.env.push((k, v.as_ref().to_os_string()));
+        self
+    }
+
+    fn clean(mut self, p: PathBuf) -> Tool {
+        self.clean = Some(p);
+        self
+    }
+
+    fn command(&self) -> Command {
+        if let Some(p) = &self.clean {
+            let _ = std::fs::remove_dir_all(p);
+            let _ = std::fs::remove_file(p);
+        }
+        let mut c = Command::new(&self.program);
+        c.args(&self.args);
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
 }
 
 struct Row {
@@ -122,7 +182,7 @@ fn compare(runs: usize, tools: &[Tool]) -> Vec<Row> {
     let mut fails = vec![0usize; tools.len()];
     for _ in 0..runs {
         for (i, t) in tools.iter().enumerate() {
-            let s = run_cmd(&mut (t.cmd)());
+            let s = run_cmd(&mut t.command());
             walls[i].push(s.wall);
             cpus[i].push(s.cpu);
             if !s.ok {
@@ -237,7 +297,7 @@ fn main() {
         t0.elapsed().as_secs_f64()
     );
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        bench(&o, &bin, &lab, tmp.path())
+        bench(&o, &bin, &lab, tmp.path());
     }));
     let _ = Lab::down(&dir);
     if let Err(e) = result {
@@ -279,72 +339,38 @@ fn bench(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path) {
             if n != o.hosts && command != "true" {
                 continue;
             }
-            let mut tools: Vec<Tool> = Vec::new();
-            {
-                let (bin, inv, state, list, command) = (
-                    bin.to_path_buf(),
-                    inv_path.clone(),
-                    state.clone(),
-                    list.clone(),
-                    command.to_string(),
-                );
-                tools.push(Tool {
-                    name: format!("fleetdeck run --fanout {n}"),
-                    cmd: Box::new(move || {
-                        let mut c = Command::new(&bin);
-                        c.env("FLEETDECK_STATE_DIR", &state)
-                            .env("FLEETDECK_SSH_CONFIG", "")
-                            .args(["run", "-i"])
-                            .arg(&inv)
-                            .arg(&list)
-                            .args(["--fanout", &n.to_string(), "--output", "inline", "--"])
-                            .arg(&command);
-                        c
-                    }),
-                });
-            }
+            let fanout = n.to_string();
+            let ssh_f = format!("-F {}", cfg.display());
+            let mut tools = vec![Tool::fleetdeck(
+                format!("fleetdeck run --fanout {n}"),
+                bin,
+                &state,
+                "run",
+                &inv_path,
+            )
+            .arg(&list)
+            .args(["--fanout", &fanout, "--output", "inline", "--", command])];
             if have("parallel-ssh") {
-                let (hf, cfg, command) = (hostfile.clone(), cfg.clone(), command.to_string());
-                tools.push(Tool {
-                    name: format!("parallel-ssh -p {n}"),
-                    cmd: Box::new(move || {
-                        let mut c = Command::new("parallel-ssh");
-                        c.arg("-h")
-                            .arg(&hf)
-                            .args(["-p", &n.to_string(), "-t", "0", "-x"])
-                            .arg(format!("-F {}", cfg.display()))
-                            .arg("-i")
-                            .arg(&command);
-                        c
-                    }),
-                });
+                tools.push(
+                    Tool::new(format!("parallel-ssh -p {n}"), "parallel-ssh")
+                        .arg("-h")
+                        .arg(&hostfile)
+                        .args(["-p", &fanout, "-t", "0", "-x", &ssh_f, "-i", command]),
+                );
             }
             if have("clush") {
-                let (list, cfg, command) = (list.clone(), cfg.clone(), command.to_string());
-                tools.push(Tool {
-                    name: format!("clush -f {n}"),
-                    cmd: Box::new(move || {
-                        let mut c = Command::new("clush");
-                        c.args(["-f", &n.to_string(), "-w", &list, "-o"])
-                            .arg(format!("-F {}", cfg.display()))
-                            .arg(&command);
-                        c
-                    }),
-                });
+                tools.push(
+                    Tool::new(format!("clush -f {n}"), "clush")
+                        .args(["-f", &fanout, "-w", &list, "-o", &ssh_f, command]),
+                );
             }
             if have("pdsh") {
-                let (list, cfg, command) = (list.clone(), cfg.clone(), command.to_string());
-                tools.push(Tool {
-                    name: format!("pdsh -f {n}"),
-                    cmd: Box::new(move || {
-                        let mut c = Command::new("pdsh");
-                        c.env("PDSH_RCMD_TYPE", "ssh")
-                            .env("PDSH_SSH_ARGS_APPEND", format!("-F {}", cfg.display()))
-                            .args(["-f", &n.to_string(), "-w", &list])
-                            .arg(&command);
-                        c
-                    }),
-                });
+                tools.push(
+                    Tool::new(format!("pdsh -f {n}"), "pdsh")
+                        .env("PDSH_RCMD_TYPE", "ssh")
+                        .env("PDSH_SSH_ARGS_APPEND", &ssh_f)
+                        .args(["-f", &fanout, "-w", &list, command]),
+                );
             }
             let rows = compare(o.runs, &tools);
             table(
@@ -378,7 +404,7 @@ fn bench(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path) {
     let rss0 = rss_kib();
     let cpu0 = self_cpu();
     let (cold, ok) = engine_job(&engine, &mut rx, &targets, "true");
-    let cpu_cold = self_cpu() - cpu0;
+    let cpu_cold = self_cpu().saturating_sub(cpu0);
     assert_eq!(ok, targets.len(), "every lab host must succeed");
     let rss1 = rss_kib();
     let mut warm = Vec::new();
@@ -461,73 +487,45 @@ fn make_file(path: &Path, mb: usize) {
 }
 
 fn transfers(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path, md: &mut String) {
-    let cfg = lab.ssh_config_path();
+    let ssh_f = format!("-F {}", lab.ssh_config_path().display());
     let inv = lab.inventory_path();
     let state = tmp.join("state");
     let names: Vec<String> = lab.hosts().iter().map(|h| h.name.clone()).collect();
     let n = 20.min(names.len());
+    let fanout = n.to_string();
     let list = names[..n].join(",");
     let hostfile = tmp.join("hosts-xfer");
     std::fs::write(&hostfile, names[..n].join("\n") + "\n").expect("hosts file");
     let file100 = tmp.join("payload100");
     make_file(&file100, 100);
 
-    let mut tools: Vec<Tool> = Vec::new();
-    {
-        let (bin, inv, state, list, f) = (
-            bin.to_path_buf(),
-            inv.clone(),
-            state.clone(),
-            list.clone(),
-            file100.clone(),
-        );
-        tools.push(Tool {
-            name: format!("fleetdeck push --fanout {n}"),
-            cmd: Box::new(move || {
-                let mut c = Command::new(&bin);
-                c.env("FLEETDECK_STATE_DIR", &state)
-                    .env("FLEETDECK_SSH_CONFIG", "")
-                    .args(["push", "-i"])
-                    .arg(&inv)
-                    .arg(&list)
-                    .arg(&f)
-                    .arg("payload100")
-                    .args(["--fanout", &n.to_string()]);
-                c
-            }),
-        });
-    }
+    let mut tools = vec![Tool::fleetdeck(
+        format!("fleetdeck push --fanout {n}"),
+        bin,
+        &state,
+        "push",
+        &inv,
+    )
+    .arg(&list)
+    .arg(&file100)
+    .args(["payload100", "--fanout", &fanout])];
     if have("parallel-scp") {
-        let (hf, cfg, f) = (hostfile.clone(), cfg.clone(), file100.clone());
-        tools.push(Tool {
-            name: format!("parallel-scp -p {n}"),
-            cmd: Box::new(move || {
-                let mut c = Command::new("parallel-scp");
-                c.arg("-h")
-                    .arg(&hf)
-                    .args(["-p", &n.to_string(), "-t", "0", "-x"])
-                    .arg(format!("-F {}", cfg.display()))
-                    .arg(&f)
-                    .arg("payload100");
-                c
-            }),
-        });
+        tools.push(
+            Tool::new(format!("parallel-scp -p {n}"), "parallel-scp")
+                .arg("-h")
+                .arg(&hostfile)
+                .args(["-p", &fanout, "-t", "0", "-x", &ssh_f])
+                .arg(&file100)
+                .arg("payload100"),
+        );
     }
     if have("clush") {
-        let (list, cfg, f) = (list.clone(), cfg.clone(), file100.clone());
-        tools.push(Tool {
-            name: format!("clush -f {n} --copy"),
-            cmd: Box::new(move || {
-                let mut c = Command::new("clush");
-                c.args(["-f", &n.to_string(), "-w", &list, "-o"])
-                    .arg(format!("-F {}", cfg.display()))
-                    .arg("--copy")
-                    .arg(&f)
-                    .arg("--dest")
-                    .arg("payload100");
-                c
-            }),
-        });
+        tools.push(
+            Tool::new(format!("clush -f {n} --copy"), "clush")
+                .args(["-f", &fanout, "-w", &list, "-o", &ssh_f, "--copy"])
+                .arg(&file100)
+                .args(["--dest", "payload100"]),
+        );
     }
     let rows = compare(o.runs.min(3), &tools);
     table(md, &format!("100 MB file to {n} hosts"), &rows);
@@ -535,91 +533,40 @@ fn transfers(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path, md: &mut String) {
     // One host, one big file, both directions, against OpenSSH scp.
     let big = tmp.join("payload-big");
     make_file(&big, o.big_mb);
-    let host = names[0].clone();
-    let back = tmp.join("back");
-    let mut tools: Vec<Tool> = Vec::new();
-    {
-        let (bin, inv, state, host, f) = (
-            bin.to_path_buf(),
-            inv.clone(),
-            state.clone(),
-            host.clone(),
-            big.clone(),
-        );
-        tools.push(Tool {
-            name: "fleetdeck push (1 host)".into(),
-            cmd: Box::new(move || {
-                let mut c = Command::new(&bin);
-                c.env("FLEETDECK_STATE_DIR", &state)
-                    .env("FLEETDECK_SSH_CONFIG", "")
-                    .args(["push", "-i"])
-                    .arg(&inv)
-                    .arg(&host)
-                    .arg(&f)
-                    .arg("payload-big");
-                c
-            }),
-        });
-    }
-    {
-        let (cfg, host, f) = (cfg.clone(), host.clone(), big.clone());
-        tools.push(Tool {
-            name: "scp (upload)".into(),
-            cmd: Box::new(move || {
-                let mut c = Command::new("scp");
-                c.arg("-q")
-                    .arg("-F")
-                    .arg(&cfg)
-                    .arg(&f)
-                    .arg(format!("{host}:payload-big"));
-                c
-            }),
-        });
-    }
+    let host = names[0].as_str();
+    let cfg = lab.ssh_config_path();
+    let tools = [
+        Tool::fleetdeck("fleetdeck push (1 host)", bin, &state, "push", &inv)
+            .arg(host)
+            .arg(&big)
+            .arg("payload-big"),
+        Tool::new("scp (upload)", "scp")
+            .arg("-q")
+            .arg("-F")
+            .arg(&cfg)
+            .arg(&big)
+            .arg(format!("{host}:payload-big")),
+    ];
     let rows = compare(o.runs.min(3), &tools);
     table(md, &format!("{} MB to one host (upload)", o.big_mb), &rows);
     mbps(md, o.big_mb, &rows);
 
-    let mut tools: Vec<Tool> = Vec::new();
-    {
-        let (bin, inv, state, host, back) = (
-            bin.to_path_buf(),
-            inv.clone(),
-            state.clone(),
-            host.clone(),
-            back.clone(),
-        );
-        tools.push(Tool {
-            name: "fleetdeck pull (1 host)".into(),
-            cmd: Box::new(move || {
-                let _ = std::fs::remove_dir_all(&back);
-                let mut c = Command::new(&bin);
-                c.env("FLEETDECK_STATE_DIR", &state)
-                    .env("FLEETDECK_SSH_CONFIG", "")
-                    .args(["pull", "-i"])
-                    .arg(&inv)
-                    .arg(&host)
-                    .arg("payload-big")
-                    .arg(&back);
-                c
-            }),
-        });
-    }
-    {
-        let (cfg, host, back) = (cfg.clone(), host.clone(), tmp.join("back-scp"));
-        tools.push(Tool {
-            name: "scp (download)".into(),
-            cmd: Box::new(move || {
-                let mut c = Command::new("scp");
-                c.arg("-q")
-                    .arg("-F")
-                    .arg(&cfg)
-                    .arg(format!("{host}:payload-big"))
-                    .arg(&back);
-                c
-            }),
-        });
-    }
+    let back = tmp.join("back");
+    let back_scp = tmp.join("back-scp");
+    let tools = [
+        Tool::fleetdeck("fleetdeck pull (1 host)", bin, &state, "pull", &inv)
+            .arg(host)
+            .arg("payload-big")
+            .arg(&back)
+            .clean(back.clone()),
+        Tool::new("scp (download)", "scp")
+            .arg("-q")
+            .arg("-F")
+            .arg(&cfg)
+            .arg(format!("{host}:payload-big"))
+            .arg(&back_scp)
+            .clean(back_scp.clone()),
+    ];
     let rows = compare(o.runs.min(3), &tools);
     table(
         md,

@@ -179,7 +179,7 @@ fn dialog_fetch_options_and_refusals() {
     assert_eq!(down.naming, Naming::Suffix);
 
     // A directory to send without recursive is refused in the form.
-    let mut app2 = app(120, 40);
+    let mut app2 = tui_support::app(120, 40);
     cursor_to_group(&mut app2, "db");
     key(&mut app2, KeyCode::Char(' '));
     key(&mut app2, KeyCode::F(5));
