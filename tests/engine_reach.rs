@@ -447,8 +447,88 @@ fn one_bastion_session_for_every_target_behind_it() {
     let s = engine.stats();
     assert_eq!(s.tcp_connects_total, 1, "{s:?}");
     assert_eq!(s.jump_sessions_opened_total, 2, "{s:?}");
+
+    // Megabytes from every target at once through the one bastion session: every byte
+    // arrives, in order.
+    let run = collect(
+        &mut rx,
+        engine.submit(exec(
+            "seq 1 300000; seq 1 50000 >&2",
+            None,
+            false,
+            behind.clone(),
+        )),
+    );
+    assert_eq!(run.ok, behind.len(), "{:?}", run.hosts);
+    let want: String = (1..=300_000).map(|i| format!("{i}\n")).collect();
+    let want_err: String = (1..=50_000).map(|i| format!("{i}\n")).collect();
+    for (name, hr) in &run.hosts {
+        assert!(
+            hr.stdout == want.as_bytes(),
+            "{name}: {} bytes",
+            hr.stdout.len()
+        );
+        assert!(
+            hr.stderr == want_err.as_bytes(),
+            "{name}: {} bytes",
+            hr.stderr.len()
+        );
+    }
+    assert_eq!(engine.stats().jump_sessions_opened_total, 2);
     engine.shutdown();
     assert_eq!(established_to(&bastion.conn.address, bastion.conn.port), 0);
+}
+
+/// The bastion session closes once the sessions through it have gone idle, and the next job
+/// opens a fresh one.
+#[test]
+fn idle_bastion_session_closes_and_reopens() {
+    let lab = common::lab_with(
+        2,
+        &ReachOptions {
+            bastion: true,
+            deep: 0,
+            sudo_password: None,
+        },
+    );
+    let all = lab_targets(&lab);
+    let bastion = all["bastion"].clone();
+    let behind: Vec<Target> = all
+        .values()
+        .filter(|t| !t.jump.is_empty())
+        .cloned()
+        .collect();
+    let mut cfg = config(&lab, &lab.known_hosts_path(), Arc::new(NoPrompter));
+    cfg.idle_timeout = Duration::from_millis(600);
+    let (engine, mut rx) = Engine::new(cfg);
+    let run = collect(
+        &mut rx,
+        engine.submit(exec("true", None, false, behind.clone())),
+    );
+    assert_eq!(run.ok, behind.len(), "{:?}", run.hosts);
+    assert_eq!(established_to(&bastion.conn.address, bastion.conn.port), 1);
+    // Target sessions close after 0.6 s idle, the bastion's 0.6 s after its last tunnel.
+    let t0 = Instant::now();
+    while established_to(&bastion.conn.address, bastion.conn.port) > 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the bastion session stayed open"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(engine.stats().sessions_held, 0);
+    let run = collect(
+        &mut rx,
+        engine.submit(exec("true", None, false, behind.clone())),
+    );
+    assert_eq!(run.ok, behind.len(), "{:?}", run.hosts);
+    let s = engine.stats();
+    assert_eq!(
+        (s.tcp_connects_total, s.jump_sessions_opened_total),
+        (2, 2),
+        "{s:?}"
+    );
+    engine.shutdown();
 }
 
 /// A bastion whose key differs from the one on record refuses every target behind it, each

@@ -131,9 +131,14 @@ fn dialog_sends_to_the_selected_group_and_shows_bars_to_the_end() {
     assert!(s.contains("Transfer done: send"), "{s}");
     assert!(s.contains("100%") && s.contains("12/12 hosts"), "{s}");
     assert!(!s.contains("[Ctrl-C] cancel"), "{s}");
-    // Esc hides the dialog; the hosts show as ok like after any job.
+    // Esc hides the dialog; each pane has the host's result line.
     key(&mut app, KeyCode::Esc);
     assert!(app.dialog.is_none());
+    let web03 = tui_support::host(&app, "web03");
+    assert_eq!(
+        app.hosts[web03].pane.plain_text().trim(),
+        "transfer ok: sent 100 B"
+    );
 }
 
 #[test]
@@ -342,6 +347,9 @@ fn dialog_end_to_end_in_tmux_sends_a_file_to_a_group() {
     let s = tmux.wait_for("the panes", Duration::from_secs(5), |s| {
         !s.contains("Transfer done")
     });
-    assert!(s.contains("send "), "{s}");
+    assert!(
+        s.contains("send ") && s.contains("transfer ok: sent 19.1 MiB"),
+        "{s}"
+    );
     tmux.keys(&["q"]);
 }

@@ -2,6 +2,8 @@
 //! (10:02:11 local) and run folders are fixed paths, so nothing needs filtering.
 //! Review changes with `cargo insta review` (or `INSTA_UPDATE=always` and `git diff`).
 
+#![allow(clippy::format_collect, clippy::format_push_string)]
+
 mod tui_support;
 
 use std::time::{Duration, Instant};
@@ -360,7 +362,7 @@ fn hostile_output_cannot_break_the_screen() {
     let buf = t.backend().buffer();
     for c in buf.content() {
         assert!(
-            !c.symbol().chars().any(|ch| ch.is_control()),
+            !c.symbol().chars().any(char::is_control),
             "control char on screen: {c:?}"
         );
     }

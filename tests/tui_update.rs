@@ -1,6 +1,8 @@
 //! The console's key handling and event handling, driven through the pure `update` function
 //! (no terminal, no engine).
 
+#![allow(clippy::format_collect, clippy::format_push_string)]
+
 mod tui_support;
 
 use std::time::Duration;

@@ -16,7 +16,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui::Frame;
 
 use crate::cli::transfer::progress::{self, HostProgress};
-use crate::engine::{JobId, JobKind, JobSpec, LogLevel};
+use crate::engine::{JobId, JobKind, JobSpec, LogLevel, Stream};
 use crate::inventory::HostId;
 use crate::ssh::transfer::{DownloadSpec, Naming, Overwrite, UploadSpec};
 
@@ -456,9 +456,11 @@ pub fn on_progress(app: &mut App, job: JobId, host: &str, done: u64, total: u64)
     }
 }
 
-/// A host finished or failed (called by `update` for `Finished`/`Failed`).
+/// A host finished or failed (called by `update` for `Finished`/`Failed`). A finished
+/// transfer also gets a result line in its pane (a transfer has no output of its own).
 pub fn on_host_end(app: &mut App, job: JobId, host: &str, ok: bool) {
     let now = app.clock.now;
+    let mut moved = None;
     if let Some((progress, Some(id), _)) = watching(app) {
         if *id == job {
             if let Some(p) = progress.iter_mut().find(|p| p.name == host) {
@@ -467,8 +469,29 @@ pub fn on_host_end(app: &mut App, job: JobId, host: &str, ok: bool) {
                 if ok {
                     p.done = p.done.max(p.total);
                 }
+                moved = Some(p.done);
             }
         }
+    }
+    let Some(view) = app.job.as_ref().filter(|j| j.id == Some(job)) else {
+        return;
+    };
+    let verb = if view.command.starts_with("send ") {
+        "sent"
+    } else if view.command.starts_with("fetch ") {
+        "fetched"
+    } else {
+        return;
+    };
+    if !ok {
+        return;
+    }
+    let line = match moved {
+        Some(bytes) => format!("transfer ok: {verb} {}\n", progress::human_bytes(bytes)),
+        None => format!("transfer ok: {verb}\n"),
+    };
+    if let Some(&h) = app.by_name.get(host) {
+        app.hosts[h].pane.feed(Stream::Stdout, line.as_bytes());
     }
 }
 
