@@ -276,6 +276,10 @@ fn sudo_password_asked_once_wrong_one_fails_fast() {
         assert_eq!(hr.stderr, b"to-stderr\n", "{name}: {hr:?}");
     }
     assert_eq!(prompter.asked.load(Ordering::SeqCst), 1);
+    eprintln!(
+        "sudo with a password on {N} hosts (sessions held, PAM checks the password on each): {:?}",
+        run.wall
+    );
     assert_eq!(
         prompter.kinds.lock().expect("lock")[0],
         SecretKind::Sudo {
@@ -337,6 +341,10 @@ fn sudo_password_asked_once_wrong_one_fails_fast() {
         );
     }
     assert!(run.wall < Duration::from_secs(20), "took {:?}", run.wall);
+    eprintln!(
+        "wrong sudo password on {N} hosts: all auth-failed in {:?}",
+        run.wall
+    );
     assert_eq!(wrong.asked.load(Ordering::SeqCst), 1);
     assert!(!Path::new("/tmp/fleetdeck-engine-reach-ran").exists());
     assert_no_secret(&lab, &run, WRONG_PW);
@@ -460,8 +468,14 @@ fn one_bastion_session_for_every_target_behind_it() {
         )),
     );
     assert_eq!(run.ok, behind.len(), "{:?}", run.hosts);
-    let want: String = (1..=300_000).map(|i| format!("{i}\n")).collect();
-    let want_err: String = (1..=50_000).map(|i| format!("{i}\n")).collect();
+    let seq = |n: u32| {
+        let mut s = String::new();
+        for i in 1..=n {
+            let _ = writeln!(s, "{i}");
+        }
+        s
+    };
+    let (want, want_err) = (seq(300_000), seq(50_000));
     for (name, hr) in &run.hosts {
         assert!(
             hr.stdout == want.as_bytes(),
@@ -750,4 +764,65 @@ fn bastion_200_targets_figures() {
     eprintln!("  fleetdeck RSS growth with {n} held sessions (KiB): {rss:?}");
     eprintln!("  parallel-ssh -p 64 -x '-J bastion': {pssh:?}");
     eprintln!("  parallel-ssh: peak total RSS of ssh clients (KiB, sampled): {pssh_rss:?}");
+}
+
+/// The bastion's connection dies under held sessions (its sshd connection process is
+/// killed): the next job notices, reconnects through a fresh bastion session, and succeeds.
+#[test]
+fn dead_bastion_session_is_replaced() {
+    let lab = common::lab_with(
+        3,
+        &ReachOptions {
+            bastion: true,
+            deep: 0,
+            sudo_password: None,
+        },
+    );
+    let all = lab_targets(&lab);
+    let bastion = all["bastion"].clone();
+    let behind: Vec<Target> = all
+        .values()
+        .filter(|t| !t.jump.is_empty())
+        .cloned()
+        .collect();
+    let (engine, mut rx) = Engine::new(config(&lab, &lab.known_hosts_path(), Arc::new(NoPrompter)));
+    let run = collect(
+        &mut rx,
+        engine.submit(exec("true", None, false, behind.clone())),
+    );
+    assert_eq!(run.ok, behind.len(), "{:?}", run.hosts);
+    // Kill the bastion's per-connection sshd processes (children of its listener).
+    let listener = lab
+        .pid(lab.index_of("bastion").expect("bastion"))
+        .expect("bastion pid");
+    let out = std::process::Command::new("pgrep")
+        .args(["-P", &listener.to_string()])
+        .output()
+        .expect("pgrep");
+    let children: Vec<i32> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert_eq!(
+        children.len(),
+        1,
+        "one connection to the bastion: {children:?}"
+    );
+    for c in &children {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*c), nix::sys::signal::SIGKILL);
+    }
+    let t0 = Instant::now();
+    while established_to(&bastion.conn.address, bastion.conn.port) > 0 {
+        assert!(t0.elapsed() < Duration::from_secs(5), "connection still up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let run = collect(
+        &mut rx,
+        engine.submit(exec("true", None, false, behind.clone())),
+    );
+    assert_eq!(run.ok, behind.len(), "{:?}", run.hosts);
+    assert!(run.wall < Duration::from_secs(10), "took {:?}", run.wall);
+    let s = engine.stats();
+    assert_eq!(s.jump_sessions_opened_total, 2, "{s:?}");
+    engine.shutdown();
 }

@@ -40,7 +40,9 @@ pub struct ExecSpec {
     pub pty: bool,
     /// Wall-clock limit for the command on one host.
     pub timeout: Option<Duration>,
-    /// Run through sudo as this user (`root` when `Some("root")`).
+    /// Run through sudo as this user (`root` when `Some("root")`). If sudo asks a password,
+    /// the engine asks the prompter once ([`SecretKind::Sudo`]) and answers sudo on every host;
+    /// a wrong or missing password fails the host as [`ErrorClass::AuthFailed`].
     pub sudo_user: Option<String>,
 }
 
@@ -247,7 +249,8 @@ pub enum SecretKind {
     Password { user: String },
     /// Passphrase of an identity file.
     Passphrase { key_file: PathBuf },
-    /// sudo password (asked once per job).
+    /// sudo password of login user `user`: asked when sudo first prompts, at most once per
+    /// engine for that user (again in a later job only after sudo rejected it), kept in memory.
     Sudo { user: String },
 }
 

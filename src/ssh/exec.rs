@@ -380,7 +380,10 @@ fn run_inner(
                     ),
                 ));
             }
+            let asked_at = std::time::Instant::now();
             let password = sudo.as_mut().and_then(|s| s.password());
+            // Time the operator spent typing does not count against the command timeout.
+            w.extend(asked_at.elapsed());
             let Some(password) = password else {
                 return Err(SshError::new(
                     ErrorClass::AuthFailed,

@@ -119,6 +119,13 @@ impl<'a> Waiter<'a> {
         self.limit_len.set(limit);
     }
 
+    /// Moves the deadline (if any) later by `by`: time spent waiting for the operator.
+    pub fn extend(&self, by: Duration) {
+        if let Some(d) = self.deadline.get() {
+            self.deadline.set(Some(d + by));
+        }
+    }
+
     pub fn fd(&self) -> RawFd {
         self.fd
     }
