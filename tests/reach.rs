@@ -428,3 +428,103 @@ fn sudo_password_asked_once_for_twenty_hosts_behind_the_bastion() {
         }
     }
 }
+
+/// Runs the binary with `args` against the inventory file `inventory`.
+fn run_inv(lab: &TestLab, inventory: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = fleetdeck(lab.tmp())
+        .arg("-i")
+        .arg(inventory)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run fleetdeck");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn dash_j_reaches_hosts_the_inventory_gives_no_jump_for() {
+    let lab = bastion_lab(1, 1);
+    // The same fleet with every `jump:` taken out of the inventory.
+    let text = std::fs::read_to_string(lab.inventory_path()).expect("lab inventory");
+    let no_jump = regex::Regex::new(r",\s*jump:\s*[^,}]+")
+        .expect("regex")
+        .replace_all(&text, "")
+        .into_owned();
+    assert!(
+        text.contains("jump:") && !no_jump.contains("jump:"),
+        "{no_jump}"
+    );
+    let inv = lab.tmp().join("no-jump.yaml");
+    std::fs::write(&inv, &no_jump).expect("write inventory");
+    let (web01, deep01) = (
+        lab.host("web01").expect("web01"),
+        lab.host("deep01").expect("deep01"),
+    );
+    let echo = ["--", "echo $SSH_CONNECTION"];
+
+    // Without -J the target is out of reach.
+    let mut args = vec!["run", "-o", "json", "--connect-timeout", "2", "web01"];
+    args.extend(echo);
+    let (code, out, err) = run_inv(&lab, &inv, &args);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        row(&json_rows(&out), "web01")["error"]["class"].is_string(),
+        "{out}"
+    );
+
+    // -J bastion: one hop, the connection arrives from the bastion's namespace.
+    let mut args = vec!["run", "-o", "json", "-J", BASTION, "web01"];
+    args.extend(echo);
+    let (code, out, err) = run_inv(&lab, &inv, &args);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let r = row(&json_rows(&out), "web01").clone();
+    let conn = r["stdout"].as_str().expect("stdout").trim().to_string();
+    assert!(conn.starts_with("127."), "{conn}");
+    assert!(
+        conn.ends_with(&format!("{} {}", web01.address, web01.port)),
+        "{conn}"
+    );
+
+    // --jump a,b: two hops (bastion2 has no jump of its own in this inventory either).
+    let chain = format!("{BASTION},bastion2");
+    let mut args = vec!["run", "-o", "json", "--jump", &chain, "deep01"];
+    args.extend(echo);
+    let (code, out, err) = run_inv(&lab, &inv, &args);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let r = row(&json_rows(&out), "deep01").clone();
+    let conn = r["stdout"].as_str().expect("stdout").trim().to_string();
+    assert!(
+        conn.ends_with(&format!("{} {}", deep01.address, deep01.port)),
+        "{conn}"
+    );
+
+    // -J none overrides the lab's own inventory: web01 is out of reach again.
+    let (code, out, _) = run(
+        &lab,
+        &[
+            "run",
+            "-o",
+            "json",
+            "--connect-timeout",
+            "2",
+            "-J",
+            "none",
+            "web01",
+            "--",
+            "true",
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+
+    // A bad spec: exit 2, naming it, before any connection.
+    for bad in ["bastion:0", "bastion,,bastion2", "ops@"] {
+        let (code, out, err) = run_inv(&lab, &inv, &["run", "-J", bad, "web01", "--", "true"]);
+        assert_eq!(code, 2, "{bad}: stdout:\n{out}\nstderr:\n{err}");
+        assert!(err.contains(&format!("-J {bad:?}")), "{bad}: {err}");
+        assert!(out.is_empty(), "{bad}: {out}");
+    }
+}

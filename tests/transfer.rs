@@ -540,6 +540,30 @@ fn upload_mapping_and_bad_requests() {
     up(&lab, 0, &spec).expect("contents");
     assert_eq!(fs::read(home.join("r2/sub/x")).expect("x"), b"x");
 
+    // Empty files go both ways.
+    let empty = lab.tmp().join("empty");
+    fs::write(&empty, b"").expect("empty");
+    let spec = UploadSpec {
+        sources: vec![empty.clone()],
+        remote: "e/".into(),
+        verify: true,
+        ..UploadSpec::default()
+    };
+    assert_eq!(up(&lab, 0, &spec).expect("empty up").verified, Some(true));
+    assert_eq!(fs::read(home.join("e/empty")).expect("empty"), b"");
+    let spec = DownloadSpec {
+        remote: "e/empty".into(),
+        dest: lab.tmp().join("e-back"),
+        verify: true,
+        ..DownloadSpec::default()
+    };
+    assert_eq!(down(&lab, 0, &spec).expect("empty down").files, 1);
+    let host = &lab.hosts()[0].name;
+    assert_eq!(
+        fs::read(lab.tmp().join("e-back").join(host).join("empty")).expect("e"),
+        b""
+    );
+
     let spec = UploadSpec {
         sources: vec![dir.clone()],
         remote: "r3".into(),

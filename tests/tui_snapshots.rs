@@ -401,3 +401,74 @@ fn hostile_output_cannot_break_the_screen() {
     );
     insta::assert_snapshot!(s);
 }
+
+#[test]
+fn sudo_prompt_with_a_command_80x24() {
+    let mut app = app(80, 24);
+    cursor_to_group(&mut app, "db");
+    key(&mut app, KeyCode::Char(' '));
+    chars(&mut app, "S");
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "systemctl status nginx");
+    insta::assert_snapshot!(snap(&app));
+}
+
+#[test]
+fn sudo_password_dialog_80x24() {
+    let mut app = app(80, 24);
+    chars(&mut app, "S");
+    update(
+        &mut app,
+        Action::AskSecret(
+            1,
+            SecretKind::Sudo {
+                user: "fdlab".into(),
+            },
+            "[sudo] password for fdlab (to run as root; asked first by web01)".into(),
+        ),
+    );
+    chars(&mut app, "hunter2");
+    insta::assert_snapshot!(snap(&app));
+}
+
+#[test]
+fn host_details_120x40() {
+    std::env::set_var("FLEETDECK_SSH_CONFIG", "");
+    std::fs::create_dir_all("/tmp/fleetdeck-tui-fixture").expect("fixture dir");
+    std::fs::write("/tmp/fleetdeck-tui-fixture/ops_ed25519", "not a key\n").expect("fixture key");
+    let inv = fleetdeck::inventory::Inventory::load_str(
+        std::path::Path::new("/fixtures/reach.yaml"),
+        r"
+defaults: { user: ops, address: 127.0.0.1, identity: /tmp/fleetdeck-tui-fixture/ops_ed25519 }
+groups:
+  prod:
+    jump: bastion2
+    connect_timeout: 7
+    vars: { tier: prod }
+    hosts:
+      web01: { address: 10.0.0.11, port: 2201, vars: { role: edge } }
+  bastions:
+    hosts:
+      bastion: { address: 127.0.0.5, port: 2222, user: jump }
+      bastion2: { address: 10.0.0.2, jump: bastion }
+",
+    )
+    .expect("inventory");
+    let mut app = App::new(
+        inv,
+        fleetdeck::tui::app::Settings::default(),
+        Theme::default_theme(),
+    );
+    app.clock = clock();
+    update(&mut app, Action::Resize(120, 40));
+    let id = app.inventory.host_by_name("web01").expect("web01");
+    let row = app
+        .tree
+        .rows()
+        .iter()
+        .position(|r| matches!(r, fleetdeck::tui::tree::Row::Host { id: h, .. } if *h == id))
+        .expect("row");
+    app.tree.move_to(row);
+    key(&mut app, KeyCode::Char('i'));
+    insta::assert_snapshot!(snap(&app));
+}

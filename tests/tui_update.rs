@@ -911,3 +911,228 @@ fn operation_log_records_appear_in_the_live_log() {
     app.log.host = Some(name("web02"));
     assert_eq!(app.log.visible().count(), 1);
 }
+
+/// A fleet behind a bastion, with settings from groups, hosts and defaults (issue 8).
+const REACH_INVENTORY: &str = r"
+defaults: { user: ops, address: 127.0.0.1, identity: /tmp/fleetdeck-tui-fixture/ops_ed25519 }
+groups:
+  prod:
+    jump: bastion
+    connect_timeout: 7
+    vars: { tier: prod }
+    hosts:
+      web01: { address: 10.0.0.11, port: 2201 }
+      web02: { address: 10.0.0.12, user: deploy, vars: { role: edge } }
+  bastions:
+    hosts:
+      bastion: { address: 127.0.0.5, port: 2222, user: jump }
+";
+
+fn reach_app(w: u16, h: u16) -> fleetdeck::tui::app::App {
+    std::env::set_var("FLEETDECK_SSH_CONFIG", "");
+    // The inventory checks that identity files exist; a fixed path keeps snapshots stable.
+    std::fs::create_dir_all("/tmp/fleetdeck-tui-fixture").expect("fixture dir");
+    std::fs::write("/tmp/fleetdeck-tui-fixture/ops_ed25519", "not a key\n").expect("fixture key");
+    let inv = fleetdeck::inventory::Inventory::load_str(
+        std::path::Path::new("/fixtures/reach.yaml"),
+        REACH_INVENTORY,
+    )
+    .expect("reach inventory");
+    let mut app = fleetdeck::tui::app::App::new(
+        inv,
+        fleetdeck::tui::app::Settings::default(),
+        fleetdeck::tui::theme::Theme::default_theme(),
+    );
+    app.clock = clock();
+    update(&mut app, Action::Resize(w, h));
+    app
+}
+
+fn cursor_to_host(app: &mut fleetdeck::tui::app::App, name: &str) -> usize {
+    let id = host(app, name);
+    let row = app
+        .tree
+        .rows()
+        .iter()
+        .position(|r| matches!(r, Row::Host { id: h, .. } if *h == id))
+        .expect("host row visible");
+    app.tree.move_to(row);
+    id
+}
+
+fn sudo_user(spec: &fleetdeck::engine::JobSpec) -> Option<String> {
+    match &spec.kind {
+        JobKind::Exec(e) => e.sudo_user.clone(),
+        other => panic!("not exec: {other:?}"),
+    }
+}
+
+#[test]
+fn s_toggles_sudo_for_the_command_line_and_the_job_runs_through_it() {
+    let mut app = app(120, 40);
+    assert!(!app.sudo);
+    // Off by default: the job runs plainly.
+    let spec = run(&mut app, "db", "id -u");
+    assert_eq!(sudo_user(&spec), None);
+    finish_job(
+        &mut app,
+        1,
+        &["db1".into(), "db2".into(), "db3".into()],
+        |_| (b"1000\n".to_vec(), Vec::new()),
+        |_| 0,
+    );
+    key(&mut app, KeyCode::Esc);
+    // S (outside text) turns it on; the prompt and the status say so.
+    chars(&mut app, "S");
+    assert!(app.sudo);
+    let shown = screen(&app);
+    assert!(shown.contains(" sudo > "), "{shown}");
+    assert!(shown.contains("sudo on: commands run as root"), "{shown}");
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "id -u");
+    let effects = key(&mut app, KeyCode::Enter);
+    let spec = submitted(&effects).expect("submitted");
+    assert_eq!(sudo_user(spec).as_deref(), Some("root"));
+    assert!(
+        app.log
+            .entries
+            .iter()
+            .any(|e| e.text.contains("through sudo as root")),
+        "the live log says the job runs through sudo"
+    );
+    finish_job(
+        &mut app,
+        2,
+        &["db1".into(), "db2".into(), "db3".into()],
+        |_| (b"0\n".to_vec(), Vec::new()),
+        |_| 0,
+    );
+    // On the command line S is text; Ctrl-S toggles instead.
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "echo S");
+    assert_eq!(app.cmdline.input, "echo S");
+    assert!(app.sudo);
+    ctrl(&mut app, 's');
+    assert!(!app.sudo);
+    assert_eq!(app.cmdline.input, "echo S", "Ctrl-S is not text");
+    assert!(!screen(&app).contains("sudo >"));
+    let effects = key(&mut app, KeyCode::Enter);
+    assert_eq!(sudo_user(submitted(&effects).expect("submitted")), None);
+}
+
+#[test]
+fn sudo_toggle_uses_the_configured_user_and_the_confirmation_says_so() {
+    let mut app = app(120, 40);
+    app.settings.sudo_user = "postgres".into();
+    chars(&mut app, "S");
+    cursor_to_group(&mut app, "db");
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "systemctl restart app");
+    let effects = key(&mut app, KeyCode::Enter);
+    assert!(submitted(&effects).is_none(), "dangerous: asks first");
+    match &app.dialog {
+        Some(Dialog::Confirm { lines, .. }) => {
+            assert!(lines[0].contains("through sudo as postgres"), "{lines:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let effects = key(&mut app, KeyCode::Char('y'));
+    let spec = submitted(&effects).expect("submitted");
+    assert_eq!(sudo_user(spec).as_deref(), Some("postgres"));
+}
+
+#[test]
+fn sudo_password_dialog_names_the_user_and_is_masked() {
+    let mut app = app(120, 40);
+    update(
+        &mut app,
+        Action::AskSecret(
+            4,
+            SecretKind::Sudo {
+                user: "fdlab".into(),
+            },
+            "[sudo] password for fdlab (to run as root; asked first by web01)".into(),
+        ),
+    );
+    chars(&mut app, "pw-S-q");
+    assert!(!app.sudo, "S is text in the password field");
+    assert!(!app.should_quit);
+    let shown = screen(&app);
+    assert!(shown.contains("sudo password for fdlab"), "{shown}");
+    assert!(shown.contains("asked first by web01"), "{shown}");
+    assert!(!shown.contains("pw-S-q"), "{shown}");
+    assert!(shown.contains("••••••"), "{shown}");
+    let effects = key(&mut app, KeyCode::Enter);
+    match effects.as_slice() {
+        [Effect::AnswerSecret(4, Some(s))] => assert_eq!(s.expose(), "pw-S-q"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn i_shows_a_hosts_settings_and_where_each_came_from() {
+    let mut app = reach_app(140, 45);
+    let web01 = cursor_to_host(&mut app, "web01");
+    key(&mut app, KeyCode::Char('i'));
+    assert!(
+        matches!(app.dialog, Some(Dialog::HostDetails { host, .. }) if host == web01),
+        "{:?}",
+        app.dialog
+    );
+    let shown = screen(&app);
+    for want in [
+        "Host web01",
+        "address",
+        "10.0.0.11",
+        "2201",
+        "/tmp/fleetdeck-tui-fixture/ops_ed25519",
+        "jump",
+        "bastion",
+        "connect_timeout",
+        "7s",
+        "vars.tier",
+        "from group prod (/fixtures/reach.yaml:",
+        "from host web01 (/fixtures/reach.yaml:",
+        "from defaults (/fixtures/reach.yaml:",
+        "jump@bastion (127.0.0.5:2222) → ops@web01 (10.0.0.11:2201)",
+    ] {
+        assert!(shown.contains(want), "missing {want:?}:\n{shown}");
+    }
+    // Keys belong to the dialog: q closes it, it does not quit.
+    key(&mut app, KeyCode::Char('q'));
+    assert!(app.dialog.is_none());
+    assert!(!app.should_quit);
+    // Another host: its own user and vars, its origin on the host line.
+    cursor_to_host(&mut app, "web02");
+    key(&mut app, KeyCode::Char('i'));
+    let shown = screen(&app);
+    assert!(shown.contains("deploy"), "{shown}");
+    assert!(shown.contains("vars.role"), "{shown}");
+    key(&mut app, KeyCode::Esc);
+    assert!(app.dialog.is_none());
+    // On a group row it explains instead.
+    cursor_to_group(&mut app, "prod");
+    key(&mut app, KeyCode::Char('i'));
+    assert!(app.dialog.is_none());
+    let (_, msg) = app.status.clone().expect("status");
+    assert!(msg.contains("on a host"), "{msg}");
+}
+
+#[test]
+fn i_in_the_output_shows_the_chosen_panes_host() {
+    let mut app = app(120, 40);
+    run(&mut app, "db", "true");
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Output);
+    key(&mut app, KeyCode::Char('l'));
+    key(&mut app, KeyCode::Char('i'));
+    let db2 = host(&app, "db2");
+    assert!(
+        matches!(app.dialog, Some(Dialog::HostDetails { host, .. }) if host == db2),
+        "{:?}",
+        app.dialog
+    );
+}

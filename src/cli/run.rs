@@ -101,6 +101,12 @@ pub struct RunArgs {
     /// Run the command through sudo as this user (implies --sudo).
     #[arg(long, value_name = "USER")]
     pub sudo_user: Option<String>,
+
+    /// Reach every selected host through these jump hosts instead of the inventory's, as
+    /// `ssh -J` does: a chain `a,b` (first hop first) of inventory host names or
+    /// `[user@]host[:port]`; `none` connects directly.
+    #[arg(short = 'J', long = "jump", value_name = "SPEC")]
+    pub jump: Option<String>,
 }
 
 fn parse_fanout(s: &str) -> Result<usize, String> {
@@ -233,6 +239,9 @@ fn plan(inv_path: &Path, args: &RunArgs, oplog: &Path) -> Result<Option<Plan>, S
         pattern = crate::output::compact(&names);
     }
     let mut targets = engine::resolve_targets(&inv, &ids)?;
+    if let Some(spec) = &args.jump {
+        engine::target::apply_jump_override(&inv, &mut targets, spec)?;
+    }
     if let Some(t) = args.connect_timeout {
         for target in &mut targets {
             target.conn.connect_timeout = t;

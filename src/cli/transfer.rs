@@ -68,6 +68,7 @@ pub struct TransferOpts {
 /// Arguments of `fleetdeck push`.
 #[derive(Debug, clap::Args)]
 #[command(
+    override_usage = "fleetdeck push [OPTIONS] <PATTERN> <LOCAL>... <REMOTE>",
     after_help = "A directory SRC goes to REMOTE/SRC (its contents only when written SRC/); one file \
 goes to REMOTE itself unless REMOTE is a directory or ends with '/'. Files are written to a temp name \
 and renamed into place, so a target is never left half-written.\n\nExamples:\n  fleetdeck push web app.tar.gz /srv/releases/\n  fleetdeck push 'prod:&web' -r -p --verify site/ /var/www/site"
@@ -78,7 +79,7 @@ pub struct PushArgs {
     pub pattern: String,
 
     /// Local files or directories, then the remote path (relative to the login directory).
-    #[arg(value_name = "LOCAL… REMOTE", num_args = 2.., required = true)]
+    #[arg(value_name = "PATH", num_args = 2.., required = true)]
     pub paths: Vec<String>,
 
     /// When the remote target exists: replace it, leave it, or replace it only when size or

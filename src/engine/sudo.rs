@@ -102,3 +102,57 @@ impl SudoPassword for JobSudo<'_> {
         self.cache.rejected(self.job, self.user);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{HostKeyAnswer, HostKeyQuestion};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counting(AtomicUsize, Option<&'static str>);
+    impl Prompter for Counting {
+        fn host_key(&self, _q: &HostKeyQuestion) -> HostKeyAnswer {
+            HostKeyAnswer::Reject
+        }
+        fn secret(&self, kind: &SecretKind, prompt: &str) -> Option<Secret> {
+            assert_eq!(kind, &SecretKind::Sudo { user: "ops".into() });
+            assert!(
+                prompt.contains("ops") && prompt.contains("root"),
+                "{prompt}"
+            );
+            self.0.fetch_add(1, Ordering::SeqCst);
+            self.1.map(|s| Secret::new(s.into()))
+        }
+    }
+
+    #[test]
+    fn asked_once_then_again_only_after_a_rejection() {
+        let p = Counting(AtomicUsize::new(0), Some("pw"));
+        let c = SudoCache::default();
+        for host in ["a", "b", "c"] {
+            let s = c.get(1, "ops", "root", host, &p).expect("secret");
+            assert_eq!(s.expose(), "pw");
+        }
+        // A later job reuses an accepted password.
+        assert!(c.get(2, "ops", "root", "a", &p).is_some());
+        assert_eq!(p.0.load(Ordering::SeqCst), 1);
+        // Rejected in job 3: the rest of job 3 does not ask again, job 4 does.
+        c.rejected(3, "ops");
+        assert!(c.get(3, "ops", "root", "b", &p).is_some());
+        assert_eq!(p.0.load(Ordering::SeqCst), 1);
+        assert!(c.get(4, "ops", "root", "b", &p).is_some());
+        assert_eq!(p.0.load(Ordering::SeqCst), 2);
+        assert_eq!(c.asked(), 2);
+    }
+
+    #[test]
+    fn declined_is_not_asked_again_in_the_same_job() {
+        let p = Counting(AtomicUsize::new(0), None);
+        let c = SudoCache::default();
+        assert!(c.get(1, "ops", "root", "a", &p).is_none());
+        assert!(c.get(1, "ops", "root", "b", &p).is_none());
+        assert_eq!(p.0.load(Ordering::SeqCst), 1);
+        assert!(c.get(2, "ops", "root", "a", &p).is_none());
+        assert_eq!(p.0.load(Ordering::SeqCst), 2);
+    }
+}

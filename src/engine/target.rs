@@ -68,6 +68,74 @@ fn resolve_jump(
     Ok(())
 }
 
+/// Replaces the jump chain of every target with `spec`, as OpenSSH's `-J` does: `spec` is a
+/// comma-separated chain, first hop first, of inventory host names or `[user@]host[:port]`;
+/// `none` removes every jump. The first hop's own inventory jumps are still followed (as ssh
+/// follows the first hop's ProxyJump); later hops are reached through the hops before them.
+/// A literal hop inherits identity files and the connect timeout from the target.
+/// Errors name `spec` and the bad hop (the faces exit 2 on them).
+///
+/// `fleetdeck run -J`, `push -J` and `pull -J` all call this after [`resolve_targets`] and
+/// before applying `--connect-timeout`.
+pub fn apply_jump_override(
+    inv: &Inventory,
+    targets: &mut [Target],
+    spec: &str,
+) -> Result<(), String> {
+    let bad = |e: String| format!("-J {spec:?}: {e}");
+    let hops: Vec<&str> = spec.split(',').map(str::trim).collect();
+    if hops.iter().any(|h| h.is_empty()) {
+        return Err(bad("empty jump host in the chain".into()));
+    }
+    if hops.len() == 1 && hops[0].eq_ignore_ascii_case("none") {
+        for t in targets.iter_mut() {
+            t.jump.clear();
+            t.conn.jump.clear();
+        }
+        return Ok(());
+    }
+    // Check literal hops once, before touching any target, so a bad spec fails alone.
+    for hop in &hops {
+        if inv.host_by_name(hop).is_none() {
+            parse_jump_spec(hop, &ConnSettings::default())
+                .map_err(|e| bad(format!("jump host {hop:?}: {e}")))?;
+        }
+    }
+    for t in targets.iter_mut() {
+        let mut chain = Vec::new();
+        for (i, hop) in hops.iter().enumerate() {
+            if let Some(id) = inv.host_by_name(hop) {
+                let jh = &inv.hosts[id];
+                if i == 0 {
+                    let mut seen = vec![jh.name.clone()];
+                    for j in &jh.conn.jump {
+                        resolve_jump(inv, &jh.name, j, &jh.conn, &mut chain, &mut seen)
+                            .map_err(bad)?;
+                    }
+                }
+                let mut conn = jh.conn.clone();
+                conn.jump.clear();
+                chain.push(Target {
+                    name: Arc::from(jh.name.as_str()),
+                    conn,
+                    jump: Vec::new(),
+                });
+            } else {
+                let conn = parse_jump_spec(hop, &t.conn)
+                    .map_err(|e| bad(format!("jump host {hop:?}: {e}")))?;
+                chain.push(Target {
+                    name: Arc::from(*hop),
+                    conn,
+                    jump: Vec::new(),
+                });
+            }
+        }
+        t.conn.jump = hops.iter().map(|h| (*h).to_string()).collect();
+        t.jump = chain;
+    }
+    Ok(())
+}
+
 /// Parses `[user@]host[:port]` (or `[user@][v6]:port`). Identity files and the connect
 /// timeout are inherited from `base`; the user defaults to the operator's.
 pub fn parse_jump_spec(spec: &str, base: &ConnSettings) -> Result<ConnSettings, String> {
@@ -167,6 +235,49 @@ mod tests {
         assert!(parse_jump_spec("gw:x", &base)
             .unwrap_err()
             .contains("\"x\""));
+    }
+
+    #[test]
+    fn jump_override_replaces_every_chain_like_ssh_dash_j() {
+        let i = inv(vec![
+            host("web", &["bast2"]),
+            host("db", &[]),
+            host("bast2", &["bast1"]),
+            host("bast1", &[]),
+        ]);
+        let names = |t: &Target| {
+            t.jump
+                .iter()
+                .map(|j| j.name.to_string())
+                .collect::<Vec<_>>()
+        };
+        // An inventory name: its own jumps come first (first hop only).
+        let mut t = resolve_targets(&i, &[0, 1]).expect("resolve");
+        apply_jump_override(&i, &mut t, "bast2").expect("override");
+        assert_eq!(names(&t[0]), ["bast1", "bast2"]);
+        assert_eq!(names(&t[1]), ["bast1", "bast2"]);
+        assert_eq!(t[1].conn.jump, ["bast2"]);
+        // A chain of a literal and a name: later hops' own jumps are not followed.
+        let mut t = resolve_targets(&i, &[0, 1]).expect("resolve");
+        apply_jump_override(&i, &mut t, "ops@gw:2222, bast2").expect("override");
+        assert_eq!(names(&t[0]), ["ops@gw:2222", "bast2"]);
+        let gw = &t[0].jump[0].conn;
+        assert_eq!(
+            (gw.user.as_str(), gw.address.as_str(), gw.port),
+            ("ops", "gw", 2222)
+        );
+        // none: direct.
+        apply_jump_override(&i, &mut t, "none").expect("none");
+        assert!(t
+            .iter()
+            .all(|t| t.jump.is_empty() && t.conn.jump.is_empty()));
+        // Bad specs name themselves and leave the targets alone.
+        let mut t = resolve_targets(&i, &[0]).expect("resolve");
+        for bad in ["gw:0", "a,,b", "", "bast1,gw:x"] {
+            let e = apply_jump_override(&i, &mut t, bad).unwrap_err();
+            assert!(e.starts_with(&format!("-J {bad:?}")), "{e}");
+        }
+        assert_eq!(names(&t[0]), ["bast1", "bast2"]);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::ErrorClass;
 
 pub mod read;
+pub mod redact;
 
 /// Default location: `<state dir>/oplog.jsonl`.
 pub fn default_path() -> PathBuf {
@@ -187,8 +188,17 @@ impl OpLog {
     }
 
     /// Appends one record as one whole line, with a single write.
+    /// Commands are recorded through [`redact::redact`] (no `sshpass -p` passwords).
     pub fn append(&self, record: &Record) -> io::Result<()> {
-        let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
+        let mut line = match record {
+            Record::JobStart(s) if s.command.is_some() => {
+                let mut s = s.clone();
+                s.command = s.command.as_deref().map(redact::redact);
+                serde_json::to_vec(&Record::JobStart(s))
+            }
+            _ => serde_json::to_vec(record),
+        }
+        .map_err(io::Error::other)?;
         line.push(b'\n');
         let mut f = self
             .file

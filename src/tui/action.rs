@@ -79,6 +79,10 @@ pub enum Cmd {
     LogHost,
     /// `F5`: the transfer dialog (reserved; see `dialog.rs`).
     Transfer,
+    /// `S` (Ctrl-S on the command line): run commands through sudo / plainly.
+    ToggleSudo,
+    /// `i`: the connection settings of the host under the cursor, and where each came from.
+    HostDetails,
     /// Text editing (command line, filter, dialogs).
     Insert(char),
     Backspace,

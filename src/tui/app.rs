@@ -195,6 +195,8 @@ pub struct Settings {
     /// remote process).
     pub pty: bool,
     pub command_timeout: Option<Duration>,
+    /// The user `S` (sudo toggle) runs commands as.
+    pub sudo_user: String,
 }
 
 impl Default for Settings {
@@ -211,6 +213,7 @@ impl Default for Settings {
             known_hosts: Vec::new(),
             pty: false,
             command_timeout: None,
+            sudo_user: "root".into(),
         }
     }
 }
@@ -254,6 +257,8 @@ pub struct App {
     pub hash_state: std::collections::hash_map::RandomState,
     pub gathered_scroll: usize,
     pub cmdline: CmdLine,
+    /// `S`: commands from the command line run through sudo as `settings.sudo_user`.
+    pub sudo: bool,
     pub log: LogState,
     /// The open dialog; more wait in `queued_dialogs` (engine questions come in bursts).
     pub dialog: Option<Dialog>,
@@ -323,6 +328,7 @@ impl App {
             hash_state: std::collections::hash_map::RandomState::new(),
             gathered_scroll: 0,
             cmdline: CmdLine::default(),
+            sudo: false,
             log: LogState {
                 entries: VecDeque::new(),
                 scroll: 0,

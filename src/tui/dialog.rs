@@ -54,6 +54,11 @@ pub enum Dialog {
     },
     /// `F5`: send or fetch files (state in `tui/transfer.rs`).
     Transfer(Box<super::transfer::TransferDialog>),
+    /// `i`: a host's effective connection settings and where each came from.
+    HostDetails {
+        host: HostId,
+        scroll: usize,
+    },
     /// A message to acknowledge.
     Notice {
         title: String,

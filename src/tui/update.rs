@@ -207,6 +207,8 @@ pub fn apply_cmd(app: &mut App, cmd: Cmd) -> Vec<Effect> {
             app.tree.editing_filter = true;
         }
         Cmd::Transfer => super::transfer::open(app),
+        Cmd::ToggleSudo => toggle_sudo(app),
+        Cmd::HostDetails => host_details(app),
         Cmd::Escape if app.zoom.is_some() => app.zoom = None,
         _ => {
             return match app.focus {
@@ -227,6 +229,40 @@ pub fn apply_cmd(app: &mut App, cmd: Cmd) -> Vec<Effect> {
         }
     }
     Vec::new()
+}
+
+/// `S`: commands run through sudo as `settings.sudo_user`, or plainly again.
+fn toggle_sudo(app: &mut App) {
+    app.sudo = !app.sudo;
+    let text = if app.sudo {
+        format!(
+            "sudo on: commands run as {} (a sudo password is asked once); S turns it off",
+            app.settings.sudo_user
+        )
+    } else {
+        "sudo off: commands run as the login user".to_string()
+    };
+    app.set_status(LogLevel::Info, text);
+}
+
+/// `i`: opens the details of the host under the tree cursor (or the chosen pane's host when
+/// the output has focus).
+fn host_details(app: &mut App) {
+    let from_tree = match app.tree.rows().get(app.tree.cursor) {
+        Some(Row::Host { id, .. }) => Some(*id),
+        _ => None,
+    };
+    let host = match app.focus {
+        Focus::Output => app.current_host().or(from_tree),
+        _ => from_tree,
+    };
+    match host {
+        Some(host) => app.open_dialog(Dialog::HostDetails { host, scroll: 0 }),
+        None => app.set_status(
+            LogLevel::Info,
+            "host details: put the tree cursor on a host (not a group) and press i",
+        ),
+    }
 }
 
 fn quit(app: &mut App) -> Vec<Effect> {
@@ -332,6 +368,14 @@ fn dialog_cmd(app: &mut App, cmd: Cmd) -> Vec<Effect> {
             Cmd::PageUp => *scroll = scroll.saturating_sub(10),
             Cmd::PageDown => *scroll += 10,
             Cmd::Escape | Cmd::Submit | Cmd::Answer('q' | '?') => app.close_dialog(),
+            _ => {}
+        },
+        Dialog::HostDetails { scroll, .. } => match cmd {
+            Cmd::Up => *scroll = scroll.saturating_sub(1),
+            Cmd::Down => *scroll += 1,
+            Cmd::PageUp => *scroll = scroll.saturating_sub(10),
+            Cmd::PageDown => *scroll += 10,
+            Cmd::Escape | Cmd::Submit | Cmd::Answer('q' | 'i') => app.close_dialog(),
             _ => {}
         },
         Dialog::Notice { .. } => {
@@ -658,7 +702,14 @@ fn run_command(app: &mut App) -> Vec<Effect> {
         .map(|&h| app.inventory.hosts[h].name.as_str())
         .collect();
     let mut lines = vec![
-        format!("Run  {command}"),
+        if app.sudo {
+            format!(
+                "Run  {command}  (through sudo as {})",
+                app.settings.sudo_user
+            )
+        } else {
+            format!("Run  {command}")
+        },
         format!(
             "on {} hosts: {}",
             hosts.len(),
@@ -704,10 +755,17 @@ pub fn start_job(app: &mut App, command: &str, hosts: Vec<HostId>) -> Vec<Effect
         v.pane = Pane::new(app.settings.tail_lines);
     }
     let pattern = selection_pattern(app, &hosts);
+    let sudo_user = app.sudo.then(|| app.settings.sudo_user.clone());
+    let via = sudo_user
+        .as_deref()
+        .map_or(String::new(), |u| format!(" through sudo as {u}"));
     app.push_log(
         LogLevel::Info,
         None,
-        format!("exec \"{command}\" on {} hosts ({pattern})", hosts.len()),
+        format!(
+            "exec \"{command}\"{via} on {} hosts ({pattern})",
+            hosts.len()
+        ),
     );
     app.job = Some(JobView {
         id: None,
@@ -730,7 +788,7 @@ pub fn start_job(app: &mut App, command: &str, hosts: Vec<HostId>) -> Vec<Effect
             command: command.to_string(),
             pty: app.settings.pty,
             timeout: app.settings.command_timeout,
-            sudo_user: None,
+            sudo_user,
         }),
         targets,
         fanout: app.settings.fanout,
@@ -1020,7 +1078,7 @@ pub fn compute_gathered(app: &mut App) {
 fn on_mouse(app: &mut App, m: MouseEvent) {
     let a = areas(app.area);
     let (x, y) = (m.column, m.row);
-    if let Some(Dialog::Help { scroll }) = &mut app.dialog {
+    if let Some(Dialog::Help { scroll } | Dialog::HostDetails { scroll, .. }) = &mut app.dialog {
         match m.kind {
             MouseEventKind::ScrollDown => *scroll += WHEEL_LINES,
             MouseEventKind::ScrollUp => *scroll = scroll.saturating_sub(WHEEL_LINES),

@@ -502,9 +502,14 @@ pub(super) fn run(
     };
     let plan = make_plan(&sftp, spec, &host_name, &remote, cancel)?;
 
-    fs::create_dir_all(&spec.dest).map_err(|e| {
-        TransferError::local(format!("creating directory {}", spec.dest.display()), e)
-    })?;
+    // DEST and any missing parents are private like everything fleetdeck creates.
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&spec.dest)
+        .map_err(|e| {
+            TransferError::local(format!("creating directory {}", spec.dest.display()), e)
+        })?;
     let base = match spec.naming {
         Naming::Subdir => {
             ensure_local_dir(&spec.dest, Path::new(&host_name))?;

@@ -19,20 +19,28 @@ pub fn draw_cmdline(frame: &mut Frame, app: &App, area: Rect) {
     let selected = app.tree.selected_count();
     let right = format!(" {selected} selected ");
     let width = area.width as usize;
-    let avail = width.saturating_sub(right.len() + 3);
-    let prompt_style = if focused {
+    // Through sudo the prompt says so, in the warning color, focused or not (NO_COLOR: the
+    // word itself shows it).
+    let prompt = if app.sudo { " sudo > " } else { " > " };
+    let pw = prompt.chars().count();
+    let avail = width.saturating_sub(right.len() + pw);
+    let prompt_style = if app.sudo {
+        Style::default()
+            .fg(t.colors.log_warn)
+            .add_modifier(Modifier::BOLD)
+    } else if focused {
         Style::default()
             .fg(t.colors.prompt)
             .add_modifier(Modifier::BOLD)
     } else {
         Style::default().fg(t.colors.dim)
     };
-    let mut spans = vec![Span::styled(" > ", prompt_style)];
+    let mut spans = vec![Span::styled(prompt, prompt_style)];
     let cursor_col;
     if let Some(s) = &c.search {
         let label = format!("(history search) `{}': ", s.query);
         let found = c.search_match().unwrap_or("");
-        cursor_col = 3 + label.chars().count().min(avail);
+        cursor_col = pw + label.chars().count().min(avail);
         spans.push(Span::styled(label, Style::default().fg(t.colors.status)));
         spans.push(Span::styled(
             cut_chars(found, avail).to_string(),
@@ -42,10 +50,14 @@ pub fn draw_cmdline(frame: &mut Frame, app: &App, area: Rect) {
         // Keep the cursor in view on long lines.
         let start = c.cursor.saturating_sub(avail.saturating_sub(1));
         let shown: String = c.input.chars().skip(start).take(avail).collect();
-        cursor_col = 3 + c.cursor - start;
+        cursor_col = pw + c.cursor - start;
         if c.input.is_empty() && !focused {
             spans.push(Span::styled(
-                ": command to run on the selected hosts",
+                if app.sudo {
+                    ": command to run through sudo on the selected hosts (S: off)"
+                } else {
+                    ": command to run on the selected hosts"
+                },
                 Style::default().fg(t.colors.dim),
             ));
         } else {

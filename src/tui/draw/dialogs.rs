@@ -71,6 +71,10 @@ pub fn draw_dialog(frame: &mut Frame, app: &App, dialog: &Dialog, area: Rect) {
             crate::tui::transfer::draw(frame, app, d, area);
             return;
         }
+        Dialog::HostDetails { host, scroll } => {
+            draw_host_details(frame, app, *host, *scroll, area);
+            return;
+        }
         Dialog::Confirm {
             title,
             lines,
@@ -124,9 +128,9 @@ pub fn draw_dialog(frame: &mut Frame, app: &App, dialog: &Dialog, area: Rect) {
             ..
         } => {
             let title = match kind {
-                SecretKind::Password { .. } => "Password",
-                SecretKind::Passphrase { .. } => "Key passphrase",
-                SecretKind::Sudo { .. } => "sudo password",
+                SecretKind::Password { .. } => "Password".to_string(),
+                SecretKind::Passphrase { .. } => "Key passphrase".to_string(),
+                SecretKind::Sudo { user } => format!("sudo password for {user}"),
             };
             let v = vec![
                 Line::styled(prompt.clone(), text),
@@ -143,7 +147,22 @@ pub fn draw_dialog(frame: &mut Frame, app: &App, dialog: &Dialog, area: Rect) {
                 ),
                 keys_line(app, &[("Enter", "send"), ("Esc", "decline")]),
             ];
-            (title.to_string(), false, v, 64, 0)
+            let mut v = v;
+            if matches!(kind, SecretKind::Sudo { .. }) {
+                v.insert(
+                    4,
+                    Line::styled(
+                        "Asked once for the whole job; a wrong one fails as auth-failed.",
+                        Style::default().fg(t.colors.dim),
+                    ),
+                );
+            }
+            let w = if matches!(kind, SecretKind::Sudo { .. }) {
+                80
+            } else {
+                64
+            };
+            (title, false, v, w, 0)
         }
         Dialog::Pattern { input, error } => {
             let mut v = vec![
@@ -224,4 +243,100 @@ fn draw_help(frame: &mut Frame, app: &App, scroll: usize, area: Rect) {
     let block = frame_block(app, title, false);
     let shown: Vec<Line> = lines.into_iter().skip(scroll).collect();
     frame.render_widget(Paragraph::new(shown).block(block), rect);
+}
+
+/// `i`: every effective setting of one host with its origin, then the resolved route.
+fn draw_host_details(frame: &mut Frame, app: &App, host: usize, scroll: usize, area: Rect) {
+    let t = &app.theme;
+    let text = Style::default().fg(t.colors.text);
+    let dim = Style::default().fg(t.colors.dim);
+    let key = Style::default().fg(t.colors.hint_key);
+    let Some(h) = app.inventory.hosts.get(host) else {
+        return;
+    };
+    let rows = app.inventory.provenance(host);
+    let kw = rows
+        .iter()
+        .map(|(k, _, _)| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    let rect = centered(area, 100, area.height.saturating_sub(2));
+    let inner_w = inner(rect).width as usize;
+    let mut lines = Vec::new();
+    for (k, v, origin) in &rows {
+        let v = crate::output::to_plain(v.as_bytes());
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {k:<kw$}  "), key),
+            Span::styled(v, text.add_modifier(Modifier::BOLD)),
+        ]));
+        lines.push(Line::from(vec![
+            Span::raw(" ".repeat(kw + 3)),
+            Span::styled(format!("from {origin}"), dim),
+        ]));
+    }
+    lines.push(Line::raw(""));
+    let route = match crate::engine::resolve_targets(&app.inventory, &[host]) {
+        Ok(t) => t.first().map_or_else(String::new, |t| {
+            t.jump
+                .iter()
+                .chain(std::iter::once(t))
+                .map(|hop| {
+                    format!(
+                        "{}@{} ({}:{})",
+                        hop.conn.user, hop.name, hop.conn.address, hop.conn.port
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" → ")
+        }),
+        Err(e) => format!("cannot resolve: {e}"),
+    };
+    lines.push(Line::from(vec![
+        Span::styled(format!(" {:<kw$}  ", "route"), key),
+        Span::styled(crate::output::to_plain(route.as_bytes()), text),
+    ]));
+    let groups: Vec<&str> = h
+        .groups
+        .iter()
+        .filter_map(|&g| app.inventory.groups.get(g).map(|g| g.name.as_str()))
+        .collect();
+    lines.push(Line::from(vec![
+        Span::styled(format!(" {:<kw$}  ", "groups"), key),
+        Span::styled(groups.join(", "), text),
+    ]));
+    if let Some(v) = app.hosts.get(host) {
+        if let Some((class, msg)) = &v.error {
+            lines.push(Line::from(vec![
+                Span::styled(format!(" {:<kw$}  ", "last job"), key),
+                Span::styled(
+                    format!("{}: {msg}", class.as_str()),
+                    Style::default().fg(t.colors.danger),
+                ),
+            ]));
+        }
+    }
+    lines.push(Line::raw(""));
+    lines.push(keys_line(app, &[("↑↓", "scroll"), ("Esc/i", "close")]));
+    let wrapped: usize = lines
+        .iter()
+        .map(|l| l.width().max(1).div_ceil(inner_w.max(1)))
+        .sum();
+    let rect = centered(
+        area,
+        100,
+        (wrapped as u16 + 2).min(area.height.saturating_sub(2)),
+    );
+    let h_in = inner(rect).height as usize;
+    let scroll = scroll.min(wrapped.saturating_sub(h_in));
+    frame.render_widget(Clear, rect);
+    let title = format!("Host {}", crate::output::to_plain(h.name.as_bytes()));
+    let block = frame_block(app, &title, false);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false })
+            .scroll((u16::try_from(scroll).unwrap_or(u16::MAX), 0)),
+        rect,
+    );
 }
