@@ -750,3 +750,190 @@ fn nine_thousand_refused_hosts() {
     let _serial = serial();
     refused_among_live(9000, 50, Duration::from_secs(300));
 }
+
+/// Resident memory of this process in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .expect("read /proc/self/status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The soak run (`scripts/soak`): `FLEETDECK_SOAK_HOSTS` lab hosts (200), a command on all of
+/// them every second for `FLEETDECK_SOAK_SECS` seconds (120) while random hosts are killed and
+/// restarted. Checks: memory, threads and fds of this process stay within a bound between
+/// the first warm job and the last; every job has its complete records in the operation log;
+/// no sshd session is left on the lab side after shutdown.
+#[test]
+#[ignore = "soak: minutes long; run by scripts/soak"]
+fn soak() {
+    use rand::Rng as _;
+    let _serial = serial();
+    let hosts = env_num("FLEETDECK_SOAK_HOSTS", 200) as usize;
+    let secs = env_num("FLEETDECK_SOAK_SECS", 120);
+    let t_lab = Instant::now();
+    let lab = common::lab(hosts);
+    eprintln!("soak: {hosts} lab hosts up in {:?}", t_lab.elapsed());
+    let baseline = census();
+    let (engine, mut rx) = Engine::new(config(&lab));
+    let t = Duration::from_secs(3);
+    let targets = lab_targets(&lab, t);
+    let run = collect(
+        &mut rx,
+        engine.submit(exec(
+            "echo warm",
+            targets.clone(),
+            Some(Duration::from_secs(10)),
+        )),
+        Duration::from_secs(120),
+    );
+    assert_eq!(run.ok, hosts, "warm-up job");
+    let warm = (census(), rss_kib());
+    eprintln!(
+        "soak: warm: fds {}, threads {}, rss {} KiB (before the engine: fds {}, threads {})",
+        warm.0 .0, warm.0 .1, warm.1, baseline.0, baseline.1
+    );
+    let mut rng = rand::thread_rng();
+    let mut down: Vec<(usize, Instant)> = Vec::new();
+    let (mut jobs, mut kills, mut restarts, mut host_ok, mut host_failed) =
+        (1u64, 0u64, 0u64, 0u64, 0u64);
+    let mut classes: HashMap<ErrorClass, u64> = HashMap::new();
+    let mut peak = (0usize, 0usize, 0u64);
+    let mut slowest = Duration::ZERO;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        let tick = Instant::now();
+        // Chaos: kill one random host in three ticks (at most 5% down), restart hosts down
+        // for more than 3 s.
+        down.retain(|&(i, since)| {
+            if since.elapsed() > Duration::from_secs(3) {
+                lab.start_host(i).expect("restart a killed host");
+                restarts += 1;
+                false
+            } else {
+                true
+            }
+        });
+        if rng.gen_range(0..3) == 0 && down.len() < hosts / 20 {
+            let i = rng.gen_range(0..hosts);
+            if !down.iter().any(|&(d, _)| d == i) {
+                lab.kill_host(i);
+                kills += 1;
+                down.push((i, Instant::now()));
+            }
+        }
+        let id = engine.submit(exec(
+            &format!("echo tick {jobs}"),
+            targets.clone(),
+            Some(Duration::from_secs(10)),
+        ));
+        jobs += 1;
+        let run = collect(&mut rx, id, Duration::from_secs(60));
+        slowest = slowest.max(run.wall);
+        host_ok += run.ok as u64;
+        host_failed += run.failed as u64;
+        for hr in run.hosts.values() {
+            if let Some((c, _)) = &hr.failed {
+                *classes.entry(*c).or_default() += 1;
+            }
+        }
+        let (fds, threads) = census();
+        peak = (peak.0.max(fds), peak.1.max(threads), peak.2.max(rss_kib()));
+        if let Some(rest) = Duration::from_secs(1).checked_sub(tick.elapsed()) {
+            std::thread::sleep(rest);
+        }
+    }
+    for &(i, _) in &down {
+        lab.start_host(i).expect("restart");
+        restarts += 1;
+    }
+    // A last job on every host, all up: every one answers.
+    let run = collect(
+        &mut rx,
+        engine.submit(exec("echo last", targets, Some(Duration::from_secs(10)))),
+        Duration::from_secs(120),
+    );
+    jobs += 1;
+    assert_eq!(
+        run.ok,
+        hosts,
+        "last job: {:?}",
+        run.hosts
+            .values()
+            .filter_map(|h| h.failed.clone())
+            .collect::<Vec<_>>()
+    );
+    let end = (census(), rss_kib());
+    eprintln!(
+        "soak: {secs} s, {jobs} jobs on {hosts} hosts, {kills} kills, {restarts} restarts; \
+         host results: {host_ok} ok, {host_failed} failed {classes:?}; slowest job {slowest:?}"
+    );
+    eprintln!(
+        "soak: warm -> end: fds {} -> {}, threads {} -> {}, rss {} -> {} KiB; peak fds {}, threads {}, rss {} KiB",
+        warm.0 .0, end.0 .0, warm.0 .1, end.0 .1, warm.1, end.1, peak.0, peak.1, peak.2
+    );
+    // Bounds: a restarted host's worker is replaced, not added; at most a handful of
+    // threads/fds in flight; memory growth under 64 MiB over the run.
+    assert!(
+        end.0 .0 <= warm.0 .0 + 8,
+        "fds grew: {} -> {}",
+        warm.0 .0,
+        end.0 .0
+    );
+    assert!(
+        end.0 .1 <= warm.0 .1 + 8,
+        "threads grew: {} -> {}",
+        warm.0 .1,
+        end.0 .1
+    );
+    assert!(
+        end.1 <= warm.1 + 64 * 1024,
+        "memory grew: {} -> {} KiB",
+        warm.1,
+        end.1
+    );
+    engine.shutdown();
+    assert_no_leak("soak (after shutdown)", baseline);
+    // Lab side: no session processes under any listener once the engine has shut down.
+    let settled = {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let n: usize = (0..hosts)
+                .filter_map(|i| lab.pid(i))
+                .map(|p| descendants(p).len())
+                .sum();
+            if n == 0 || Instant::now() > deadline {
+                break n;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assert_eq!(settled, 0, "sshd sessions left on the lab after shutdown");
+    // Operation log: every job complete (start, one result per host, end).
+    let text = std::fs::read_to_string(lab.tmp().join("oplog.jsonl")).expect("oplog");
+    let mut per_run: HashMap<String, (usize, usize, usize)> = HashMap::new();
+    for line in text.lines() {
+        let rec: fleetdeck::oplog::Record =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("bad oplog line {line:?}: {e}"));
+        let e = per_run.entry(rec.run().to_string()).or_default();
+        match rec {
+            fleetdeck::oplog::Record::JobStart(_) => e.0 += 1,
+            fleetdeck::oplog::Record::HostResult(_) => e.1 += 1,
+            fleetdeck::oplog::Record::JobEnd(_) => e.2 += 1,
+        }
+    }
+    assert_eq!(per_run.len() as u64, jobs);
+    for (run, counts) in &per_run {
+        assert_eq!(*counts, (1, hosts, 1), "incomplete records for {run}");
+    }
+    eprintln!("soak: operation log: {jobs} jobs, each with 1 start, {hosts} results, 1 end");
+}

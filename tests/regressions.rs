@@ -7,6 +7,7 @@
 //!   (through the inventory's range syntax) to the same set of names.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -263,7 +264,7 @@ fn host_name(rng: &mut StdRng) -> String {
     if rng.gen_bool(0.9) {
         let width = rng.gen_range(0..4);
         let n: u32 = rng.gen_range(0..130);
-        s.push_str(&format!("{n:0width$}"));
+        let _ = write!(s, "{n:0width$}");
     }
     s.push_str(SUFFIXES[rng.gen_range(0..SUFFIXES.len())]);
     s

@@ -186,7 +186,19 @@ fn help_200x60_lists_every_key() {
     let mut app = app(200, 60);
     key(&mut app, KeyCode::Char('?'));
     let s = snap(&app);
-    for k in ["Space", "Ctrl-C", "Ctrl-R", "Tab", "F5", "PgUp", "?", ":"] {
+    for k in [
+        "Space",
+        "Ctrl-C",
+        "Ctrl-R",
+        "Tab",
+        "F5",
+        "PgUp",
+        "?",
+        ":",
+        "Ctrl-S",
+        "sudo",
+        "host details",
+    ] {
         assert!(s.contains(k), "help lacks {k}:\n{s}");
     }
     insta::assert_snapshot!(s);

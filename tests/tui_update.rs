@@ -1096,7 +1096,8 @@ fn i_shows_a_hosts_settings_and_where_each_came_from() {
         "from group prod (/fixtures/reach.yaml:",
         "from host web01 (/fixtures/reach.yaml:",
         "from defaults (/fixtures/reach.yaml:",
-        "jump@bastion (127.0.0.5:2222) → ops@web01 (10.0.0.11:2201)",
+        "route            1. jump@bastion (127.0.0.5:2222) jump",
+        "2. ops@web01 (10.0.0.11:2201) target",
     ] {
         assert!(shown.contains(want), "missing {want:?}:\n{shown}");
     }

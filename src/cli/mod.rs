@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod inventory;
+pub mod job;
 pub mod lab;
 pub mod log;
 pub mod run;

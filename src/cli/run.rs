@@ -9,17 +9,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver};
+use crossbeam_channel::select;
 
-use crate::engine::{
-    self, Engine, EngineConfig, Event, ExecSpec, HostKeyPolicy, JobKind, JobSpec, LogLevel, Stream,
-    Target, DEFAULT_FANOUT,
+use crate::cli::job::{
+    cli_engine_config, forward, interrupts, parse_seconds, plan_targets, usage_error, ConnArgs,
 };
+use crate::engine::{self, Engine, Event, ExecSpec, JobKind, JobSpec, LogLevel, Stream, Target};
 use crate::inventory::Inventory;
 use crate::output::{to_plain, Sanitizer};
 
 mod prompt;
-mod render;
+pub(crate) mod render;
 
 pub use prompt::{for_cli as cli_prompter, TtyPrompter};
 use render::{HostEnd, HostReport, Inline};
@@ -65,14 +65,6 @@ pub struct RunArgs {
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 
-    /// At most this many hosts connect or run at once.
-    #[arg(short = 'f', long, default_value_t = DEFAULT_FANOUT, value_parser = parse_fanout)]
-    pub fanout: usize,
-
-    /// Connect timeout in seconds (overrides the inventory's).
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
-    pub connect_timeout: Option<Duration>,
-
     /// Per-host command timeout in seconds.
     #[arg(short = 't', long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
@@ -85,15 +77,6 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_name = "JOB")]
     pub failed_from: Option<FailedFrom>,
 
-    /// What to do with host keys not in known_hosts (a changed key is always refused).
-    #[arg(long, value_enum, default_value_t = HostKeyPolicy::Strict)]
-    pub host_key_policy: HostKeyPolicy,
-
-    /// known_hosts files to use instead of the inventory's and ~/.ssh/known_hosts (new keys
-    /// are appended to the first).
-    #[arg(long, value_name = "FILE")]
-    pub known_hosts: Vec<PathBuf>,
-
     /// Run the command through sudo as root; a sudo password, if asked, is asked once.
     #[arg(long)]
     pub sudo: bool,
@@ -102,35 +85,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "USER")]
     pub sudo_user: Option<String>,
 
-    /// Reach every selected host through these jump hosts instead of the inventory's, as
-    /// `ssh -J` does: a chain `a,b` (first hop first) of inventory host names or
-    /// `[user@]host[:port]`; `none` connects directly.
-    #[arg(short = 'J', long = "jump", value_name = "SPEC")]
-    pub jump: Option<String>,
-}
-
-fn parse_fanout(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(n) if (1..=100_000).contains(&n) => Ok(n),
-        _ => Err(format!("{s:?} is not a fanout between 1 and 100000")),
-    }
-}
-
-fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !(v.is_finite() && v > 0.0 && v <= 1e9) {
-        return Err(format!("{s:?} must be a positive number of seconds"));
-    }
-    Ok(Duration::from_secs_f64(v))
-}
-
-/// Bad input: message and exit status 2.
-fn usage_error(msg: &str) -> ExitCode {
-    eprintln!("fleetdeck run: {msg}");
-    ExitCode::from(crate::cli::EXIT_USAGE)
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }
 
 /// What to run where, decided before any connection.
@@ -145,24 +101,15 @@ struct Plan {
 pub fn run(inventory: Option<PathBuf>, args: RunArgs) -> ExitCode {
     let command = args.command.join(" ");
     if command.trim().is_empty() {
-        return usage_error("the command after `--` is empty");
+        return usage_error("run", "the command after `--` is empty");
     }
-    let state = crate::paths::state_dir();
     let oplog_path = crate::oplog::default_path();
     let plan = match plan(&crate::cli::inventory_path(inventory), &args, &oplog_path) {
         Ok(Some(p)) => p,
         Ok(None) => return ExitCode::SUCCESS,
-        Err(msg) => return usage_error(&msg),
+        Err(msg) => return usage_error("run", &msg),
     };
-    let config = EngineConfig {
-        host_key_policy: args.host_key_policy,
-        known_hosts: plan.known_hosts.clone(),
-        idle_timeout: Duration::from_secs(60),
-        keepalive: Duration::from_secs(30),
-        runs_dir: Some(state.join("runs")),
-        oplog: Some(oplog_path),
-        prompter: prompt::for_cli(),
-    };
+    let config = cli_engine_config(&args.conn, plan.known_hosts.clone());
     let color = std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
     let (engine, events) = Engine::new(config);
@@ -177,7 +124,7 @@ pub fn run(inventory: Option<PathBuf>, args: RunArgs) -> ExitCode {
                 .or_else(|| args.sudo.then(|| "root".into())),
         }),
         targets: plan.targets,
-        fanout: args.fanout,
+        fanout: args.conn.fanout,
         pattern: plan.pattern,
     };
     let code = execute(&engine, events, spec, args.output, color);
@@ -238,28 +185,7 @@ fn plan(inv_path: &Path, args: &RunArgs, oplog: &Path) -> Result<Option<Plan>, S
         let names: Vec<&str> = ids.iter().map(|&id| inv.hosts[id].name.as_str()).collect();
         pattern = crate::output::compact(&names);
     }
-    let mut targets = engine::resolve_targets(&inv, &ids)?;
-    if let Some(spec) = &args.jump {
-        engine::target::apply_jump_override(&inv, &mut targets, spec)?;
-    }
-    if let Some(t) = args.connect_timeout {
-        for target in &mut targets {
-            target.conn.connect_timeout = t;
-            for hop in &mut target.jump {
-                hop.conn.connect_timeout = t;
-            }
-        }
-    }
-    let known_hosts = if !args.known_hosts.is_empty() {
-        args.known_hosts.clone()
-    } else if !inv.known_hosts.is_empty() {
-        inv.known_hosts.clone()
-    } else {
-        let home = crate::ssh::auth::passwd_home()
-            .or_else(dirs::home_dir)
-            .unwrap_or_default();
-        vec![home.join(".ssh/known_hosts")]
-    };
+    let (targets, known_hosts) = plan_targets(&inv, &ids, &args.conn)?;
     Ok(Some(Plan {
         targets,
         pattern,
@@ -323,7 +249,7 @@ fn execute(
     let order: Vec<Arc<str>> = spec.targets.iter().map(|t| t.name.clone()).collect();
 
     let events = forward(events);
-    let interrupts = interrupts();
+    let interrupts = interrupts("run");
     let started = Instant::now();
     let job = engine.submit(spec);
     let keep_bytes = mode != OutputMode::Inline;
@@ -532,43 +458,4 @@ fn host_done(out: &mut impl Write, inline: &Inline, h: &mut HostState, mode: Out
         }
         OutputMode::Gathered => {}
     }
-}
-
-/// Moves engine events onto a crossbeam channel so that they can be selected with signals.
-fn forward(mut events: engine::EventReceiver) -> Receiver<Event> {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    std::thread::Builder::new()
-        .name("fleetdeck-events".into())
-        .spawn(move || {
-            while let Some(ev) = events.blocking_recv() {
-                if tx.send(ev).is_err() {
-                    break;
-                }
-            }
-        })
-        .expect("spawn the event forwarding thread");
-    rx
-}
-
-/// SIGINT and SIGTERM as messages; an empty channel if the handlers cannot be installed.
-fn interrupts() -> Receiver<i32> {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ]) {
-        Ok(mut signals) => {
-            let _ = std::thread::Builder::new()
-                .name("fleetdeck-signals".into())
-                .spawn(move || {
-                    for sig in signals.forever() {
-                        if tx.send(sig).is_err() {
-                            break;
-                        }
-                    }
-                });
-        }
-        Err(e) => eprintln!("fleetdeck run: warning: Ctrl-C will not cancel cleanly: {e}"),
-    }
-    rx
 }

@@ -3,10 +3,10 @@
 //! per host, then the same closing summary and exit status as `run`: 0 when every host
 //! succeeded, 1 otherwise, 2 for bad input, 130 when interrupted.
 //!
-//! `run`'s helpers (target planning, summary, signal forwarding) are private to `cli/run.rs`,
-//! so the small equivalents live here; the summary keeps `run`'s exact format.
+//! Target planning, the engine set-up and signal handling are `cli::job`'s, shared with `run`;
+//! the closing summary is `run`'s own.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -14,22 +14,24 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver};
+use crossbeam_channel::select;
 
+use crate::cli::job::{
+    cli_engine_config, forward, interrupts, plan_targets, usage_error, ConnArgs,
+};
+use crate::cli::run::render::{HostEnd, HostReport};
 use crate::engine::{
-    self, Engine, EngineConfig, ErrorClass, Event, HostKeyPolicy, JobKind, JobSpec, LogLevel,
-    Target, DEFAULT_FANOUT,
+    self, Engine, ErrorClass, Event, ExitStatus, JobKind, JobSpec, LogLevel, Target,
 };
 use crate::inventory::Inventory;
-use crate::output::{compact, to_plain};
+use crate::output::to_plain;
 use crate::ssh::transfer::{DownloadSpec, Naming, Overwrite, UploadSpec};
 
 pub mod progress;
 
 pub use progress::human_bytes;
 
-/// Exit status when interrupted (128 + SIGINT), as `run` uses.
-const EXIT_INTERRUPTED: u8 = 130;
+use crate::cli::run::EXIT_INTERRUPTED;
 /// How long to wait for hosts after a cancel.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
@@ -48,21 +50,8 @@ pub struct TransferOpts {
     #[arg(long)]
     pub verify: bool,
 
-    /// At most this many hosts connect or transfer at once.
-    #[arg(short = 'f', long, default_value_t = DEFAULT_FANOUT, value_parser = parse_fanout)]
-    pub fanout: usize,
-
-    /// Connect timeout in seconds (overrides the inventory's).
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
-    pub connect_timeout: Option<Duration>,
-
-    /// What to do with host keys not in known_hosts (a changed key is always refused).
-    #[arg(long, value_enum, default_value_t = HostKeyPolicy::Strict)]
-    pub host_key_policy: HostKeyPolicy,
-
-    /// known_hosts files to use instead of the inventory's and ~/.ssh/known_hosts.
-    #[arg(long, value_name = "FILE")]
-    pub known_hosts: Vec<PathBuf>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }
 
 /// Arguments of `fleetdeck push`.
@@ -117,29 +106,6 @@ pub struct PullArgs {
 
     #[command(flatten)]
     pub opts: TransferOpts,
-}
-
-fn parse_fanout(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(n) if (1..=100_000).contains(&n) => Ok(n),
-        _ => Err(format!("{s:?} is not a fanout between 1 and 100000")),
-    }
-}
-
-fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !(v.is_finite() && v > 0.0 && v <= 1e9) {
-        return Err(format!("{s:?} must be a positive number of seconds"));
-    }
-    Ok(Duration::from_secs_f64(v))
-}
-
-fn usage_error(verb: &str, msg: &str) -> ExitCode {
-    eprintln!("fleetdeck {verb}: {msg}");
-    ExitCode::from(crate::cli::EXIT_USAGE)
 }
 
 /// Checks the local side of a push before any connection.
@@ -242,26 +208,7 @@ fn targets(
             inv_path.display()
         ));
     }
-    let mut targets = engine::resolve_targets(&inv, &ids)?;
-    if let Some(t) = opts.connect_timeout {
-        for target in &mut targets {
-            target.conn.connect_timeout = t;
-            for hop in &mut target.jump {
-                hop.conn.connect_timeout = t;
-            }
-        }
-    }
-    let known_hosts = if !opts.known_hosts.is_empty() {
-        opts.known_hosts.clone()
-    } else if !inv.known_hosts.is_empty() {
-        inv.known_hosts.clone()
-    } else {
-        let home = crate::ssh::auth::passwd_home()
-            .or_else(dirs::home_dir)
-            .unwrap_or_default();
-        vec![home.join(".ssh/known_hosts")]
-    };
-    Ok((targets, known_hosts))
+    plan_targets(&inv, &ids, &opts.conn)
 }
 
 fn start(
@@ -276,22 +223,13 @@ fn start(
         Ok(t) => t,
         Err(msg) => return usage_error(verb, &msg),
     };
-    let state = crate::paths::state_dir();
-    let oplog_path = state.join("oplog.jsonl");
-    let config = EngineConfig {
-        host_key_policy: opts.host_key_policy,
-        known_hosts,
-        idle_timeout: Duration::from_secs(60),
-        keepalive: Duration::from_secs(30),
-        runs_dir: Some(state.join("runs")),
-        oplog: Some(oplog_path.clone()),
-        prompter: crate::cli::run::cli_prompter(),
-    };
+    let oplog_path = crate::oplog::default_path();
+    let config = cli_engine_config(&opts.conn, known_hosts);
     let (engine, events) = Engine::new(config);
     let spec = JobSpec {
         kind,
         targets,
-        fanout: opts.fanout,
+        fanout: opts.conn.fanout,
         pattern: pattern.to_string(),
     };
     let code = execute(verb, &engine, events, spec, &oplog_path);
@@ -570,7 +508,7 @@ fn execute(
     }
 }
 
-/// `run`'s closing summary format: a count line, then one line per bucket naming its hosts.
+/// `run`'s closing summary, for the hosts of a transfer.
 fn summary(
     names: &[String],
     ends: &[Option<End>],
@@ -578,88 +516,25 @@ fn summary(
     cancelled: bool,
     color: bool,
 ) -> String {
-    let mut buckets: BTreeMap<(u8, &str), Vec<&str>> = BTreeMap::new();
-    for (name, end) in names.iter().zip(ends) {
-        let key = match end {
-            Some(End::Ok) => (0, "succeeded"),
-            Some(End::Failed {
-                class: ErrorClass::Timeout,
-                ..
-            }) => (2, "timed-out"),
-            Some(End::Failed {
-                class: ErrorClass::Unreachable | ErrorClass::Refused,
-                ..
-            }) => (3, "unreachable"),
-            Some(End::Failed { class, .. }) => (4, class.as_str()),
-            None => (5, "no-result"),
-        };
-        buckets.entry(key).or_default().push(name);
-    }
-    let mut out = String::new();
-    let counts: Vec<String> = buckets
+    let reports: Vec<HostReport> = names
         .iter()
-        .map(|((_, label), hosts)| format!("{} {label}", hosts.len()))
-        .collect();
-    let _ = writeln!(
-        out,
-        "{}{} host{} in {:.2}s: {}",
-        if cancelled { "cancelled: " } else { "" },
-        names.len(),
-        if names.len() == 1 { "" } else { "s" },
-        elapsed.as_secs_f64(),
-        counts.join(", ")
-    );
-    let label_width = buckets.keys().map(|(_, l)| l.len()).max().unwrap_or(0);
-    for ((rank, label), hosts) in &buckets {
-        let label = format!("{label:<label_width$}");
-        let set = compact(hosts);
-        if color {
-            let c = if *rank == 0 { 32 } else { 31 };
-            let _ = writeln!(out, "  \x1b[{c}m{label}\x1b[0m  {set}");
-        } else {
-            let _ = writeln!(out, "  {label}  {set}");
-        }
-    }
-    out
-}
-
-/// Engine events onto a crossbeam channel, to select them with signals and redraw ticks.
-fn forward(mut events: engine::EventReceiver) -> Receiver<Event> {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    std::thread::Builder::new()
-        .name("fleetdeck-events".into())
-        .spawn(move || {
-            while let Some(ev) = events.blocking_recv() {
-                if tx.send(ev).is_err() {
-                    break;
-                }
-            }
+        .zip(ends)
+        .map(|(name, end)| HostReport {
+            name: name.clone(),
+            address: String::new(),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            end: end.as_ref().map(|e| match e {
+                End::Ok => HostEnd::Exit(ExitStatus::Code(0)),
+                End::Failed { class, message } => HostEnd::Error {
+                    class: *class,
+                    message: message.clone(),
+                },
+            }),
+            duration: Duration::ZERO,
         })
-        .expect("spawn the event forwarding thread");
-    rx
-}
-
-/// SIGINT and SIGTERM as messages.
-fn interrupts(verb: &str) -> Receiver<i32> {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    match signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ]) {
-        Ok(mut signals) => {
-            let _ = std::thread::Builder::new()
-                .name("fleetdeck-signals".into())
-                .spawn(move || {
-                    for sig in signals.forever() {
-                        if tx.send(sig).is_err() {
-                            break;
-                        }
-                    }
-                });
-        }
-        Err(e) => eprintln!("fleetdeck {verb}: warning: Ctrl-C will not cancel cleanly: {e}"),
-    }
-    rx
+        .collect();
+    crate::cli::run::render::summary(&reports, elapsed, cancelled, color)
 }
 
 #[cfg(test)]

@@ -175,8 +175,11 @@ pub struct OpLog {
 
 impl OpLog {
     /// Opens (creating 0600, parent dirs 0700) the log at `path` for appending.
+    /// A torn last line left by a crashed writer is ended with a newline first, so that the
+    /// next record is not glued to it (the reader then skips only the torn fragment).
     pub fn open(path: &Path) -> io::Result<OpLog> {
-        let file = crate::paths::open_private_append(path)?;
+        let mut file = crate::paths::open_private_append(path)?;
+        end_torn_line(path, &mut file)?;
         Ok(OpLog {
             path: path.to_path_buf(),
             file: Mutex::new(file),
@@ -206,6 +209,21 @@ impl OpLog {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         f.write_all(&line)
     }
+}
+
+/// Appends a newline when the file does not end with one (a crash mid-write).
+fn end_torn_line(path: &Path, file: &mut std::fs::File) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let mut last = [0u8; 1];
+    std::fs::File::open(path)?.read_exact_at(&mut last, len - 1)?;
+    if last[0] != b'\n' {
+        file.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -24,9 +24,8 @@ pub mod update;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::engine::{Engine, EngineConfig, HostKeyPolicy, LogLevel};
+use crate::engine::{Engine, HostKeyPolicy, LogLevel};
 use crate::inventory::Inventory;
 
 /// Records of the operation log shown in the live log at start.
@@ -106,16 +105,7 @@ pub fn run_console(inventory: Option<PathBuf>, args: ConsoleArgs) -> ExitCode {
     }
     // The console can ask, so unknown keys are shown with their fingerprint by default.
     settings.host_key_policy = args.host_key_policy.unwrap_or(HostKeyPolicy::Ask);
-    settings.known_hosts = if !args.known_hosts.is_empty() {
-        args.known_hosts.clone()
-    } else if !inv.known_hosts.is_empty() {
-        inv.known_hosts.clone()
-    } else {
-        let home = crate::ssh::auth::passwd_home()
-            .or_else(dirs::home_dir)
-            .unwrap_or_default();
-        vec![home.join(".ssh/known_hosts")]
-    };
+    settings.known_hosts = crate::cli::job::known_hosts_files(&args.known_hosts, &inv);
     let theme_spec = args.theme.clone().or_else(|| cfg.theme.clone());
     let (theme, theme_warning) = theme::Theme::load_or_default(theme_spec.as_deref());
     let theme = theme.respecting_no_color();
@@ -152,15 +142,12 @@ pub fn run_console(inventory: Option<PathBuf>, args: ConsoleArgs) -> ExitCode {
     );
 
     let (prompter, prompts) = runtime::ConsolePrompter::new();
-    let (engine, events) = Engine::new(EngineConfig {
-        host_key_policy: settings.host_key_policy,
-        known_hosts: settings.known_hosts.clone(),
-        idle_timeout: Duration::from_secs(600),
-        keepalive: Duration::from_secs(30),
-        runs_dir: Some(state.join("runs")),
-        oplog: Some(state.join("oplog.jsonl")),
-        prompter: Arc::new(prompter),
-    });
+    let (engine, events) = Engine::new(crate::cli::job::engine_config(
+        settings.host_key_policy,
+        settings.known_hosts.clone(),
+        crate::cli::job::CONSOLE_IDLE_TIMEOUT,
+        Arc::new(prompter),
+    ));
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

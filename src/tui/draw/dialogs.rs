@@ -276,26 +276,36 @@ fn draw_host_details(frame: &mut Frame, app: &App, host: usize, scroll: usize, a
         ]));
     }
     lines.push(Line::raw(""));
-    let route = match crate::engine::resolve_targets(&app.inventory, &[host]) {
-        Ok(t) => t.first().map_or_else(String::new, |t| {
+    // The route as the engine will take it: one hop a line, first hop first.
+    let route: Vec<String> = match crate::engine::resolve_targets(&app.inventory, &[host]) {
+        Ok(t) => t.first().map_or_else(Vec::new, |t| {
+            let n = t.jump.len() + 1;
             t.jump
                 .iter()
                 .chain(std::iter::once(t))
-                .map(|hop| {
+                .enumerate()
+                .map(|(i, hop)| {
+                    let what = if i + 1 == n { "target" } else { "jump" };
                     format!(
-                        "{}@{} ({}:{})",
-                        hop.conn.user, hop.name, hop.conn.address, hop.conn.port
+                        "{}. {}@{} ({}:{}) {what}",
+                        i + 1,
+                        hop.conn.user,
+                        hop.name,
+                        hop.conn.address,
+                        hop.conn.port
                     )
                 })
-                .collect::<Vec<_>>()
-                .join(" → ")
+                .collect()
         }),
-        Err(e) => format!("cannot resolve: {e}"),
+        Err(e) => vec![format!("cannot resolve: {e}")],
     };
-    lines.push(Line::from(vec![
-        Span::styled(format!(" {:<kw$}  ", "route"), key),
-        Span::styled(crate::output::to_plain(route.as_bytes()), text),
-    ]));
+    for (i, r) in route.iter().enumerate() {
+        let label = if i == 0 { "route" } else { "" };
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {label:<kw$}  "), key),
+            Span::styled(crate::output::to_plain(r.as_bytes()), text),
+        ]));
+    }
     let groups: Vec<&str> = h
         .groups
         .iter()
