@@ -14,7 +14,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 /// Size of the file sent: large enough that the send takes a while on the lab.
-const BIG: u64 = 768 * 1024 * 1024;
+const BIG: u64 = 256 * 1024 * 1024;
 
 /// Files in `dir` whose name holds the transfer temp marker.
 fn temps_in(dir: &Path) -> Vec<PathBuf> {

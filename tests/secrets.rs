@@ -169,17 +169,15 @@ fn passphrase_key_material_and_command_passwords_never_recorded() {
     };
     let _ = writeln!(debug, "{spec:?}");
     let id = engine.submit(spec);
-    let mut ok = 0;
-    loop {
+    let ok = loop {
         let ev = rx.blocking_recv().expect("events");
         let _ = writeln!(debug, "{ev:?}");
         if let Event::JobDone { job, ok: n, .. } = ev {
             if job == id {
-                ok = n;
-                break;
+                break n;
             }
         }
-    }
+    };
     assert_eq!(ok, 3, "{debug}");
     assert_eq!(prompter.0.load(Ordering::SeqCst), 1);
     let _ = writeln!(debug, "{engine:?}");
@@ -202,7 +200,7 @@ fn passphrase_key_material_and_command_passwords_never_recorded() {
     assert!(n >= 4, "expected an oplog and 3 run files, found {n}");
     let log = std::fs::read_to_string(state.join("oplog.jsonl")).expect("oplog");
     assert!(
-        log.contains(r#"sshpass -p *** ssh root@db true"#) && log.contains("MYSQL_PWD=*** true"),
+        log.contains("sshpass -p *** ssh root@db true") && log.contains("MYSQL_PWD=*** true"),
         "the command must be recorded, masked:\n{log}"
     );
     assert_private_tree(&state);
