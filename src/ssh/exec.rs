@@ -327,6 +327,11 @@ fn run_inner(
     let marker = sudo_marker();
     let command = remote_command(spec, &marker);
     w.retry(sess, "starting the command", || ch.exec(&command))?;
+    if spec.sudo_user.is_none() && !spec.pty {
+        // Nothing is ever written to the command's stdin: end it at once, as `ssh -n` does,
+        // so that a command reading stdin sees EOF instead of waiting forever.
+        w.retry(sess, "ending stdin", || ch.send_eof())?;
+    }
     let sudo_user = spec.sudo_user.as_deref().unwrap_or("root");
     // With a pty sudo's prompt arrives on stdout (the terminal): both streams are filtered.
     let mut filters = spec.sudo_user.as_ref().map(|_| {

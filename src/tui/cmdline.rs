@@ -246,7 +246,13 @@ pub fn load_history(path: &Path) -> Vec<String> {
 pub fn append_history(path: &Path, line: &str) -> std::io::Result<()> {
     let mut f = crate::paths::open_private_append(path)?;
     // One entry per line: newlines inside a command cannot be typed, but be safe.
-    writeln!(f, "{}", line.replace('\n', " "))
+    // Secrets typed on the command line (`sshpass -p …`, `--password=…`) are masked as in
+    // the operation log.
+    writeln!(
+        f,
+        "{}",
+        crate::oplog::redact::redact(&line.replace('\n', " "))
+    )
 }
 
 #[cfg(test)]
