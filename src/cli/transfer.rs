@@ -344,8 +344,9 @@ fn execute(
         lines: 0,
         last: Instant::now(),
     };
-    let stderr = std::io::stderr();
-    let mut err = stderr.lock();
+    // Not locked for the whole job: a warning printed by another thread (a worker, a prompt)
+    // would otherwise wait forever for the lock.
+    let mut err = std::io::stderr();
 
     let events = forward(events);
     let interrupts = interrupts(verb);
