@@ -102,7 +102,30 @@ impl Worker {
             };
             match self.rx.recv_timeout(wait) {
                 Ok(WorkItem::Run(job, idx)) => {
-                    self.run_item(&job, idx);
+                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        self.run_item(&job, idx);
+                    }));
+                    if let Err(panic) = ran {
+                        // A bug must not hang the job: the host fails, and its session (maybe
+                        // mid-operation) is never reused.
+                        self.held = None;
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(ToString::to_string)
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        let host = job.spec.targets[idx].name.clone();
+                        self.shared.host_done(
+                            &job,
+                            &host,
+                            HostEnd::Failed(
+                                super::ErrorClass::Protocol,
+                                format!("internal error, please report it: {what}"),
+                            ),
+                            Duration::ZERO,
+                            HostFacts::default(),
+                        );
+                    }
                     idle_since = Instant::now();
                 }
                 Ok(WorkItem::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
