@@ -3,6 +3,7 @@
 //!
 //! `cargo bench --bench render` prints criterion's figures and, first, the memory figure.
 
+use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
@@ -43,11 +44,12 @@ fn loaded_app(hosts: usize, w: u16, h: u16) -> App {
         let mut chunk = String::new();
         for l in 0..LINES {
             let odd = i % 50 == 7 && l == LINES - 1;
-            chunk.push_str(&format!(
-                "{host} {l:06} load 0.{:02}{}\n",
+            let _ = writeln!(
+                chunk,
+                "{host} {l:06} load 0.{:02}{}",
                 l % 100,
                 if odd { " ERROR" } else { "" }
-            ));
+            );
             if (l + 1) % LINES_PER_CHUNK == 0 {
                 let data = std::mem::take(&mut chunk).into_bytes();
                 update(
@@ -139,7 +141,7 @@ fn frame(c: &mut Criterion) {
                 });
             });
             group.bench_function("fold_500_hosts_cached", |b| {
-                b.iter(|| compute_gathered(&mut app))
+                b.iter(|| compute_gathered(&mut app));
             });
             group.bench_function("update_one_output_chunk", |b| {
                 let host: Arc<str> = app.hosts[3].name.clone();

@@ -33,7 +33,10 @@ pub fn config_dir() -> PathBuf {
 
 /// Creates `dir` and its parents with mode 0700.
 pub fn create_private_dir(dir: &Path) -> io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 /// Opens `path` for appending, creating it 0600 (and its directory 0700) if needed.
@@ -41,7 +44,11 @@ pub fn open_private_append(path: &Path) -> io::Result<fs::File> {
     if let Some(parent) = path.parent() {
         create_private_dir(parent)?;
     }
-    fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
 }
 
 /// Creates (truncating) `path` with mode 0600.
@@ -49,5 +56,10 @@ pub fn create_private_file(path: &Path) -> io::Result<fs::File> {
     if let Some(parent) = path.parent() {
         create_private_dir(parent)?;
     }
-    fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)
+    fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
 }

@@ -17,10 +17,19 @@ pub mod transfer;
 pub const EXIT_USAGE: u8 = 2;
 
 #[derive(Debug, Parser)]
-#[command(name = "fleetdeck", version, about = "A terminal operations console for fleets of hosts over SSH")]
+#[command(
+    name = "fleetdeck",
+    version,
+    about = "A terminal operations console for fleets of hosts over SSH"
+)]
 pub struct Cli {
     /// Inventory file (fleetdeck YAML, Ansible YAML, or an ssh_config).
-    #[arg(short = 'i', long = "inventory", global = true, env = "FLEETDECK_INVENTORY")]
+    #[arg(
+        short = 'i',
+        long = "inventory",
+        global = true,
+        env = "FLEETDECK_INVENTORY"
+    )]
     pub inventory: Option<PathBuf>,
 
     #[command(flatten)]

@@ -451,7 +451,6 @@ fn execute(
     }
     let elapsed = started.elapsed();
     screen.clear(&mut err);
-    drop(err);
 
     let records = recorded(oplog, job);
     let mut out = String::new();
