@@ -86,7 +86,8 @@ pub fn lab_shell() -> String {
     format!(
         "#!/bin/sh\n\
          # fleetdeck lab: the forced command of every lab host (generated).\n\
-         # $1 is the host's home; commands, shells and sftp all start there.\n\
+         # $1 is the host's home; commands, shells and sftp all start there. Commands are\n\
+         # evaluated by this shell itself (one exec less per command than sh -c).\n\
          HOME=$1\n\
          export HOME\n\
          unset ENV BASH_ENV\n\
@@ -94,7 +95,7 @@ pub fn lab_shell() -> String {
          case ${{SSH_ORIGINAL_COMMAND-}} in\n\
          '{SFTP_SERVER}') exec {SFTP_SERVER} -d \"$HOME\" ;;\n\
          '') exec /bin/sh -i ;;\n\
-         *) exec /bin/sh -c \"$SSH_ORIGINAL_COMMAND\" ;;\n\
+         *) shift; eval \"$SSH_ORIGINAL_COMMAND\" ;;\n\
          esac\n"
     )
 }
