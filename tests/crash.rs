@@ -31,36 +31,6 @@ fn temps_in(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// Pids of processes below `root`.
-fn descendants(root: i32) -> Vec<i32> {
-    let mut pairs: Vec<(i32, i32)> = Vec::new();
-    for e in std::fs::read_dir("/proc").expect("read /proc").flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok()) {
-            pairs.push((pid, ppid));
-        }
-    }
-    let mut out = Vec::new();
-    let mut frontier = vec![root];
-    while let Some(p) = frontier.pop() {
-        for &(c, pp) in &pairs {
-            if pp == p {
-                out.push(c);
-                frontier.push(c);
-            }
-        }
-    }
-    out
-}
-
 /// Processes whose command line mentions the temp marker (the remote janitor) or whose
 /// working directory is inside `under` (anything started in a lab home).
 fn lab_leftovers(under: &Path) -> Vec<(i32, String)> {
@@ -166,12 +136,14 @@ fn kill_9_during_push_leaves_no_partial_file_and_no_process() {
     eprintln!("temp files removed {:?} after the kill", t0.elapsed());
     // No lab process behind: no per-connection sshd, sftp-server or janitor.
     let gone = wait_until(Duration::from_secs(10), || {
-        (0..3).all(|i| lab.pid(i).is_some_and(|p| descendants(p).is_empty()))
-            && lab_leftovers(lab.dir()).is_empty()
+        (0..3).all(|i| {
+            lab.pid(i)
+                .is_some_and(|p| common::descendants(p).is_empty())
+        }) && lab_leftovers(lab.dir()).is_empty()
     });
     let stray: Vec<i32> = (0..3)
         .filter_map(|i| lab.pid(i))
-        .flat_map(descendants)
+        .flat_map(common::descendants)
         .collect();
     assert!(
         gone,

@@ -241,36 +241,6 @@ fn class_of(run: &JobRun, name: &str) -> (ErrorClass, String) {
         .unwrap_or_else(|| panic!("{name} must fail: {:?}", run.hosts.get(name)))
 }
 
-/// Pids of every process below `root` (children, grandchildren, ...).
-fn descendants(root: i32) -> Vec<i32> {
-    let mut parent_of: Vec<(i32, i32)> = Vec::new();
-    for e in std::fs::read_dir("/proc").expect("read /proc").flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok()) {
-            parent_of.push((pid, ppid));
-        }
-    }
-    let mut out = Vec::new();
-    let mut frontier = vec![root];
-    while let Some(p) = frontier.pop() {
-        for &(c, pp) in &parent_of {
-            if pp == p {
-                out.push(c);
-                frontier.push(c);
-            }
-        }
-    }
-    out
-}
-
 fn signal_all(pids: &[i32], sig: nix::sys::signal::Signal) {
     for &p in pids {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), sig);
@@ -470,7 +440,7 @@ fn session_closed_after_auth_is_replaced() {
     assert_eq!(run.ok, 3);
     let connects = engine.stats().tcp_connects_total;
     let root = lab.pid(0).expect("web01 runs");
-    let sessions = descendants(root);
+    let sessions = common::descendants(root);
     assert!(
         !sessions.is_empty(),
         "no session process under web01's sshd"
@@ -512,7 +482,7 @@ fn frozen_host_times_out_then_resumes() {
     assert_eq!(run.ok, 3, "{:?}", run.hosts);
     let root = lab.pid(0).expect("web01 runs");
     let mut frozen = vec![root];
-    frozen.extend(descendants(root));
+    frozen.extend(common::descendants(root));
     assert!(frozen.len() >= 2, "no per-connection sshd under {root}");
     signal_all(&frozen, nix::sys::signal::Signal::SIGSTOP);
     let cmd_timeout = Duration::from_secs(2);
@@ -1024,7 +994,7 @@ fn soak() {
         loop {
             let n: usize = (0..hosts)
                 .filter_map(|i| lab.pid(i))
-                .map(|p| descendants(p).len())
+                .map(|p| common::descendants(p).len())
                 .sum();
             if n == 0 || Instant::now() > deadline {
                 break n;

@@ -72,40 +72,6 @@ fn is_alive(pid: i32) -> bool {
     state != "Z" && state != "X"
 }
 
-/// Every live descendant of `root`.
-fn descendants(root: i32) -> Vec<i32> {
-    let mut parents = Vec::new();
-    for entry in fs::read_dir("/proc").expect("read /proc").flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) {
-            let rest = &stat[stat.rfind(')').expect("stat has a command name") + 1..];
-            let ppid: i32 = rest
-                .split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(0);
-            parents.push((pid, ppid));
-        }
-    }
-    let mut out = Vec::new();
-    let mut frontier = vec![root];
-    while let Some(p) = frontier.pop() {
-        for &(pid, ppid) in &parents {
-            if ppid == p && !out.contains(&pid) {
-                out.push(pid);
-                frontier.push(pid);
-            }
-        }
-    }
-    out
-}
-
 fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !ok() {
@@ -222,9 +188,9 @@ fn cli_up_status_ssh_idempotent_up_and_down() {
         .spawn()
         .expect("start ssh");
     wait_until("the session's sleep", Duration::from_secs(10), || {
-        descendants(pids[0]).len() >= 2
+        common::descendants(pids[0]).len() >= 2
     });
-    let children = descendants(pids[0]);
+    let children = common::descendants(pids[0]);
 
     let down = fleetdeck(tmp.path())
         .args(["lab", "down", "--dir", &dir_s])
@@ -389,7 +355,7 @@ fn kill_stop_and_restart_single_hosts() {
         .spawn()
         .expect("start ssh");
     wait_until("the session to start", Duration::from_secs(10), || {
-        descendants(pid).len() >= 2
+        common::descendants(pid).len() >= 2
     });
 
     lab.kill_host(0);

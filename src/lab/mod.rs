@@ -21,6 +21,9 @@
 
 mod files;
 mod procs;
+
+/// Every live (non-zombie) descendant process of `root`: what tests check is left behind.
+pub use procs::descendants;
 pub mod reach;
 
 pub use reach::ReachState;

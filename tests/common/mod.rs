@@ -174,3 +174,8 @@ pub fn fleetdeck(tmp: &Path) -> std::process::Command {
         .env_remove("FLEETDECK_LAB_DIR");
     cmd
 }
+
+/// Every live (non-zombie) descendant of `root`, children first found first.
+pub fn descendants(root: i32) -> Vec<i32> {
+    fleetdeck::lab::descendants(root).into_iter().collect()
+}
