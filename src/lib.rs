@@ -6,7 +6,9 @@
 //! and `output` making untrusted remote bytes safe to show.
 
 pub mod cli;
+pub mod contract;
 pub mod engine;
+pub mod face;
 pub mod inventory;
 pub mod lab;
 pub mod oplog;

@@ -889,9 +889,9 @@ fn jump_hosts_tunnel_and_sessions_stay_held() {
     let (engine, mut rx) = Engine::new(config(&lab, Arc::new(NoPrompter)));
     let t = lab_targets(&lab);
     let mut via_one = t[1].clone();
-    via_one.jump = vec![t[0].clone()];
+    via_one.jump = vec![t[0].hop()];
     let mut via_two = t[2].clone();
-    via_two.jump = vec![t[0].clone(), t[1].clone()];
+    via_two.jump = vec![t[0].hop(), t[1].hop()];
     let mut closed = target(
         "closed",
         common::free_base_port(1),
@@ -899,7 +899,7 @@ fn jump_hosts_tunnel_and_sessions_stay_held() {
         &lab.client_key_path(),
         Duration::from_secs(3),
     );
-    closed.jump = vec![t[0].clone()];
+    closed.jump = vec![t[0].hop()];
     let cmd = r#"basename "$(dirname "$PWD")""#;
     let targets = vec![via_one, via_two, closed];
     let run = collect(&mut rx, engine.submit(exec(cmd, targets.clone())));

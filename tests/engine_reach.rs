@@ -121,7 +121,7 @@ fn lab_targets(lab: &common::TestLab) -> HashMap<String, Target> {
             let mut t = plain(h);
             let mut hops = Vec::new();
             chain(h, &by_name, &mut hops);
-            t.jump = hops.into_iter().map(plain).collect();
+            t.jump = hops.into_iter().map(plain).map(|h| h.hop()).collect();
             (h.name.clone(), t)
         })
         .collect()
@@ -669,7 +669,7 @@ fn bastion_200_targets_figures() {
         .iter()
         .map(|h| {
             let mut x = t(h);
-            x.jump = vec![bastion.clone()];
+            x.jump = vec![bastion.hop()];
             x
         })
         .collect();

@@ -28,7 +28,7 @@ pub struct InventoryArgs {
 
 #[allow(clippy::needless_pass_by_value)] // the dispatcher hands the arguments over
 pub fn run(inventory: Option<PathBuf>, args: InventoryArgs) -> ExitCode {
-    let path = crate::cli::inventory_path(inventory);
+    let path = crate::face::inventory_path(inventory);
     let inv = match Inventory::load(&path) {
         Ok(inv) => inv,
         Err(e) => {

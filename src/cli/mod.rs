@@ -13,8 +13,7 @@ pub mod log;
 pub mod run;
 pub mod transfer;
 
-/// Exit status for bad input (usage, inventory, lab arguments).
-pub const EXIT_USAGE: u8 = 2;
+pub use crate::contract::EXIT_USAGE;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -53,11 +52,6 @@ pub enum Command {
     Pull(transfer::PullArgs),
     /// Print the operation log.
     Log(log::LogArgs),
-}
-
-/// The inventory to use when `-i` is not given: `./inventory.yaml`.
-pub fn inventory_path(cli_value: Option<PathBuf>) -> PathBuf {
-    cli_value.unwrap_or_else(|| PathBuf::from("inventory.yaml"))
 }
 
 /// Parses arguments and runs the chosen face.

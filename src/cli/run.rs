@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::select;
 
-use crate::cli::job::{
-    cli_engine_config, forward, interrupts, parse_seconds, plan_targets, usage_error, ConnArgs,
-};
+use crate::cli::job::{cli_engine_config, forward, interrupts};
 use crate::engine::{self, Engine, Event, ExecSpec, JobKind, JobSpec, LogLevel, Stream, Target};
+use crate::face::{parse_seconds, plan_targets, usage_error, ConnArgs};
 use crate::inventory::Inventory;
 use crate::output::{to_plain, Sanitizer};
 
@@ -24,10 +23,7 @@ pub(crate) mod render;
 pub use prompt::{for_cli as cli_prompter, TtyPrompter};
 use render::{HostEnd, HostReport, Inline};
 
-/// Exit status when interrupted by Ctrl-C (128 + SIGINT), as shells report it.
-pub const EXIT_INTERRUPTED: u8 = 130;
-/// Exit status when stopped by SIGTERM (128 + 15); the job is cancelled first as for Ctrl-C.
-pub const EXIT_TERMINATED: u8 = 143;
+pub use crate::contract::{EXIT_INTERRUPTED, EXIT_TERMINATED};
 /// How long to wait for hosts to report after a cancel before giving up on them.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
@@ -104,7 +100,7 @@ pub fn run(inventory: Option<PathBuf>, args: RunArgs) -> ExitCode {
         return usage_error("run", "the command after `--` is empty");
     }
     let oplog_path = crate::oplog::default_path();
-    let plan = match plan(&crate::cli::inventory_path(inventory), &args, &oplog_path) {
+    let plan = match plan(&crate::face::inventory_path(inventory), &args, &oplog_path) {
         Ok(Some(p)) => p,
         Ok(None) => return ExitCode::SUCCESS,
         Err(msg) => return usage_error("run", &msg),

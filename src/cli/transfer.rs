@@ -16,22 +16,17 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::select;
 
-use crate::cli::job::{
-    cli_engine_config, forward, interrupts, plan_targets, usage_error, ConnArgs,
-};
+use crate::cli::job::{cli_engine_config, forward, interrupts};
 use crate::cli::run::render::{HostEnd, HostReport};
+use crate::contract::{DownloadSpec, Naming, Overwrite, UploadSpec, EXIT_INTERRUPTED};
 use crate::engine::{
     self, Engine, ErrorClass, Event, ExitStatus, JobKind, JobSpec, LogLevel, Target,
 };
+use crate::face::{plan_targets, progress, usage_error, ConnArgs};
 use crate::inventory::Inventory;
 use crate::output::to_plain;
-use crate::ssh::transfer::{DownloadSpec, Naming, Overwrite, UploadSpec};
-
-pub mod progress;
-
 pub use progress::human_bytes;
 
-use crate::cli::run::EXIT_INTERRUPTED;
 /// How long to wait for hosts after a cancel.
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
@@ -73,7 +68,7 @@ pub struct PushArgs {
 
     /// When the remote target exists: replace it, leave it, or replace it only when size or
     /// mtime differ.
-    #[arg(long, value_enum, default_value_t = Overwrite::Always)]
+    #[arg(long, value_parser = crate::face::choice::<Overwrite>(), default_value = "always")]
     pub overwrite: Overwrite,
 
     #[command(flatten)]
@@ -101,7 +96,7 @@ pub struct PullArgs {
     pub local_dir: PathBuf,
 
     /// One subdirectory per host, or a `.<host>` suffix on each fetched name.
-    #[arg(long, value_enum, default_value_t = Naming::Subdir)]
+    #[arg(long, value_parser = crate::face::choice::<Naming>(), default_value = "subdir")]
     pub naming: Naming,
 
     #[command(flatten)]
@@ -218,7 +213,7 @@ fn start(
     opts: &TransferOpts,
     kind: JobKind,
 ) -> ExitCode {
-    let inv_path = crate::cli::inventory_path(inventory);
+    let inv_path = crate::face::inventory_path(inventory);
     let (targets, known_hosts) = match targets(&inv_path, pattern, opts) {
         Ok(t) => t,
         Err(msg) => return usage_error(verb, &msg),

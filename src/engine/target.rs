@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::Target;
+use super::{Hop, Target};
 use crate::inventory::{ConnSettings, HostId, Inventory};
 
 /// Resolves `hosts` of `inv` into targets. Jump entries name inventory hosts or are
@@ -33,7 +33,7 @@ fn resolve_jump(
     for_host: &str,
     spec: &str,
     base: &ConnSettings,
-    chain: &mut Vec<Target>,
+    chain: &mut Vec<Hop>,
     seen: &mut Vec<String>,
 ) -> Result<(), String> {
     if let Some(id) = inv.host_by_name(spec) {
@@ -51,19 +51,17 @@ fn resolve_jump(
         }
         let mut conn = jh.conn.clone();
         conn.jump.clear();
-        chain.push(Target {
+        chain.push(Hop {
             name: Arc::from(jh.name.as_str()),
             conn,
-            jump: Vec::new(),
         });
         return Ok(());
     }
     let conn = parse_jump_spec(spec, base)
         .map_err(|e| format!("host {for_host}: jump host {spec:?}: {e}"))?;
-    chain.push(Target {
+    chain.push(Hop {
         name: Arc::from(spec),
         conn,
-        jump: Vec::new(),
     });
     Ok(())
 }
@@ -115,18 +113,16 @@ pub fn apply_jump_override(
                 }
                 let mut conn = jh.conn.clone();
                 conn.jump.clear();
-                chain.push(Target {
+                chain.push(Hop {
                     name: Arc::from(jh.name.as_str()),
                     conn,
-                    jump: Vec::new(),
                 });
             } else {
                 let conn = parse_jump_spec(hop, &t.conn)
                     .map_err(|e| bad(format!("jump host {hop:?}: {e}")))?;
-                chain.push(Target {
+                chain.push(Hop {
                     name: Arc::from(*hop),
                     conn,
-                    jump: Vec::new(),
                 });
             }
         }
@@ -290,10 +286,7 @@ mod tests {
         let t = resolve_targets(&i, &[0]).expect("resolve");
         let names: Vec<&str> = t[0].jump.iter().map(|j| &*j.name).collect();
         assert_eq!(names, ["bast1", "bast2"]);
-        assert!(t[0]
-            .jump
-            .iter()
-            .all(|j| j.jump.is_empty() && j.conn.jump.is_empty()));
+        assert!(t[0].jump.iter().all(|j| j.conn.jump.is_empty()));
         let i = inv(vec![host("a", &["b"]), host("b", &["a"])]);
         assert!(resolve_targets(&i, &[0]).unwrap_err().contains("loops"));
         assert!(resolve_targets(&i, &[7]).is_err());

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::ErrorClass;
+use crate::contract::ErrorClass;
 
 pub mod read;
 pub mod redact;

@@ -123,7 +123,7 @@ pub fn last_job(records: &[Record]) -> Option<JobView<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::ErrorClass;
+    use crate::contract::ErrorClass;
     use crate::oplog::{now, ErrorInfo, OpLog};
 
     fn start(run: &str, hosts: &[&str]) -> Record {

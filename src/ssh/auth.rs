@@ -11,7 +11,7 @@ use base64::Engine as _;
 use ssh2::{KeyboardInteractivePrompt, Prompt, Session};
 
 use super::{SshError, Waiter};
-use crate::engine::{ErrorClass, Prompter, Secret, SecretKind};
+use crate::contract::{ErrorClass, Prompter, Secret, SecretKind};
 use crate::inventory::ConnSettings;
 
 /// Secrets the operator gave, shared by every worker of one engine. `None` remembers that the

@@ -15,7 +15,7 @@ use ssh2::{MethodType, Session};
 use super::auth::{authenticate, AuthCache, AuthContext};
 use super::knownhosts::{self, HostKeyStatus};
 use super::{SshError, Waiter};
-use crate::engine::{ErrorClass, HostKeyAnswer, HostKeyPolicy, HostKeyQuestion, Prompter};
+use crate::contract::{ErrorClass, HostKeyAnswer, HostKeyPolicy, HostKeyQuestion, Prompter};
 use crate::inventory::ConnSettings;
 
 /// Keys the operator accepted for this process only: `(host, port, key blob)`.

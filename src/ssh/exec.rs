@@ -9,7 +9,7 @@ use std::time::Duration;
 use ssh2::{Channel, Session};
 
 use super::{SshError, Waiter};
-use crate::engine::{ErrorClass, ExecSpec, ExitStatus, Stream};
+use crate::contract::{ErrorClass, ExecSpec, ExitStatus, Stream};
 
 /// How long closing a channel may take after the command ended or was aborted.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -71,7 +71,7 @@ pub fn sudo_marker() -> String {
 pub trait SudoPassword {
     /// The password to send when sudo prompts (asked at most once per engine and user; `None`
     /// when the operator has none to give).
-    fn password(&mut self) -> Option<crate::engine::Secret>;
+    fn password(&mut self) -> Option<crate::contract::Secret>;
     /// Called when sudo prompted again: the password given was wrong on this host.
     fn rejected(&mut self);
 }

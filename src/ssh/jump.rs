@@ -29,8 +29,9 @@ use ssh2::Channel;
 
 use super::connect::{connect, connect_stream, ConnectContext, Connection};
 use super::{SshError, POLL_SLICE};
-use crate::engine::{ErrorClass, JobId, Target};
+use crate::contract::{ErrorClass, JobId};
 use crate::inventory::ConnSettings;
+use crate::ssh::Hop;
 
 /// Size of the pump's copy buffers (per read; one buffer per bastion thread).
 const PUMP_CHUNK: usize = 32 * 1024;
@@ -43,14 +44,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn via(mut e: SshError, hop: &Target) -> SshError {
+fn via(mut e: SshError, hop: &Hop) -> SshError {
     if !e.message.starts_with("via jump host") {
         e.message = format!("via jump host {}: {}", hop.name, e.message);
     }
     e
 }
 
-fn hop_key(jumps: &[Target]) -> String {
+fn hop_key(jumps: &[Hop]) -> String {
     jumps
         .iter()
         .map(|j| format!("{}@{}:{}", j.conn.user, j.conn.address, j.conn.port))
@@ -153,7 +154,7 @@ impl JumpPool {
     /// The mailbox of the bastion thread for `jumps` (connecting it first if needed).
     fn bastion(
         &self,
-        jumps: &[Target],
+        jumps: &[Hop],
         ctx: &ConnectContext<'_>,
         job: JobId,
         on_attempt: &mut dyn FnMut(),
@@ -244,7 +245,7 @@ impl JumpPool {
     /// A byte stream to `dest` through the jump chain `jumps` (non-empty), within `deadline`.
     fn tunnel(
         &self,
-        jumps: &[Target],
+        jumps: &[Hop],
         dest: &ConnSettings,
         ctx: &ConnectContext<'_>,
         job: JobId,
@@ -323,7 +324,7 @@ impl Drop for JumpPool {
 pub fn connect_via(
     host: &str,
     conn: &ConnSettings,
-    jumps: &[Target],
+    jumps: &[Hop],
     ctx: &ConnectContext<'_>,
     pool: &JumpPool,
     job: JobId,

@@ -19,7 +19,16 @@ use std::time::{Duration, Instant};
 
 use ssh2::{BlockDirections, ErrorCode, Session};
 
-use crate::engine::ErrorClass;
+use crate::contract::ErrorClass;
+use crate::inventory::ConnSettings;
+
+/// One host to reach, in plain connection settings: a target or a jump host on the way to one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    /// Inventory name, for messages and for keying held jump sessions.
+    pub name: std::sync::Arc<str>,
+    pub conn: ConnSettings,
+}
 
 /// How long one poll of the socket lasts before the deadline and the cancel flag are checked.
 pub const POLL_SLICE: Duration = Duration::from_millis(50);

@@ -25,8 +25,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::engine::{Engine, HostKeyPolicy, LogLevel};
-use crate::inventory::Inventory;
+use crate::contract::{HostKeyPolicy, LogLevel, EXIT_USAGE};
+use crate::engine::Engine;
+use crate::face;
 
 /// Records of the operation log shown in the live log at start.
 pub const OPLOG_RECORDS_SHOWN: usize = 200;
@@ -44,7 +45,7 @@ pub struct ConsoleArgs {
 
     /// Console: what to do with unknown host keys [default in the console: ask, a dialog
     /// showing the fingerprint].
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = face::choice::<HostKeyPolicy>())]
     pub host_key_policy: Option<HostKeyPolicy>,
 
     /// Console: known_hosts files to use instead of the inventory's and ~/.ssh/known_hosts.
@@ -63,40 +64,37 @@ pub struct ConsoleArgs {
 /// Opens the console on an inventory. Exit status 2 for bad input (inventory, config, flags).
 #[allow(clippy::needless_pass_by_value)] // the signature `cli` calls
 pub fn run_console(inventory: Option<PathBuf>, args: ConsoleArgs) -> ExitCode {
-    let path = crate::cli::inventory_path(inventory);
-    let inv = match Inventory::load(&path) {
+    let path = face::inventory_path(inventory);
+    let inv = match face::load_inventory(&path) {
         Ok(inv) => inv,
-        Err(e) => {
-            eprintln!("fleetdeck: {e}");
-            return ExitCode::from(crate::cli::EXIT_USAGE);
-        }
+        Err(code) => return code,
     };
     let config_path = config::config_path();
     let cfg = match config::ConsoleConfig::load(&config_path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("fleetdeck: {e}");
-            return ExitCode::from(crate::cli::EXIT_USAGE);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     let mut settings = match cfg.settings() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("fleetdeck: {}: {e}", config_path.display());
-            return ExitCode::from(crate::cli::EXIT_USAGE);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     if let Some(n) = args.fanout {
         if n == 0 {
             eprintln!("fleetdeck: --fanout must be at least 1 (got 0)");
-            return ExitCode::from(crate::cli::EXIT_USAGE);
+            return ExitCode::from(EXIT_USAGE);
         }
         settings.fanout = n;
     }
     if let Some(n) = args.tail_lines {
         if n == 0 {
             eprintln!("fleetdeck: --tail-lines must be at least 1 (got 0)");
-            return ExitCode::from(crate::cli::EXIT_USAGE);
+            return ExitCode::from(EXIT_USAGE);
         }
         settings.tail_lines = n;
     }
@@ -105,7 +103,7 @@ pub fn run_console(inventory: Option<PathBuf>, args: ConsoleArgs) -> ExitCode {
     }
     // The console can ask, so unknown keys are shown with their fingerprint by default.
     settings.host_key_policy = args.host_key_policy.unwrap_or(HostKeyPolicy::Ask);
-    settings.known_hosts = crate::cli::job::known_hosts_files(&args.known_hosts, &inv);
+    settings.known_hosts = face::known_hosts_files(&args.known_hosts, &inv);
     let theme_spec = args.theme.clone().or_else(|| cfg.theme.clone());
     let (theme, theme_warning) = theme::Theme::load_or_default(theme_spec.as_deref());
     let theme = theme.respecting_no_color();
@@ -142,10 +140,10 @@ pub fn run_console(inventory: Option<PathBuf>, args: ConsoleArgs) -> ExitCode {
     );
 
     let (prompter, prompts) = runtime::ConsolePrompter::new();
-    let (engine, events) = Engine::new(crate::cli::job::engine_config(
+    let (engine, events) = Engine::new(face::engine_config(
         settings.host_key_policy,
         settings.known_hosts.clone(),
-        crate::cli::job::CONSOLE_IDLE_TIMEOUT,
+        face::CONSOLE_IDLE_TIMEOUT,
         Arc::new(prompter),
     ));
     let rt = match tokio::runtime::Builder::new_current_thread()

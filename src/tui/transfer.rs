@@ -15,10 +15,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui::Frame;
 
-use crate::cli::transfer::progress::{self, HostProgress};
+use crate::contract::{Choice, DownloadSpec, Naming, Overwrite, UploadSpec};
 use crate::engine::{JobId, JobKind, JobSpec, LogLevel, Stream};
+use crate::face::progress::{self, HostProgress};
 use crate::inventory::HostId;
-use crate::ssh::transfer::{DownloadSpec, Naming, Overwrite, UploadSpec};
 
 use super::action::{Cmd, Effect};
 use super::app::{App, HostState, JobView};

@@ -18,7 +18,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::engine::ErrorClass;
+use crate::contract::ErrorClass;
+pub use crate::contract::{DownloadSpec, Naming, Overwrite, UploadSpec};
 
 mod download;
 pub mod names;
@@ -28,72 +29,6 @@ mod upload;
 /// Bytes per SFTP read/write call. libssh2 pipelines the requests of one call, so large calls
 /// are what makes SFTP as fast as OpenSSH (SSH-NOTES: 8 KiB ≈ 75 MB/s, 256 KiB–1 MiB ≈ 400 MB/s).
 pub const CHUNK: usize = 1024 * 1024;
-
-/// What to do when the remote target already exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Overwrite {
-    #[default]
-    Always,
-    Never,
-    /// Only when size or mtime differ.
-    IfDifferent,
-}
-
-impl Overwrite {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Overwrite::Always => "always",
-            Overwrite::Never => "never",
-            Overwrite::IfDifferent => "if-different",
-        }
-    }
-}
-
-/// How fetched files are named locally.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Naming {
-    /// `DEST/<host>/…`
-    #[default]
-    Subdir,
-    /// `DEST/name.<host>`
-    Suffix,
-}
-
-/// Send local files/directories to a remote path.
-///
-/// Mapping (like rsync, so that sending twice gives the same result): a directory `SRC` goes
-/// to `REMOTE/SRC`, its contents only when written `SRC/`; a single file goes to `REMOTE` itself
-/// unless `REMOTE` is an existing directory or ends with `/`; several sources always go into
-/// the directory `REMOTE`, created when missing.
-#[derive(Debug, Clone, Default)]
-pub struct UploadSpec {
-    pub sources: Vec<PathBuf>,
-    /// Remote destination; relative paths resolve against the login directory.
-    pub remote: String,
-    pub recursive: bool,
-    /// Keep permission bits and modification times.
-    pub keep_perms: bool,
-    pub overwrite: Overwrite,
-    /// Compare the sha256 of every file with the remote `sha256sum` before renaming it into place.
-    pub verify: bool,
-}
-
-/// Fetch remote files/directories/globs into a local directory.
-#[derive(Debug, Clone, Default)]
-pub struct DownloadSpec {
-    /// Remote file, directory or glob (in the last path component only).
-    pub remote: String,
-    pub dest: PathBuf,
-    pub recursive: bool,
-    /// Keep permission bits (without setuid/setgid/sticky) and modification times; otherwise
-    /// files are 0600 and directories 0700.
-    pub keep_perms: bool,
-    pub naming: Naming,
-    /// Compare the sha256 of every fetched file with the remote `sha256sum`.
-    pub verify: bool,
-}
 
 /// What one host's transfer did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

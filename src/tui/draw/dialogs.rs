@@ -280,9 +280,10 @@ fn draw_host_details(frame: &mut Frame, app: &App, host: usize, scroll: usize, a
     let route: Vec<String> = match crate::engine::resolve_targets(&app.inventory, &[host]) {
         Ok(t) => t.first().map_or_else(Vec::new, |t| {
             let n = t.jump.len() + 1;
+            let target = t.hop();
             t.jump
                 .iter()
-                .chain(std::iter::once(t))
+                .chain(std::iter::once(&target))
                 .enumerate()
                 .map(|(i, hop)| {
                     let what = if i + 1 == n { "target" } else { "jump" };

@@ -1,0 +1,110 @@
+//! Jobs and their outcomes: what a face asks for and what the engine answers, in words every
+//! module shares (the operation log records them, the faces color them).
+
+use std::time::Duration;
+
+/// Identifies a job within one engine.
+pub type JobId = u64;
+
+/// A command to run on every target.
+#[derive(Debug, Clone, Default)]
+pub struct ExecSpec {
+    pub command: String,
+    /// Allocate a pty (so that closing the channel sends SIGHUP to the remote process).
+    pub pty: bool,
+    /// Wall-clock limit for the command on one host.
+    pub timeout: Option<Duration>,
+    /// Run through sudo as this user (`root` when `Some("root")`). If sudo asks a password,
+    /// the engine asks the prompter once ([`SecretKind::Sudo`](super::SecretKind::Sudo)) and answers sudo on every host;
+    /// a wrong or missing password fails the host as [`ErrorClass::AuthFailed`].
+    pub sudo_user: Option<String>,
+}
+
+/// Which output stream a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// How a host's work ended when it ran to completion.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ExitStatus {
+    /// The remote process exited with this code.
+    Code(i32),
+    /// The remote process died of this signal (e.g. `TERM`).
+    Signal(String),
+}
+
+impl ExitStatus {
+    pub fn success(&self) -> bool {
+        matches!(self, ExitStatus::Code(0))
+    }
+}
+
+/// Why a host failed, classified so that faces can group and color failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorClass {
+    /// Name does not resolve or network unreachable.
+    Unreachable,
+    /// TCP connection refused.
+    Refused,
+    /// Connect, handshake or command deadline passed.
+    Timeout,
+    /// No offered credential was accepted (includes a wrong sudo password).
+    AuthFailed,
+    /// The host key is not in any known_hosts file and policy forbids accepting it.
+    HostKeyUnknown,
+    /// The host key differs from the one on record: always refused.
+    HostKeyChanged,
+    /// The peer is not speaking SSH properly, or the transport broke.
+    Protocol,
+    /// The operator cancelled the job.
+    Cancelled,
+    /// A file transfer failed (remote or local I/O, refused path).
+    Transfer,
+}
+
+impl ErrorClass {
+    /// The word used for this class in the UI, the CLI and the README.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Unreachable => "unreachable",
+            ErrorClass::Refused => "refused",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::AuthFailed => "auth-failed",
+            ErrorClass::HostKeyUnknown => "host-key-unknown",
+            ErrorClass::HostKeyChanged => "host-key-changed",
+            ErrorClass::Protocol => "protocol",
+            ErrorClass::Cancelled => "cancelled",
+            ErrorClass::Transfer => "transfer",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Severity of a log line.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// Exit status of the process for bad input (usage, inventory, lab arguments).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status when interrupted by Ctrl-C (128 + SIGINT), as shells report it.
+pub const EXIT_INTERRUPTED: u8 = 130;
+/// Exit status when stopped by SIGTERM (128 + 15); the job is cancelled first as for Ctrl-C.
+pub const EXIT_TERMINATED: u8 = 143;
