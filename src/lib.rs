@@ -16,3 +16,4 @@ pub mod output;
 pub mod paths;
 pub mod ssh;
 pub mod tui;
+pub mod util;

@@ -106,8 +106,7 @@ pub fn run(inventory: Option<PathBuf>, args: RunArgs) -> ExitCode {
         Err(msg) => return usage_error("run", &msg),
     };
     let config = cli_engine_config(&args.conn, plan.known_hosts.clone());
-    let color = std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
+    let color = std::io::stdout().is_terminal() && !crate::util::no_color();
     let (engine, events) = Engine::new(config);
     let spec = JobSpec {
         kind: JobKind::Exec(ExecSpec {

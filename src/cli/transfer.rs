@@ -334,7 +334,7 @@ fn execute(
     let mut ends: Vec<Option<End>> = vec![None; names.len()];
     let mut durations = vec![Duration::ZERO; names.len()];
     let tty = std::io::stderr().is_terminal();
-    let color = tty && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty());
+    let color = tty && !crate::util::no_color();
     let mut screen = Screen {
         lines: 0,
         last: Instant::now(),

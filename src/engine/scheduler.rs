@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use super::{
 use crate::oplog::{self, OpLog, Record};
 use crate::ssh::auth::AuthCache;
 use crate::ssh::connect::AcceptedKeys;
+use crate::util::lock;
 
 /// Counters for tests, benchmarks and the console's status line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -46,10 +47,6 @@ pub(crate) struct Counters {
     pub sessions_opened: AtomicU64,
     pub sessions_held: AtomicUsize,
     pub workers: AtomicUsize,
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A counting semaphore bounding how many hosts of one job connect or run at once.

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::scheduler::lock;
 use super::{JobId, Prompter, Secret, SecretKind};
 use crate::ssh::exec::SudoPassword;
+use crate::util::lock;
 
 /// One user's answer and the job that asked for it.
 struct Entry {

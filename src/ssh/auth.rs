@@ -13,6 +13,7 @@ use ssh2::{KeyboardInteractivePrompt, Prompt, Session};
 use super::{SshError, Waiter};
 use crate::contract::{ErrorClass, Prompter, Secret, SecretKind};
 use crate::inventory::ConnSettings;
+use crate::util::lock;
 
 /// Secrets the operator gave, shared by every worker of one engine. `None` remembers that the
 /// operator declined (or the secret was wrong), so nobody asks again.
@@ -29,10 +30,6 @@ impl std::fmt::Debug for AuthCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("AuthCache(***)")
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl AuthCache {

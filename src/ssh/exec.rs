@@ -10,6 +10,7 @@ use ssh2::{Channel, Session};
 
 use super::{SshError, Waiter};
 use crate::contract::{ErrorClass, ExecSpec, ExitStatus, Stream};
+use crate::util::shell_quote;
 
 /// How long closing a channel may take after the command ended or was aborted.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -37,11 +38,6 @@ pub fn close_channel(sess: &Session, fd: std::os::unix::io::RawFd, ch: &mut Chan
     w.retry(sess, "closing the channel", || ch.close()).is_ok()
         && w.retry(sess, "waiting for the channel to close", || ch.wait_close())
             .is_ok()
-}
-
-/// Quotes `s` for a POSIX shell.
-pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// The command line sent to the server. With `sudo_user`, sudo is told to read a password

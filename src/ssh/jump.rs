@@ -20,7 +20,7 @@ use std::io::{Read, Write};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,7 @@ use super::{SshError, POLL_SLICE};
 use crate::contract::{ErrorClass, JobId};
 use crate::inventory::ConnSettings;
 use crate::ssh::Hop;
+use crate::util::lock;
 
 /// Size of the pump's copy buffers (per read; one buffer per bastion thread).
 const PUMP_CHUNK: usize = 32 * 1024;
@@ -39,10 +40,6 @@ const PUMP_CHUNK: usize = 32 * 1024;
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// Stack of a bastion thread.
 const BASTION_STACK: usize = 256 * 1024;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 fn via(mut e: SshError, hop: &Hop) -> SshError {
     if !e.message.starts_with("via jump host") {

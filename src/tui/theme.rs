@@ -317,10 +317,7 @@ impl Theme {
     }
 }
 
-/// True when `NO_COLOR` is set to a non-empty value (<https://no-color.org>).
-pub fn no_color() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-}
+pub use crate::util::no_color;
 
 /// Names of the themes `t` cycles through.
 pub fn builtin_names() -> Vec<&'static str> {

@@ -6,7 +6,8 @@ use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::{shell_quote, ssh_error, TransferError};
+use super::{ssh_error, TransferError};
+use crate::util::shell_quote;
 
 // libssh2 (bundled by libssh2-sys, which `ssh2` links) has `libssh2_sftp_posix_rename_ex`, but
 // neither libssh2-sys nor ssh2 bind it. Plain SFTPv3 RENAME on OpenSSH refuses to replace an
