@@ -7,11 +7,9 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crossbeam_channel::select;
-
-use crate::cli::job::{cli_engine_config, forward, interrupts};
+use crate::cli::job::{cli_engine_config, drive, JobView};
 use crate::engine::{self, Engine, Event, ExecSpec, JobKind, JobSpec, LogLevel, Stream, Target};
 use crate::face::{parse_seconds, plan_targets, usage_error, ConnArgs};
 use crate::inventory::Inventory;
@@ -22,10 +20,6 @@ pub(crate) mod render;
 
 pub use prompt::{for_cli as cli_prompter, TtyPrompter};
 use render::{HostEnd, HostReport, Inline};
-
-pub use crate::contract::{EXIT_INTERRUPTED, EXIT_TERMINATED};
-/// How long to wait for hosts to report after a cancel before giving up on them.
-const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
 /// How results are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -198,6 +192,135 @@ struct HostState {
     err: Sanitizer,
 }
 
+/// `run`'s view of its job: prints inline lines as they come, or keeps the bytes for the
+/// gathered and JSON faces.
+struct RunView {
+    inline: Inline,
+    hosts: HashMap<Arc<str>, HostState>,
+    mode: OutputMode,
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+}
+
+impl RunView {
+    fn new(targets: &[Target], mode: OutputMode, color: bool) -> (Self, Vec<Arc<str>>) {
+        let names: Vec<String> = targets
+            .iter()
+            .map(|t| to_plain(t.name.as_bytes()))
+            .collect();
+        let inline = Inline::new(&names, color);
+        let hosts = targets
+            .iter()
+            .enumerate()
+            .map(|(index, t)| {
+                let report = HostReport {
+                    name: names[index].clone(),
+                    address: address_of(t),
+                    stdout: Vec::new(),
+                    stderr: Vec::new(),
+                    end: None,
+                    duration: Duration::ZERO,
+                };
+                let state = HostState {
+                    index,
+                    prefix_out: inline.prefix(index, &names[index], Stream::Stdout),
+                    prefix_err: inline.prefix(index, &names[index], Stream::Stderr),
+                    report,
+                    out: Sanitizer::new(),
+                    err: Sanitizer::new(),
+                };
+                (t.name.clone(), state)
+            })
+            .collect();
+        let order = targets.iter().map(|t| t.name.clone()).collect();
+        let out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        let view = RunView {
+            inline,
+            hosts,
+            mode,
+            out,
+        };
+        (view, order)
+    }
+
+    fn output(&mut self, host: &Arc<str>, stream: Stream, data: &[u8]) {
+        let Some(h) = self.hosts.get_mut(host) else {
+            return;
+        };
+        if self.mode != OutputMode::Inline {
+            match stream {
+                Stream::Stdout => h.report.stdout.extend_from_slice(data),
+                Stream::Stderr => h.report.stderr.extend_from_slice(data),
+            }
+            return;
+        }
+        let (sanitizer, prefix) = match stream {
+            Stream::Stdout => (&mut h.out, &h.prefix_out),
+            Stream::Stderr => (&mut h.err, &h.prefix_err),
+        };
+        let mut text = String::new();
+        let inline = &self.inline;
+        sanitizer.feed_each(data, |line| inline.push_line(&mut text, prefix, line));
+        write_text(&mut self.out, stream, &text);
+    }
+
+    fn ended(&mut self, host: &Arc<str>, end: HostEnd, duration: Duration) {
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.report.end = Some(end);
+            h.report.duration = duration;
+            host_done(&mut self.out, &self.inline, h, self.mode);
+        }
+    }
+}
+
+impl JobView for RunView {
+    fn event(&mut self, ev: Event) {
+        match ev {
+            Event::Output {
+                host, stream, data, ..
+            } => self.output(&host, stream, &data),
+            Event::Finished {
+                host,
+                exit,
+                duration,
+                ..
+            } => self.ended(&host, HostEnd::Exit(exit), duration),
+            Event::Failed {
+                host,
+                class,
+                message,
+                duration,
+                ..
+            } => self.ended(&host, HostEnd::Error { class, message }, duration),
+            Event::Log { level, message } if level >= LogLevel::Warn => {
+                let _ = self.out.flush();
+                eprintln!(
+                    "fleetdeck: {}: {}",
+                    level_word(level),
+                    to_plain(message.as_bytes()).trim_end()
+                );
+            }
+            _ => {}
+        }
+    }
+    fn settle(&mut self, queue_empty: bool) {
+        if queue_empty {
+            let _ = self.out.flush();
+        }
+    }
+    fn interject(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+/// `address:port` as the summary shows it (`[v6]:port` for IPv6).
+fn address_of(t: &Target) -> String {
+    if t.conn.address.contains(':') {
+        format!("[{}]:{}", t.conn.address, t.conn.port)
+    } else {
+        format!("{}:{}", t.conn.address, t.conn.port)
+    }
+}
+
 /// Runs the job to its end, printing as asked; returns the exit status.
 fn execute(
     engine: &Engine,
@@ -206,160 +329,41 @@ fn execute(
     mode: OutputMode,
     color: bool,
 ) -> ExitCode {
-    let names: Vec<String> = spec
-        .targets
+    let (mut view, order) = RunView::new(&spec.targets, mode, color);
+    let driven = drive("run", engine, events, spec, &mut view);
+    let reports = finish(view, &order, mode, color);
+    let stderr_color = std::io::stderr().is_terminal() && color;
+    eprint!(
+        "{}",
+        render::summary(&reports, driven.elapsed, driven.cancelled, stderr_color)
+    );
+    if driven.cancelled {
+        ExitCode::from(driven.interrupt_code)
+    } else if reports
         .iter()
-        .map(|t| to_plain(t.name.as_bytes()))
-        .collect();
-    let inline = Inline::new(&names, color);
-    let mut hosts: HashMap<Arc<str>, HostState> = spec
-        .targets
-        .iter()
-        .enumerate()
-        .map(|(index, t)| {
-            let address = if t.conn.address.contains(':') {
-                format!("[{}]:{}", t.conn.address, t.conn.port)
-            } else {
-                format!("{}:{}", t.conn.address, t.conn.port)
-            };
-            let report = HostReport {
-                name: names[index].clone(),
-                address,
-                stdout: Vec::new(),
-                stderr: Vec::new(),
-                end: None,
-                duration: Duration::ZERO,
-            };
-            let state = HostState {
-                index,
-                prefix_out: inline.prefix(index, &names[index], Stream::Stdout),
-                prefix_err: inline.prefix(index, &names[index], Stream::Stderr),
-                report,
-                out: Sanitizer::new(),
-                err: Sanitizer::new(),
-            };
-            (t.name.clone(), state)
-        })
-        .collect();
-    let order: Vec<Arc<str>> = spec.targets.iter().map(|t| t.name.clone()).collect();
-
-    let events = forward(events);
-    let interrupts = interrupts("run");
-    let started = Instant::now();
-    let job = engine.submit(spec);
-    let keep_bytes = mode != OutputMode::Inline;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-    let mut cancelled = false;
-    let mut exit_code = EXIT_INTERRUPTED;
-    let mut deadline: Option<Instant> = None;
-
-    loop {
-        let timeout = deadline.map_or(Duration::from_secs(3600), |d| {
-            d.saturating_duration_since(Instant::now())
-        });
-        let event = select! {
-            recv(events) -> ev => match ev { Ok(ev) => ev, Err(_) => break },
-            recv(interrupts) -> sig => {
-                if cancelled {
-                    let _ = out.flush();
-                    eprintln!("fleetdeck run: interrupted again, exiting");
-                    std::process::exit(i32::from(exit_code));
-                }
-                if sig == Ok(signal_hook::consts::SIGTERM) {
-                    exit_code = EXIT_TERMINATED;
-                }
-                cancelled = true;
-                deadline = Some(Instant::now() + CANCEL_GRACE);
-                eprintln!("fleetdeck run: cancelling (Ctrl-C again to quit at once)");
-                engine.cancel(job);
-                continue;
-            }
-            default(timeout) => {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    eprintln!("fleetdeck run: hosts did not report within {}s of the cancel", CANCEL_GRACE.as_secs());
-                    break;
-                }
-                continue;
-            }
-        };
-        match event {
-            Event::Output {
-                job: j,
-                host,
-                stream,
-                data,
-            } if j == job => {
-                let Some(h) = hosts.get_mut(&host) else {
-                    continue;
-                };
-                if keep_bytes {
-                    match stream {
-                        Stream::Stdout => h.report.stdout.extend_from_slice(&data),
-                        Stream::Stderr => h.report.stderr.extend_from_slice(&data),
-                    }
-                } else {
-                    let (sanitizer, prefix) = match stream {
-                        Stream::Stdout => (&mut h.out, &h.prefix_out),
-                        Stream::Stderr => (&mut h.err, &h.prefix_err),
-                    };
-                    let mut text = String::new();
-                    sanitizer.feed_each(&data, |line| inline.push_line(&mut text, prefix, line));
-                    write_text(&mut out, stream, &text);
-                }
-            }
-            Event::Finished {
-                job: j,
-                host,
-                exit,
-                duration,
-            } if j == job => {
-                if let Some(h) = hosts.get_mut(&host) {
-                    h.report.end = Some(HostEnd::Exit(exit));
-                    h.report.duration = duration;
-                    host_done(&mut out, &inline, h, mode);
-                }
-            }
-            Event::Failed {
-                job: j,
-                host,
-                class,
-                message,
-                duration,
-            } if j == job => {
-                if let Some(h) = hosts.get_mut(&host) {
-                    h.report.end = Some(HostEnd::Error { class, message });
-                    h.report.duration = duration;
-                    host_done(&mut out, &inline, h, mode);
-                }
-            }
-            Event::Log { level, message } if level >= LogLevel::Warn => {
-                let _ = out.flush();
-                eprintln!(
-                    "fleetdeck: {}: {}",
-                    level_word(level),
-                    to_plain(message.as_bytes()).trim_end()
-                );
-            }
-            Event::JobDone { job: j, .. } if j == job => break,
-            _ => {}
-        }
-        if events.is_empty() {
-            let _ = out.flush();
-        }
+        .all(|r| render::Bucket::of(r.end.as_ref()) == render::Bucket::Succeeded)
+    {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
-    let elapsed = started.elapsed();
+}
+
+/// Prints what is still pending (partial lines, the gathered view, JSON lines of hosts that
+/// never ended) and returns every host's report in inventory order.
+fn finish(mut view: RunView, order: &[Arc<str>], mode: OutputMode, color: bool) -> Vec<HostReport> {
     let reports: Vec<HostReport> = order
         .iter()
-        .filter_map(|name| hosts.remove(name))
+        .filter_map(|name| view.hosts.remove(name))
         .map(|mut h| {
             // Lines still pending from hosts that never reported an end.
             if mode == OutputMode::Inline && h.report.end.is_none() {
-                flush_partial(&mut out, &inline, &mut h);
+                flush_partial(&mut view.out, &view.inline, &mut h);
             }
             h.report
         })
         .collect();
+    let out = &mut view.out;
     if mode == OutputMode::Gathered {
         let _ = out.write_all(render::gathered(&reports, color).as_bytes());
     }
@@ -369,22 +373,7 @@ fn execute(
         }
     }
     let _ = out.flush();
-    drop(out);
-    let stderr_color = std::io::stderr().is_terminal() && color;
-    eprint!(
-        "{}",
-        render::summary(&reports, elapsed, cancelled, stderr_color)
-    );
-    if cancelled {
-        ExitCode::from(exit_code)
-    } else if reports
-        .iter()
-        .all(|r| render::Bucket::of(r.end.as_ref()) == render::Bucket::Succeeded)
-    {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    reports
 }
 
 fn level_word(level: LogLevel) -> &'static str {
