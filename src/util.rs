@@ -26,9 +26,58 @@ pub fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
+/// OpenSSH's `match_pattern`: `*` any run of bytes, `?` one byte, nothing else special — how
+/// ssh_config `Host` lines and known_hosts host fields match (brackets are literal there, as
+/// in `[127.0.0.1]:2222`, so a general glob crate would misread them).
+pub fn ssh_wildcard(pattern: &str, text: &str) -> bool {
+    let (p, s) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut si) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = si;
+            pi += 1;
+        } else if let Some(st) = star {
+            pi = st + 1;
+            mark += 1;
+            si = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssh_wildcard_table() {
+        let cases = [
+            ("*", "anything", true),
+            ("web*", "web01", true),
+            ("web*", "db01", false),
+            ("*.example.com", "a.example.com", true),
+            ("*.example.com", "example.com", false),
+            ("db?", "db1", true),
+            ("db?", "db10", false),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+            ("[127.0.0.1]:22*", "[127.0.0.1]:2222", true),
+            ("[ab]", "a", false),
+        ];
+        for (p, s, want) in cases {
+            assert_eq!(ssh_wildcard(p, s), want, "{p} {s}");
+        }
+    }
 
     #[test]
     fn shell_quote_round_trips_through_a_shell_parser() {

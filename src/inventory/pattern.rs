@@ -141,11 +141,11 @@ impl Ctx<'_> {
             return Ok(vec![true; n]);
         }
         if term.contains(['*', '?', '[']) {
-            let re = Regex::new(&glob_to_regex(term)).map_err(|e| PatternError::BadRegex {
+            let glob = fnmatch(term).map_err(|e| PatternError::BadRegex {
                 pattern: term.to_string(),
                 reason: e.to_string(),
             })?;
-            return self.by_matcher(term, |s| re.is_match(s), set);
+            return self.by_matcher(term, |s| glob.is_match(s), set);
         }
         Err(self.unknown(term))
     }
@@ -227,45 +227,40 @@ impl Ctx<'_> {
     }
 }
 
-/// fnmatch → an anchored regex (`*`, `?`, `[seq]`, `[!seq]`).
-fn glob_to_regex(glob: &str) -> String {
-    let mut re = String::from("^");
-    let mut chars = glob.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '*' => re.push_str(".*"),
-            '?' => re.push('.'),
+/// Ansible's fnmatch (`*`, `?`, `[seq]`, `[!seq]`) through globset. fnmatch has no braces and
+/// no escapes, and an unclosed `[` is literal: those are made literal for globset first.
+fn fnmatch(glob: &str) -> Result<globset::GlobMatcher, globset::Error> {
+    let chars: Vec<char> = glob.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
             '[' => {
-                let mut class = String::new();
-                let mut closed = false;
-                if chars.peek() == Some(&'!') {
-                    chars.next();
-                    class.push('^');
-                }
-                for d in chars.by_ref() {
-                    if d == ']' {
-                        closed = true;
-                        break;
+                // A class closes at the first `]` after its first member (`[]]` holds `]`).
+                let from = i + 1 + usize::from(chars.get(i + 1) == Some(&'!'));
+                match chars.iter().skip(from + 1).position(|&c| c == ']') {
+                    Some(k) => {
+                        let end = from + 1 + k;
+                        out.extend(&chars[i..=end]);
+                        i = end;
                     }
-                    if d == '\\' || d == '[' {
-                        class.push('\\');
-                    }
-                    class.push(d);
-                }
-                if closed {
-                    re.push('[');
-                    re.push_str(&class);
-                    re.push(']');
-                } else {
-                    re.push_str(&regex::escape("["));
-                    re.push_str(&regex::escape(&class));
+                    None => out.push_str("[[]"),
                 }
             }
-            c => re.push_str(&regex::escape(&c.to_string())),
+            c @ ('{' | '}' | '\\' | ']') => {
+                out.push('[');
+                out.push(c);
+                out.push(']');
+            }
+            c => out.push(c),
         }
+        i += 1;
     }
-    re.push('$');
-    re
+    Ok(globset::GlobBuilder::new(&out)
+        .literal_separator(false)
+        .backslash_escape(false)
+        .build()?
+        .compile_matcher())
 }
 
 pub fn select(inv: &Inventory, pattern: &str) -> Result<Vec<HostId>, PatternError> {
@@ -434,10 +429,16 @@ groups:
             ("[ab]*", "alpha", true),
             ("[!ab]*", "alpha", false),
             ("w.b", "web", false),
+            ("web[", "web[", true),
+            ("a{b,c}", "a{b,c}", true),
+            ("a{b,c}", "ab", false),
+            ("[]]x", "]x", true),
+            ("a/*", "a/b/c", true),
+            ("a\\b", "a\\b", true),
         ];
         for (g, s, want) in cases {
-            let re = Regex::new(&glob_to_regex(g)).unwrap();
-            assert_eq!(re.is_match(s), want, "{g} {s}");
+            let glob = fnmatch(g).unwrap();
+            assert_eq!(glob.is_match(s), want, "{g} {s}");
         }
     }
 }

@@ -18,6 +18,8 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use crate::util::ssh_wildcard;
+
 /// One known_hosts entry that names the host being checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownKey {
@@ -119,41 +121,14 @@ fn host_field_matches(field: &str, token: &str) -> bool {
     for pattern in field.split(',') {
         let pattern = pattern.to_ascii_lowercase();
         if let Some(negated) = pattern.strip_prefix('!') {
-            if wildcard_match(negated, token) {
+            if ssh_wildcard(negated, token) {
                 return false;
             }
-        } else if wildcard_match(&pattern, token) {
+        } else if ssh_wildcard(&pattern, token) {
             matched = true;
         }
     }
     matched
-}
-
-/// OpenSSH pattern matching: `*` any run, `?` one character.
-fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
 }
 
 /// Judges the key the server presented against the entries for its host.
