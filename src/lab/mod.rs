@@ -19,10 +19,10 @@
 //! DIR/hosts/NAME/       sshd_config, ssh_host_ed25519_key, sshd.pid, sshd.log, home/
 //! ```
 //!
-//! The code follows the same seams: `topology` derives the hosts, `keys` and `files` write
-//! what they read, `sshd` starts and stops the daemons, `lifecycle` runs `up`/`down`,
-//! `state` keeps lab.json, `faults` breaks single hosts for tests, [`reach`] builds
-//! bastion networks and the sudo user.
+//! The code follows the same seams: `topology` derives the hosts from the count, `keys` and
+//! `files` make what daemons and clients read, `sshd` starts and stops the daemons,
+//! `lifecycle` runs `up` and `down`, `state` keeps lab.json, `faults` breaks single hosts
+//! for tests, [`reach`] builds bastion networks and the sudo user.
 
 mod dir;
 mod error;
