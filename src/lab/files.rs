@@ -128,7 +128,7 @@ pub fn inventory(dir: &Path, user: &str, hosts: &[LabHost]) -> String {
     let _ = writeln!(out, "  address: 127.0.0.1");
     let _ = writeln!(out, "groups:");
     for top in ["prod", "staging"] {
-        let subs: Vec<&str> = super::LAYOUT
+        let subs: Vec<&str> = super::topology::LAYOUT
             .iter()
             .filter(|(_, t, _)| *t == top)
             .map(|(_, _, s)| *s)
@@ -223,4 +223,91 @@ pub fn ssh_config(dir: &Path, user: &str, hosts: &[LabHost]) -> String {
         let _ = writeln!(out, "  LogLevel ERROR");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::lab::reach::{self, ReachState};
+    use crate::lab::topology::{make_hosts, make_hosts_reach};
+
+    #[test]
+    fn inventory_lists_every_host_under_its_groups() {
+        let hosts = make_hosts(Path::new("/l"), 30000, 5);
+        let text = inventory(Path::new("/l"), "root", &hosts);
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("inventory is YAML");
+        assert_eq!(doc["defaults"]["user"].as_str(), Some("root"));
+        assert_eq!(doc["known_hosts"].as_str(), Some("/l/known_hosts"));
+        let web = &doc["groups"]["prod"]["groups"]["web"]["hosts"];
+        assert_eq!(web["web01"]["port"].as_u64(), Some(30000));
+        assert_eq!(web["web03"]["port"].as_u64(), Some(30004));
+        assert_eq!(
+            doc["groups"]["prod"]["groups"]["db"]["hosts"]["db01"]["port"].as_u64(),
+            Some(30002)
+        );
+        assert_eq!(
+            doc["groups"]["staging"]["groups"]["stg-web"]["hosts"]["stg-web01"]["port"].as_u64(),
+            Some(30003)
+        );
+    }
+
+    #[test]
+    fn one_host_inventory_has_no_empty_groups() {
+        let hosts = make_hosts(Path::new("/l"), 30000, 1);
+        let text = inventory(Path::new("/l"), "root", &hosts);
+        assert!(!text.contains("staging"), "{text}");
+        assert!(!text.contains("db:"), "{text}");
+    }
+
+    #[test]
+    fn bastion_inventory_names_jumps_addresses_and_users() {
+        let st = ReachState {
+            netns: vec!["fdlab-x-1".into(), "fdlab-x-2".into()],
+            root_veths: vec!["fdxr".into()],
+            slot: 7,
+            deep: 2,
+            sudo_user: Some("fdlab".into()),
+            ..ReachState::default()
+        };
+        let hosts = make_hosts_reach(Path::new("/l"), 30000, 2, Some(&st));
+        let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["web01", "web02", "deep01", "deep02", "bastion", "bastion2"]
+        );
+        let text = inventory(Path::new("/l"), "root", &hosts);
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("inventory is YAML");
+        let web01 = &doc["groups"]["prod"]["groups"]["web"]["hosts"]["web01"];
+        assert_eq!(web01["address"].as_str(), Some(reach::TARGET_ADDR));
+        assert_eq!(web01["jump"].as_str(), Some("bastion"));
+        assert_eq!(web01["user"].as_str(), Some("fdlab"));
+        let deep02 = &doc["groups"]["deep"]["hosts"]["deep02"];
+        assert_eq!(deep02["address"].as_str(), Some(reach::DEEP_ADDR));
+        assert_eq!(deep02["port"].as_u64(), Some(30003));
+        assert_eq!(deep02["jump"].as_str(), Some("bastion2"));
+        let b = &doc["groups"]["bastions"]["hosts"];
+        assert_eq!(b["bastion"]["address"].as_str(), Some("169.254.7.2"));
+        assert!(
+            b["bastion"]["user"].is_null(),
+            "bastions log in as the lab user"
+        );
+        assert_eq!(b["bastion2"]["address"].as_str(), Some("169.254.7.6"));
+        assert_eq!(b["bastion2"]["jump"].as_str(), Some("bastion"));
+        let cfg = sshd_config(Path::new("/l"), &hosts[0]);
+        assert!(cfg.contains("ListenAddress 127.1.0.1:30000\n"), "{cfg}");
+        assert!(
+            !cfg.contains("ForceCommand"),
+            "sudo hosts start in the user's home"
+        );
+        assert!(cfg.contains("AuthorizedKeysCommand /bin/cat \"/l/authorized_keys\""));
+        let ssh = ssh_config(Path::new("/l"), "root", &hosts);
+        assert!(ssh.contains("Host deep01\n  HostName 127.2.0.1\n  Port 30002\n  User fdlab\n  ProxyJump bastion2\n"), "{ssh}");
+    }
+
+    #[test]
+    fn shell_quote_survives_quotes() {
+        assert_eq!(shell_quote("a'b"), r"'a'\''b'");
+    }
 }
