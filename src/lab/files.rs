@@ -9,10 +9,7 @@ use super::LabHost;
 /// The sftp-server sshd runs for the `sftp` subsystem (Debian's path).
 pub const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
 
-/// Quotes `s` for a POSIX shell.
-pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
+pub use crate::util::shell_quote;
 
 /// Quotes `s` as a YAML scalar (serde_yaml picks plain or quoted as needed).
 pub fn yaml_str(s: &str) -> String {
@@ -308,6 +305,6 @@ mod tests {
 
     #[test]
     fn shell_quote_survives_quotes() {
-        assert_eq!(shell_quote("a'b"), r"'a'\''b'");
+        assert_eq!(shlex::split(&shell_quote("a'b")), Some(vec!["a'b".to_string()]));
     }
 }
