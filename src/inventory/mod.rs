@@ -367,3 +367,29 @@ fn read_inventory(path: &Path) -> Result<String, InventoryError> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLEET: &str = "hosts:\n  web01: {}\n";
+
+    #[test]
+    fn load_options_choose_the_ssh_config() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = dir.path().join("ssh_config");
+        std::fs::write(&cfg, "Host web01\n  User deploy\n  Port 2222\n").expect("write");
+        let path = Path::new("fleet.yaml");
+
+        let with = LoadOptions::default().with_ssh_config(&cfg);
+        let inv = Inventory::load_str_with(path, FLEET, &with).expect("loads");
+        assert_eq!(inv.hosts[0].conn.user, "deploy");
+        assert_eq!(inv.hosts[0].conn.port, 2222);
+
+        let inv = Inventory::load_str_with(path, FLEET, &LoadOptions::default()).expect("loads");
+        assert_eq!(inv.hosts[0].conn.port, 22);
+
+        let missing = LoadOptions::default().with_ssh_config(dir.path().join("absent"));
+        assert!(Inventory::load_str_with(path, FLEET, &missing).is_err());
+    }
+}
