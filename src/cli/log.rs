@@ -10,7 +10,7 @@ use chrono::{
 };
 
 use crate::oplog::read::{jobs, read_path, JobView};
-use crate::oplog::{HostResult, Record};
+use crate::oplog::{HostResult, JobEnd, JobStart, Record};
 use crate::output::to_plain;
 
 /// Arguments of `fleetdeck log`.
@@ -202,7 +202,23 @@ fn local(t: DateTime<FixedOffset>) -> DateTime<Local> {
 }
 
 fn format_job(out: &mut String, job: &JobView<'_>, results: &[&HostResult]) {
-    let s = job.start;
+    format_start(out, job.start);
+    let width = results
+        .iter()
+        .map(|r| r.host.chars().count())
+        .max()
+        .unwrap_or(0);
+    for r in results {
+        format_result(out, r, width);
+    }
+    match job.end {
+        Some(e) => format_end(out, e),
+        None => out.push_str("  (no end record: the job was interrupted or is still running)\n"),
+    }
+}
+
+/// The job's header line: when, what, on which hosts, by whom.
+fn format_start(out: &mut String, s: &JobStart) {
     let what = match (&s.command, &s.transfer) {
         (Some(c), _) => to_plain(c.as_bytes()),
         (None, Some(t)) => format!(
@@ -233,60 +249,56 @@ fn format_job(out: &mut String, job: &JobView<'_>, results: &[&HostResult]) {
         to_plain(s.operator.as_bytes()),
         s.run,
     );
-    let width = results
-        .iter()
-        .map(|r| r.host.chars().count())
-        .max()
-        .unwrap_or(0);
-    for r in results {
-        let result = match (&r.error, r.exit_code, &r.signal) {
-            (Some(e), _, _) => {
-                format!("{}: {}", e.class, to_plain(e.message.as_bytes()).trim_end())
-            }
-            (None, _, Some(sig)) => format!("signal {}", to_plain(sig.as_bytes())),
-            (None, Some(0) | None, None) => "ok".to_string(),
-            (None, Some(c), None) => format!("exit {c}"),
-        };
+}
+
+/// One host's line, its name padded to `width` so that the columns line up.
+fn format_result(out: &mut String, r: &HostResult, width: usize) {
+    let result = match (&r.error, r.exit_code, &r.signal) {
+        (Some(e), _, _) => {
+            format!("{}: {}", e.class, to_plain(e.message.as_bytes()).trim_end())
+        }
+        (None, _, Some(sig)) => format!("signal {}", to_plain(sig.as_bytes())),
+        (None, Some(0) | None, None) => "ok".to_string(),
+        (None, Some(c), None) => format!("exit {c}"),
+    };
+    let _ = write!(
+        out,
+        "  {}  {:<width$}  {:<6}  {:>8.3}s",
+        local(r.time).format("%H:%M:%S"),
+        to_plain(r.host.as_bytes()),
+        if r.succeeded() { "ok" } else { "FAILED" },
+        r.duration_ms as f64 / 1000.0,
+    );
+    if r.transfer.is_none() {
+        let _ = write!(out, "  out {} B, err {} B", r.bytes_out, r.bytes_err);
+    } else if let Some(t) = &r.transfer {
         let _ = write!(
             out,
-            "  {}  {:<width$}  {:<6}  {:>8.3}s",
-            local(r.time).format("%H:%M:%S"),
-            to_plain(r.host.as_bytes()),
-            if r.succeeded() { "ok" } else { "FAILED" },
-            r.duration_ms as f64 / 1000.0,
+            "  {} file{}, {} B",
+            t.files,
+            if t.files == 1 { "" } else { "s" },
+            t.bytes
         );
-        if r.transfer.is_none() {
-            let _ = write!(out, "  out {} B, err {} B", r.bytes_out, r.bytes_err);
-        } else if let Some(t) = &r.transfer {
-            let _ = write!(
-                out,
-                "  {} file{}, {} B",
-                t.files,
-                if t.files == 1 { "" } else { "s" },
-                t.bytes
-            );
-        }
-        if result != "ok" {
-            let _ = write!(out, "  {result}");
-        }
-        out.push('\n');
     }
-    match job.end {
-        Some(e) => {
-            let _ = writeln!(
-                out,
-                "  {}  {}: {} ok, {} non-zero, {} error{} in {:.2}s",
-                local(e.time).format("%H:%M:%S"),
-                if e.cancelled { "cancelled" } else { "done" },
-                e.ok,
-                e.nonzero,
-                e.errors,
-                if e.errors == 1 { "" } else { "s" },
-                e.duration_ms as f64 / 1000.0
-            );
-        }
-        None => out.push_str("  (no end record: the job was interrupted or is still running)\n"),
+    if result != "ok" {
+        let _ = write!(out, "  {result}");
     }
+    out.push('\n');
+}
+
+/// The job's summary line.
+fn format_end(out: &mut String, e: &JobEnd) {
+    let _ = writeln!(
+        out,
+        "  {}  {}: {} ok, {} non-zero, {} error{} in {:.2}s",
+        local(e.time).format("%H:%M:%S"),
+        if e.cancelled { "cancelled" } else { "done" },
+        e.ok,
+        e.nonzero,
+        e.errors,
+        if e.errors == 1 { "" } else { "s" },
+        e.duration_ms as f64 / 1000.0
+    );
 }
 
 #[cfg(test)]

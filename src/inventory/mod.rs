@@ -113,48 +113,83 @@ pub fn default_user() -> String {
         .unwrap_or_else(|| "root".to_string())
 }
 
+/// What loading takes from outside the inventory file, passed explicitly so that tests and
+/// embedders need not steer it through process-wide environment variables (setting those
+/// races with every other thread reading the environment).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// The ssh_config applied to the hosts, or none. Never applied to an inventory that is
+    /// itself an ssh_config.
+    pub ssh_config: Option<PathBuf>,
+}
+
+impl LoadOptions {
+    /// The operator's setup, as the command line and the console use it: [`SSH_CONFIG_ENV`]
+    /// (empty means none), else `~/.ssh/config` when it exists.
+    pub fn from_env() -> Self {
+        let ssh_config = match std::env::var_os(SSH_CONFIG_ENV) {
+            Some(v) if v.is_empty() => None,
+            Some(v) => Some(expand_tilde(&v.to_string_lossy())),
+            None => dirs::home_dir()
+                .map(|h| h.join(".ssh").join("config"))
+                .filter(|p| p.is_file()),
+        };
+        Self { ssh_config }
+    }
+
+    /// These options with `path` as the ssh_config.
+    #[must_use]
+    pub fn with_ssh_config(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ssh_config = Some(path.into());
+        self
+    }
+}
+
 impl Inventory {
     /// Reads an inventory: fleetdeck's YAML, Ansible's YAML, or an ssh_config (detected by
     /// content, or by the file name `config`), then applies the operator's ssh_config
-    /// ([`SSH_CONFIG_ENV`], else `~/.ssh/config`) to its hosts as OpenSSH would.
+    /// ([`LoadOptions::from_env`]) to its hosts as OpenSSH would.
     pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            InventoryError::new(
-                Loc::file_only(path),
-                format!(
-                    "cannot read inventory {:?}: {e}",
-                    path.display().to_string()
-                ),
-            )
-        })?;
-        Self::load_str(path, &text)
+        Self::load_with(path, &LoadOptions::from_env())
+    }
+
+    /// [`Inventory::load`] with explicit options instead of the environment's.
+    pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Inventory, InventoryError> {
+        let text = read_inventory(path)?;
+        Self::load_str_with(path, &text, options)
     }
 
     /// [`Inventory::load`] from text already read; `path` names it in messages and anchors
     /// relative paths.
     pub fn load_str(path: &Path, text: &str) -> Result<Inventory, InventoryError> {
+        Self::load_str_with(path, text, &LoadOptions::from_env())
+    }
+
+    /// [`Inventory::load_str`] with explicit options instead of the environment's.
+    pub fn load_str_with(
+        path: &Path,
+        text: &str,
+        options: &LoadOptions,
+    ) -> Result<Inventory, InventoryError> {
         if Self::is_ssh_config(path, text) {
             return Self::load_inner(path, text, None);
         }
-        let ssh = operator_ssh_config()?;
+        let ssh = options
+            .ssh_config
+            .as_deref()
+            .map(sshconfig::SshConfig::load)
+            .transpose()?;
         Self::load_inner(path, text, ssh.as_ref())
     }
 
     /// [`Inventory::load`] with an explicit ssh_config (or none), whatever the environment
-    /// says: for tests and for callers that manage the ssh_config themselves.
+    /// says. Unlike [`Inventory::load_with`], a given ssh_config is read (and its errors
+    /// reported) even when the inventory is itself an ssh_config.
     pub fn load_with_ssh_config(
         path: &Path,
         ssh_config: Option<&Path>,
     ) -> Result<Inventory, InventoryError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            InventoryError::new(
-                Loc::file_only(path),
-                format!(
-                    "cannot read inventory {:?}: {e}",
-                    path.display().to_string()
-                ),
-            )
-        })?;
+        let text = read_inventory(path)?;
         let ssh = ssh_config.map(sshconfig::SshConfig::load).transpose()?;
         Self::load_inner(path, &text, ssh.as_ref())
     }
@@ -321,14 +356,40 @@ pub fn expand_tilde(text: &str) -> PathBuf {
     PathBuf::from(text)
 }
 
-/// The ssh_config applied to inventory hosts, if any.
-fn operator_ssh_config() -> Result<Option<sshconfig::SshConfig>, InventoryError> {
-    match std::env::var_os(SSH_CONFIG_ENV) {
-        Some(v) if v.is_empty() => Ok(None),
-        Some(v) => sshconfig::SshConfig::load(&expand_tilde(&v.to_string_lossy())).map(Some),
-        None => match dirs::home_dir().map(|h| h.join(".ssh").join("config")) {
-            Some(p) if p.is_file() => sshconfig::SshConfig::load(&p).map(Some),
-            _ => Ok(None),
-        },
+fn read_inventory(path: &Path) -> Result<String, InventoryError> {
+    std::fs::read_to_string(path).map_err(|e| {
+        InventoryError::new(
+            Loc::file_only(path),
+            format!(
+                "cannot read inventory {:?}: {e}",
+                path.display().to_string()
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLEET: &str = "hosts:\n  web01: {}\n";
+
+    #[test]
+    fn load_options_choose_the_ssh_config() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = dir.path().join("ssh_config");
+        std::fs::write(&cfg, "Host web01\n  User deploy\n  Port 2222\n").expect("write");
+        let path = Path::new("fleet.yaml");
+
+        let with = LoadOptions::default().with_ssh_config(&cfg);
+        let inv = Inventory::load_str_with(path, FLEET, &with).expect("loads");
+        assert_eq!(inv.hosts[0].conn.user, "deploy");
+        assert_eq!(inv.hosts[0].conn.port, 2222);
+
+        let inv = Inventory::load_str_with(path, FLEET, &LoadOptions::default()).expect("loads");
+        assert_eq!(inv.hosts[0].conn.port, 22);
+
+        let missing = LoadOptions::default().with_ssh_config(dir.path().join("absent"));
+        assert!(Inventory::load_str_with(path, FLEET, &missing).is_err());
     }
 }

@@ -169,21 +169,7 @@ fn parse_item(pattern: &str, body: &str, item: &str) -> Result<Item, RangeError>
     if item.is_empty() {
         return Err(malformed(pattern, format!("empty item in [{body}]")));
     }
-    // `a-b`, `a:b`, `a:b:step`, `a-b:step`, or a single value.
-    let (range, step) = if item.contains('-') {
-        match item.split_once(':') {
-            Some((r, s)) => (r, Some(s)),
-            None => (item, None),
-        }
-    } else {
-        let mut it = item.splitn(3, ':');
-        let a = it.next().unwrap_or("");
-        match (it.next(), it.next()) {
-            (None, _) => (item, None),
-            (Some(b), None) => (&item[..a.len() + 1 + b.len()], None),
-            (Some(b), Some(s)) => (&item[..a.len() + 1 + b.len()], Some(s)),
-        }
-    };
+    let (range, step) = split_step(item);
     let step = match step {
         None => 1,
         Some(s) => match s.parse::<u64>() {
@@ -211,59 +197,97 @@ fn parse_item(pattern: &str, body: &str, item: &str) -> Result<Item, RangeError>
     let is_num = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     let is_alpha = |s: &str| s.len() == 1 && s.bytes().all(|b| b.is_ascii_alphabetic());
     if is_num(start) && is_num(end) {
-        let parse = |s: &str| {
-            s.parse::<u64>()
-                .map_err(|_| malformed(pattern, format!("number {s:?} is too large")))
-        };
-        let (a, b) = (parse(start)?, parse(end)?);
-        let width = if start.len() > 1 && start.starts_with('0') {
-            if end.len() != start.len() {
-                return Err(malformed(
-                    pattern,
-                    format!("zero-padded range [{item}] needs a start and end of the same width"),
-                ));
-            }
-            start.len()
-        } else {
-            0
-        };
-        if a > b {
-            return Err(RangeError::Backwards {
-                pattern: pattern.to_string(),
-                range: item.to_string(),
-            });
-        }
-        Ok(Item::Num {
-            start: a,
-            end: b,
-            step,
-            width,
-        })
+        num_item(pattern, item, (start, end), step)
     } else if is_alpha(start) && is_alpha(end) {
-        let (a, b) = (start.as_bytes()[0], end.as_bytes()[0]);
-        if a.is_ascii_lowercase() != b.is_ascii_lowercase() {
-            return Err(malformed(
-                pattern,
-                format!("range [{item}] mixes upper and lower case"),
-            ));
-        }
-        if a > b {
-            return Err(RangeError::Backwards {
-                pattern: pattern.to_string(),
-                range: item.to_string(),
-            });
-        }
-        Ok(Item::Alpha {
-            start: a,
-            end: b,
-            step,
-        })
+        alpha_item(pattern, item, (start, end), step)
     } else {
         Err(malformed(
             pattern,
             format!("[{item}] is not a range of numbers or of single letters"),
         ))
     }
+}
+
+/// Splits an item into its range and its step: `a-b`, `a:b`, `a:b:step`, `a-b:step`, or a
+/// single value. With a `-`, the first `:` starts the step; without, the second does.
+fn split_step(item: &str) -> (&str, Option<&str>) {
+    if item.contains('-') {
+        return match item.split_once(':') {
+            Some((r, s)) => (r, Some(s)),
+            None => (item, None),
+        };
+    }
+    let mut it = item.splitn(3, ':');
+    let a = it.next().unwrap_or("");
+    match (it.next(), it.next()) {
+        (None, _) => (item, None),
+        (Some(b), None) => (&item[..a.len() + 1 + b.len()], None),
+        (Some(b), Some(s)) => (&item[..a.len() + 1 + b.len()], Some(s)),
+    }
+}
+
+/// A numeric range, zero-padded when its start is written with a leading zero.
+fn num_item(
+    pattern: &str,
+    item: &str,
+    (start, end): (&str, &str),
+    step: u64,
+) -> Result<Item, RangeError> {
+    let parse = |s: &str| {
+        s.parse::<u64>()
+            .map_err(|_| malformed(pattern, format!("number {s:?} is too large")))
+    };
+    let (a, b) = (parse(start)?, parse(end)?);
+    let width = if start.len() > 1 && start.starts_with('0') {
+        if end.len() != start.len() {
+            return Err(malformed(
+                pattern,
+                format!("zero-padded range [{item}] needs a start and end of the same width"),
+            ));
+        }
+        start.len()
+    } else {
+        0
+    };
+    if a > b {
+        return Err(RangeError::Backwards {
+            pattern: pattern.to_string(),
+            range: item.to_string(),
+        });
+    }
+    Ok(Item::Num {
+        start: a,
+        end: b,
+        step,
+        width,
+    })
+}
+
+/// A range of single letters, all lower case or all upper case.
+fn alpha_item(
+    pattern: &str,
+    item: &str,
+    (start, end): (&str, &str),
+    step: u64,
+) -> Result<Item, RangeError> {
+    let (a, b) = (start.as_bytes()[0], end.as_bytes()[0]);
+    if a.is_ascii_lowercase() != b.is_ascii_lowercase() {
+        return Err(malformed(
+            pattern,
+            format!("range [{item}] mixes upper and lower case"),
+        ));
+    }
+    if a > b {
+        return Err(RangeError::Backwards {
+            pattern: pattern.to_string(),
+            range: item.to_string(),
+        });
+    }
+    Ok(Item::Alpha {
+        start: a,
+        end: b,
+        step,
+    })
 }
 
 #[cfg(test)]

@@ -103,78 +103,126 @@ fn is_secret_env_name(name: &str) -> bool {
 /// Returns `command` with secrets replaced by [`MASK`] (see the module documentation for the
 /// rules). Text without secrets is returned unchanged.
 pub fn redact(command: &str) -> String {
-    // Byte ranges of `command` to replace with the mask, in order, not overlapping.
-    let mut cuts: Vec<(usize, usize)> = Vec::new();
     let ws = words(command);
-    // The command word of the current simple command (after `;`, `|`, `&`).
-    let mut cmd: Option<&str> = None;
+    let mut scan = Scan {
+        command,
+        ws: &ws,
+        cuts: Vec::new(),
+        cmd: None,
+    };
     let mut i = 0;
     while i < ws.len() {
-        let w = &command[ws[i].start..ws[i].end];
+        i += scan.word(i);
+    }
+    mask(command, scan.cuts)
+}
+
+/// The state of one pass over the words of a command line.
+struct Scan<'a> {
+    command: &'a str,
+    ws: &'a [Word],
+    /// Byte ranges of `command` to replace with the mask.
+    cuts: Vec<(usize, usize)>,
+    /// The command word of the current simple command (after `;`, `|`, `&`).
+    cmd: Option<&'a str>,
+}
+
+impl<'a> Scan<'a> {
+    fn text(&self, w: Word) -> &'a str {
+        &self.command[w.start..w.end]
+    }
+
+    /// Looks at word `i` and returns how many words it consumed (2 when the next word is the
+    /// secret value of this one).
+    fn word(&mut self, i: usize) -> usize {
+        let word = self.ws[i];
+        let w = self.text(word);
         if matches!(w, ";" | "|" | "&") {
-            cmd = None;
-            i += 1;
-            continue;
+            self.cmd = None;
+            return 1;
         }
         // NAME=value (an assignment before a command, or an argument like `env X=y`).
         if let Some(eq) = w.find('=') {
             let name = &w[..eq];
             if !name.starts_with('-') && is_secret_env_name(name) && eq + 1 < w.len() {
-                cuts.push((ws[i].start + eq + 1, ws[i].end));
-                i += 1;
-                continue;
+                self.cuts.push((word.start + eq + 1, word.end));
+                return 1;
             }
         }
-        if let Some(long) = w.strip_prefix("--") {
-            let (opt, value) = match long.find('=') {
-                Some(eq) => (&long[..eq], Some(eq)),
-                None => (long, None),
-            };
-            if SECRET_OPTIONS.contains(&opt.to_ascii_lowercase().as_str()) {
-                match value {
-                    Some(eq) if 2 + eq + 1 < w.len() => {
-                        cuts.push((ws[i].start + 2 + eq + 1, ws[i].end));
-                    }
-                    Some(_) => {}
-                    None => {
-                        if let Some(next) = ws.get(i + 1) {
-                            let nw = &command[next.start..next.end];
-                            if !matches!(nw, ";" | "|" | "&") {
-                                cuts.push((next.start, next.end));
-                                i += 2;
-                                continue;
-                            }
-                        }
-                    }
-                }
-            }
+        if self.long_option(i) {
+            return 2;
         }
-        if let Some(c) = cmd {
-            let c = base_name(c);
-            if DASH_P_SEPARATE.contains(&c) {
-                if w == "-p" {
-                    if let Some(next) = ws.get(i + 1) {
-                        let nw = &command[next.start..next.end];
-                        if !matches!(nw, ";" | "|" | "&") {
-                            cuts.push((next.start, next.end));
-                            i += 2;
-                            continue;
-                        }
-                    }
-                } else if w.len() > 2 && w.starts_with("-p") {
-                    cuts.push((ws[i].start + 2, ws[i].end));
-                }
-            } else if DASH_P_GLUED.contains(&c) && w.len() > 2 && w.starts_with("-p") {
-                cuts.push((ws[i].start + 2, ws[i].end));
+        if let Some(c) = self.cmd {
+            if self.dash_p(i, base_name(c)) {
+                return 2;
             }
         } else if !w.contains('=') || w.starts_with('-') {
             // First word that is not an assignment: the command (`sudo`, `env` and
             // `exec` pass it on to the next word).
             if !matches!(base_name(w), "sudo" | "env" | "exec" | "nohup" | "time") {
-                cmd = Some(w);
+                self.cmd = Some(w);
             }
         }
-        // user:password@ in URLs anywhere in the word.
+        self.url_passwords(word);
+        1
+    }
+
+    /// The next word after word `i` as the secret, unless it is an operator; whether it was.
+    fn cut_next(&mut self, i: usize) -> bool {
+        if let Some(&next) = self.ws.get(i + 1) {
+            if !matches!(self.text(next), ";" | "|" | "&") {
+                self.cuts.push((next.start, next.end));
+                return true;
+            }
+        }
+        false
+    }
+
+    /// `--password=SECRET` or `--password SECRET`; true when the secret was the next word.
+    fn long_option(&mut self, i: usize) -> bool {
+        let word = self.ws[i];
+        let w = self.text(word);
+        let Some(long) = w.strip_prefix("--") else {
+            return false;
+        };
+        let (opt, value) = match long.find('=') {
+            Some(eq) => (&long[..eq], Some(eq)),
+            None => (long, None),
+        };
+        if !SECRET_OPTIONS.contains(&opt.to_ascii_lowercase().as_str()) {
+            return false;
+        }
+        match value {
+            Some(eq) if 2 + eq + 1 < w.len() => {
+                self.cuts.push((word.start + 2 + eq + 1, word.end));
+                false
+            }
+            Some(_) => false,
+            None => self.cut_next(i),
+        }
+    }
+
+    /// `-p SECRET` / `-pSECRET` of command `c`; true when the secret was the next word.
+    fn dash_p(&mut self, i: usize, c: &str) -> bool {
+        let word = self.ws[i];
+        let w = self.text(word);
+        let glued = w.len() > 2 && w.starts_with("-p");
+        if DASH_P_SEPARATE.contains(&c) {
+            if w == "-p" {
+                return self.cut_next(i);
+            }
+            if glued {
+                self.cuts.push((word.start + 2, word.end));
+            }
+        } else if DASH_P_GLUED.contains(&c) && glued {
+            self.cuts.push((word.start + 2, word.end));
+        }
+        false
+    }
+
+    /// user:password@ in URLs anywhere in the word.
+    fn url_passwords(&mut self, word: Word) {
+        let w = self.text(word);
         let mut from = 0;
         while let Some(p) = w[from..].find("://") {
             let auth_start = from + p + 3;
@@ -183,17 +231,20 @@ pub fn redact(command: &str) -> String {
             if let Some(at) = rest[..end].rfind('@') {
                 if let Some(colon) = rest[..at].find(':') {
                     if colon + 1 < at {
-                        cuts.push((
-                            ws[i].start + auth_start + colon + 1,
-                            ws[i].start + auth_start + at,
+                        self.cuts.push((
+                            word.start + auth_start + colon + 1,
+                            word.start + auth_start + at,
                         ));
                     }
                 }
             }
             from = auth_start;
         }
-        i += 1;
     }
+}
+
+/// `command` with each of `cuts` replaced by [`MASK`]; overlapping cuts mask once.
+fn mask(command: &str, mut cuts: Vec<(usize, usize)>) -> String {
     if cuts.is_empty() {
         return command.to_string();
     }
