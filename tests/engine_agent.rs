@@ -1,5 +1,9 @@
 //! ssh-agent authentication: every identity of the agent is tried, not only the first.
-//! A test binary of its own because `SSH_AUTH_SOCK` is process-wide.
+//!
+//! libssh2 finds the agent through `SSH_AUTH_SOCK` only, and setting the environment inside
+//! a multi-threaded test process races with getenv: the test starts the agent and the lab,
+//! then runs its engine half in a child process of this same test binary, with
+//! `SSH_AUTH_SOCK` set on the child's command line.
 
 mod common;
 
@@ -17,7 +21,11 @@ use fleetdeck::inventory::ConnSettings;
 /// An ssh-agent on a socket in `dir`, killed (by pid) on drop.
 struct Agent {
     pid: i32,
+    sock: std::path::PathBuf,
 }
+
+/// Set in the child process: the lab directory to open.
+const CHILD_LAB: &str = "FLEETDECK_TEST_AGENT_LAB";
 
 impl Drop for Agent {
     fn drop(&mut self) {
@@ -43,12 +51,12 @@ fn start_agent(dir: &Path) -> Agent {
         .find_map(|p| p.trim().strip_prefix("SSH_AGENT_PID="))
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no SSH_AGENT_PID in {text}"));
-    std::env::set_var("SSH_AUTH_SOCK", &sock);
-    Agent { pid }
+    Agent { pid, sock }
 }
 
-fn ssh_add(key: &Path) {
+fn ssh_add(agent: &Agent, key: &Path) {
     let st = Command::new("ssh-add")
+        .env("SSH_AUTH_SOCK", &agent.sock)
         .arg("-q")
         .arg(key)
         .status()
@@ -58,9 +66,13 @@ fn ssh_add(key: &Path) {
 
 #[test]
 fn agent_identities_are_all_tried() {
+    if let Some(dir) = std::env::var_os(CHILD_LAB) {
+        let lab = fleetdeck::lab::Lab::open(Path::new(&dir)).expect("open the parent's lab");
+        return engine_authenticates_through_the_agent(&lab);
+    }
     let lab = common::lab(2);
     let tmp = lab.tmp();
-    let _agent = start_agent(tmp);
+    let agent = start_agent(tmp);
     // First an identity the lab does not accept, then the lab's client key.
     let other = tmp.join("other_key");
     let st = Command::new("ssh-keygen")
@@ -69,9 +81,10 @@ fn agent_identities_are_all_tried() {
         .status()
         .expect("ssh-keygen");
     assert!(st.success());
-    ssh_add(&other);
-    ssh_add(&lab.client_key_path());
+    ssh_add(&agent, &other);
+    ssh_add(&agent, &lab.client_key_path());
     let listed = Command::new("ssh-add")
+        .env("SSH_AUTH_SOCK", &agent.sock)
         .arg("-L")
         .output()
         .expect("ssh-add -L");
@@ -82,6 +95,22 @@ fn agent_identities_are_all_tried() {
         other_pub.contains(first.split_whitespace().nth(1).unwrap_or("?")),
         "the agent must list the unaccepted key first: {listed}"
     );
+    let child = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["agent_identities_are_all_tried", "--exact", "--nocapture"])
+        .env("SSH_AUTH_SOCK", &agent.sock)
+        .env(CHILD_LAB, lab.dir())
+        .output()
+        .expect("run the engine half");
+    assert!(
+        child.status.success() && String::from_utf8_lossy(&child.stdout).contains("1 passed"),
+        "engine half failed: {}\n{}",
+        String::from_utf8_lossy(&child.stdout),
+        String::from_utf8_lossy(&child.stderr)
+    );
+}
+
+/// The engine half, in the child: both hosts authenticate with no identity file.
+fn engine_authenticates_through_the_agent(lab: &fleetdeck::lab::Lab) {
     let (engine, mut rx) = Engine::new(EngineConfig {
         host_key_policy: HostKeyPolicy::Strict,
         known_hosts: vec![lab.known_hosts_path()],
