@@ -3,150 +3,19 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use common::events::{collect, collect_with, HostRun};
+
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fleetdeck::engine::{
-    Engine, EngineConfig, ErrorClass, Event, EventReceiver, ExecSpec, ExitStatus, HostKeyAnswer,
-    HostKeyPolicy, HostKeyQuestion, JobId, JobKind, JobSpec, NoPrompter, Prompter, Secret,
-    SecretKind, Stream, Target,
+    Engine, EngineConfig, ErrorClass, Event, ExecSpec, ExitStatus, HostKeyAnswer, HostKeyPolicy,
+    HostKeyQuestion, JobKind, JobSpec, NoPrompter, Prompter, Secret, SecretKind, Target,
 };
 use fleetdeck::inventory::ConnSettings;
 use fleetdeck::oplog::Record;
-
-/// Everything one host reported in one job.
-#[derive(Debug, Default)]
-struct HostRun {
-    kinds: Vec<&'static str>,
-    reused: Option<bool>,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    exit: Option<ExitStatus>,
-    failed: Option<(ErrorClass, String)>,
-    duration: Duration,
-    /// When the final event arrived, from the job's start.
-    at: Duration,
-}
-
-#[derive(Debug, Default)]
-struct JobRun {
-    hosts: HashMap<String, HostRun>,
-    run_dir: Option<PathBuf>,
-    ok: usize,
-    failed: usize,
-    wall: Duration,
-    /// Debug text of every event, to look for secrets.
-    all_events: String,
-}
-
-fn collect(rx: &mut EventReceiver, job: JobId) -> JobRun {
-    collect_with(rx, job, |_, _| {})
-}
-
-fn collect_with(rx: &mut EventReceiver, job: JobId, mut on: impl FnMut(&Event, &JobRun)) -> JobRun {
-    let start = Instant::now();
-    let mut run = JobRun::default();
-    let mut started = false;
-    loop {
-        let ev = rx
-            .blocking_recv()
-            .expect("engine event channel closed before JobDone");
-        let _ = writeln!(run.all_events, "{ev:?}");
-        on(&ev, &run);
-        match ev {
-            Event::JobStarted {
-                job: j, run_dir, ..
-            } if j == job => {
-                started = true;
-                run.run_dir = run_dir;
-            }
-            Event::Connecting { job: j, host } if j == job => {
-                run.hosts
-                    .entry(host.to_string())
-                    .or_default()
-                    .kinds
-                    .push("connecting");
-            }
-            Event::Connected {
-                job: j,
-                host,
-                reused,
-            } if j == job => {
-                let hr = run.hosts.entry(host.to_string()).or_default();
-                hr.kinds.push("connected");
-                hr.reused = Some(reused);
-            }
-            Event::Running { job: j, host } if j == job => {
-                run.hosts
-                    .entry(host.to_string())
-                    .or_default()
-                    .kinds
-                    .push("running");
-            }
-            Event::Output {
-                job: j,
-                host,
-                stream,
-                data,
-            } if j == job => {
-                let hr = run.hosts.entry(host.to_string()).or_default();
-                if hr.kinds.last() != Some(&"output") {
-                    hr.kinds.push("output");
-                }
-                match stream {
-                    Stream::Stdout => hr.stdout.extend_from_slice(&data),
-                    Stream::Stderr => hr.stderr.extend_from_slice(&data),
-                }
-            }
-            Event::Finished {
-                job: j,
-                host,
-                exit,
-                duration,
-            } if j == job => {
-                let hr = run.hosts.entry(host.to_string()).or_default();
-                hr.kinds.push("finished");
-                hr.exit = Some(exit);
-                hr.duration = duration;
-                hr.at = start.elapsed();
-            }
-            Event::Failed {
-                job: j,
-                host,
-                class,
-                message,
-                duration,
-            } if j == job => {
-                let hr = run.hosts.entry(host.to_string()).or_default();
-                hr.kinds.push("failed");
-                hr.failed = Some((class, message));
-                hr.duration = duration;
-                hr.at = start.elapsed();
-            }
-            Event::JobDone {
-                job: j, ok, failed, ..
-            } if j == job => {
-                assert!(started, "JobDone before JobStarted");
-                run.ok = ok;
-                run.failed = failed;
-                run.wall = start.elapsed();
-                for (name, hr) in &run.hosts {
-                    assert!(
-                        hr.exit.is_some() || hr.failed.is_some(),
-                        "{name}: JobDone arrived before its final event: {:?}",
-                        hr.kinds
-                    );
-                }
-                return run;
-            }
-            _ => {}
-        }
-    }
-}
 
 fn target(name: &str, port: u16, user: &str, key: &Path, connect_timeout: Duration) -> Target {
     Target {
@@ -654,7 +523,7 @@ fn cancel_stops_remote_processes_and_keeps_sessions() {
     let mut running = 0;
     let mut seen = 0;
     let deadline = Instant::now() + Duration::from_secs(20);
-    let run = collect_with(&mut rx, id, |ev, _| {
+    let run = collect_with(&mut rx, id, common::events::JOB_LIMIT, |ev, _| {
         if matches!(ev, Event::Running { .. }) {
             running += 1;
             if running == 20 {
@@ -818,7 +687,7 @@ fn cancel_with_pty_hangs_up_and_keeps_sessions() {
     let canceller = engine.clone();
     let mut running = 0;
     let mut cancelled_at = None;
-    let run = collect_with(&mut rx, id, |ev, _| {
+    let run = collect_with(&mut rx, id, common::events::JOB_LIMIT, |ev, _| {
         if matches!(ev, Event::Running { .. }) {
             running += 1;
             if running == 3 {

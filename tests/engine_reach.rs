@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::events::{collect, JobRun};
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -13,9 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fleetdeck::engine::{
-    Engine, EngineConfig, ErrorClass, Event, EventReceiver, ExecSpec, ExitStatus, HostKeyAnswer,
-    HostKeyPolicy, HostKeyQuestion, JobId, JobKind, JobSpec, NoPrompter, Prompter, Secret,
-    SecretKind, Stream, Target,
+    Engine, EngineConfig, ErrorClass, ExecSpec, HostKeyAnswer, HostKeyPolicy, HostKeyQuestion,
+    JobKind, JobSpec, NoPrompter, Prompter, Secret, SecretKind, Target,
 };
 use fleetdeck::inventory::ConnSettings;
 use fleetdeck::lab::ReachOptions;
@@ -24,67 +25,6 @@ use fleetdeck::lab::ReachOptions;
 /// lab user (and its password) is shared by labs running at once.
 const SUDO_PW: &str = "lab-pw-8";
 const WRONG_PW: &str = "Wrong-Pw-77aa";
-
-#[derive(Debug, Default)]
-struct HostRun {
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    exit: Option<ExitStatus>,
-    failed: Option<(ErrorClass, String)>,
-}
-
-#[derive(Debug, Default)]
-struct JobRun {
-    hosts: HashMap<String, HostRun>,
-    run_dir: Option<std::path::PathBuf>,
-    ok: usize,
-    wall: Duration,
-    all_events: String,
-}
-
-fn collect(rx: &mut EventReceiver, job: JobId) -> JobRun {
-    let start = Instant::now();
-    let mut run = JobRun::default();
-    loop {
-        let ev = rx.blocking_recv().expect("engine event channel closed");
-        let _ = writeln!(run.all_events, "{ev:?}");
-        match ev {
-            Event::JobStarted {
-                job: j, run_dir, ..
-            } if j == job => run.run_dir = run_dir,
-            Event::Output {
-                job: j,
-                host,
-                stream,
-                data,
-            } if j == job => {
-                let hr = run.hosts.entry(host.to_string()).or_default();
-                match stream {
-                    Stream::Stdout => hr.stdout.extend_from_slice(&data),
-                    Stream::Stderr => hr.stderr.extend_from_slice(&data),
-                }
-            }
-            Event::Finished {
-                job: j, host, exit, ..
-            } if j == job => run.hosts.entry(host.to_string()).or_default().exit = Some(exit),
-            Event::Failed {
-                job: j,
-                host,
-                class,
-                message,
-                ..
-            } if j == job => {
-                run.hosts.entry(host.to_string()).or_default().failed = Some((class, message));
-            }
-            Event::JobDone { job: j, ok, .. } if j == job => {
-                run.ok = ok;
-                run.wall = start.elapsed();
-                return run;
-            }
-            _ => {}
-        }
-    }
-}
 
 /// Every lab host as an engine target, jump hosts resolved to the lab's bastions.
 fn lab_targets(lab: &common::TestLab) -> HashMap<String, Target> {

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::events::{collect_with, collect_within, JobRun};
+
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -16,8 +18,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use fleetdeck::engine::{
-    Engine, EngineConfig, ErrorClass, Event, EventReceiver, ExecSpec, ExitStatus, HostKeyPolicy,
-    JobId, JobKind, JobSpec, NoPrompter, Stream, Target,
+    Engine, EngineConfig, ErrorClass, Event, ExecSpec, ExitStatus, HostKeyPolicy, JobKind, JobSpec,
+    NoPrompter, Target,
 };
 use fleetdeck::inventory::ConnSettings;
 
@@ -74,96 +76,6 @@ fn assert_no_leak(what: &str, before: (usize, usize)) {
         before.1,
         now.1
     );
-}
-
-#[derive(Debug, Default)]
-struct HostRun {
-    stdout: Vec<u8>,
-    stderr_len: usize,
-    exit: Option<ExitStatus>,
-    failed: Option<(ErrorClass, String)>,
-    running: bool,
-    /// When the final event arrived, from the job's start.
-    at: Duration,
-}
-
-#[derive(Debug, Default)]
-struct JobRun {
-    hosts: HashMap<String, HostRun>,
-    ok: usize,
-    failed: usize,
-    wall: Duration,
-}
-
-/// Collects a job's events until `JobDone`, calling `on` for each; panics after `limit`.
-fn collect_with(
-    rx: &mut EventReceiver,
-    job: JobId,
-    limit: Duration,
-    mut on: impl FnMut(&Event),
-) -> JobRun {
-    let start = Instant::now();
-    let mut run = JobRun::default();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("tokio runtime");
-    loop {
-        let left = limit.saturating_sub(start.elapsed());
-        let ev = rt
-            .block_on(async { tokio::time::timeout(left, rx.recv()).await })
-            .unwrap_or_else(|_| panic!("job {job} not done after {limit:?}: {:?}", run.hosts))
-            .expect("engine event channel closed before JobDone");
-        on(&ev);
-        match ev {
-            Event::Running { job: j, host } if j == job => {
-                run.hosts.entry(host.to_string()).or_default().running = true;
-            }
-            Event::Output {
-                job: j,
-                host,
-                stream,
-                data,
-            } if j == job => {
-                let hr = run.hosts.entry(host.to_string()).or_default();
-                match stream {
-                    Stream::Stdout => hr.stdout.extend_from_slice(&data),
-                    Stream::Stderr => hr.stderr_len += data.len(),
-                }
-            }
-            Event::Finished {
-                job: j, host, exit, ..
-            } if j == job => {
-                let hr = run.hosts.entry(host.to_string()).or_default();
-                hr.exit = Some(exit);
-                hr.at = start.elapsed();
-            }
-            Event::Failed {
-                job: j,
-                host,
-                class,
-                message,
-                ..
-            } if j == job => {
-                let hr = run.hosts.entry(host.to_string()).or_default();
-                hr.failed = Some((class, message));
-                hr.at = start.elapsed();
-            }
-            Event::JobDone {
-                job: j, ok, failed, ..
-            } if j == job => {
-                run.ok = ok;
-                run.failed = failed;
-                run.wall = start.elapsed();
-                return run;
-            }
-            _ => {}
-        }
-    }
-}
-
-fn collect(rx: &mut EventReceiver, job: JobId, limit: Duration) -> JobRun {
-    collect_with(rx, job, limit, |_| {})
 }
 
 fn target(name: &str, address: &str, port: u16, lab: &common::TestLab, t: Duration) -> Target {
@@ -316,7 +228,7 @@ fn sshd_dies_mid_command() {
     let cmd = "echo started; sleep 2; echo done";
     let id = engine.submit(exec(cmd, lab_targets(&lab, t), None));
     let mut killed_at = None;
-    let run = collect_with(&mut rx, id, Duration::from_secs(20), |ev| {
+    let run = collect_with(&mut rx, id, Duration::from_secs(20), |ev, _| {
         if let Event::Output { host, .. } = ev {
             if &**host == "web01" && killed_at.is_none() {
                 lab.kill_host(0);
@@ -339,7 +251,7 @@ fn sshd_dies_mid_command() {
         killed_at.elapsed()
     );
     lab.start_host(0).expect("restart web01");
-    let run = collect(
+    let run = collect_within(
         &mut rx,
         engine.submit(exec("echo back", lab_targets(&lab, t), None)),
         Duration::from_secs(20),
@@ -380,7 +292,7 @@ fn sshd_dies_mid_transfer() {
         &mut rx,
         engine.submit(spec),
         Duration::from_secs(60),
-        |ev| {
+        |ev, _| {
             if let Event::Progress {
                 host, done, total, ..
             } = ev
@@ -432,7 +344,7 @@ fn session_closed_after_auth_is_replaced() {
     let before = census();
     let (engine, mut rx) = Engine::new(config(&lab));
     let t = Duration::from_secs(5);
-    let run = collect(
+    let run = collect_within(
         &mut rx,
         engine.submit(exec("true", lab_targets(&lab, t), None)),
         Duration::from_secs(20),
@@ -447,7 +359,7 @@ fn session_closed_after_auth_is_replaced() {
     );
     signal_all(&sessions, nix::sys::signal::Signal::SIGKILL);
     std::thread::sleep(Duration::from_millis(200));
-    let run = collect(
+    let run = collect_within(
         &mut rx,
         engine.submit(exec("echo again", lab_targets(&lab, t), None)),
         Duration::from_secs(20),
@@ -474,7 +386,7 @@ fn frozen_host_times_out_then_resumes() {
     let (engine, mut rx) = Engine::new(config(&lab));
     let t = Duration::from_secs(2);
     // Sessions first, so that web01's per-connection sshd exists to be frozen.
-    let run = collect(
+    let run = collect_within(
         &mut rx,
         engine.submit(exec("true", lab_targets(&lab, t), None)),
         Duration::from_secs(20),
@@ -486,7 +398,7 @@ fn frozen_host_times_out_then_resumes() {
     assert!(frozen.len() >= 2, "no per-connection sshd under {root}");
     signal_all(&frozen, nix::sys::signal::Signal::SIGSTOP);
     let cmd_timeout = Duration::from_secs(2);
-    let run = collect(
+    let run = collect_within(
         &mut rx,
         engine.submit(exec("echo alive", lab_targets(&lab, t), Some(cmd_timeout))),
         Duration::from_secs(20),
@@ -510,7 +422,7 @@ fn frozen_host_times_out_then_resumes() {
     // A fresh connection to the frozen listener: connect timeout.
     let mut fresh = lab_targets(&lab, t)[..1].to_vec();
     fresh[0].name = Arc::from("web01-fresh");
-    let run = collect(
+    let run = collect_within(
         &mut rx,
         engine.submit(exec("echo alive", fresh, None)),
         Duration::from_secs(20),
@@ -519,7 +431,7 @@ fn frozen_host_times_out_then_resumes() {
     assert_eq!(class, ErrorClass::Timeout, "{msg}");
     // Comes back after the timeout.
     signal_all(&frozen, nix::sys::signal::Signal::SIGCONT);
-    let run = collect(
+    let run = collect_within(
         &mut rx,
         engine.submit(exec("echo back", lab_targets(&lab, t), None)),
         Duration::from_secs(20),
@@ -556,7 +468,7 @@ fn silent_and_garbage_peers() {
     targets.push(target("silent", "127.0.0.1", silent.port, &lab, t));
     targets.push(target("garbage", "127.0.0.1", garbage.port, &lab, t));
     let id = engine.submit(exec("echo ok", targets, None));
-    let run = collect(&mut rx, id, Duration::from_secs(20));
+    let run = collect_within(&mut rx, id, Duration::from_secs(20));
     let (class, msg) = class_of(&run, "silent");
     assert_eq!(class, ErrorClass::Timeout, "{msg}");
     assert!(
@@ -607,7 +519,7 @@ fn text_banner_that_is_not_ssh_is_protocol() {
     let (engine, mut rx) = Engine::new(config(&lab));
     let t = Duration::from_secs(2);
     let targets = vec![target("smtp", "127.0.0.1", smtp.port, &lab, t)];
-    let run = collect(
+    let run = collect_within(
         &mut rx,
         engine.submit(exec("echo ok", targets, None)),
         Duration::from_secs(20),
@@ -638,7 +550,7 @@ fn sixty_four_mib_line_without_newline() {
         &mut rx,
         engine.submit(exec(&cmd, lab_targets(&lab, t), None)),
         Duration::from_secs(60),
-        |ev| {
+        |ev, _| {
             if let Event::JobStarted { run_dir: d, .. } = ev {
                 run_dir.clone_from(d);
             }
@@ -669,7 +581,7 @@ fn commands_that_ignore_stdin_or_block() {
     let before = census();
     let (engine, mut rx) = Engine::new(config(&lab));
     let t = Duration::from_secs(5);
-    let run = collect(
+    let run = collect_within(
         &mut rx,
         engine.submit(exec(
             "sleep 0.3; echo never-read",
@@ -679,7 +591,7 @@ fn commands_that_ignore_stdin_or_block() {
         Duration::from_secs(20),
     );
     assert_healthy(&run, &["web01", "web02"], b"never-read\n");
-    let run = collect(
+    let run = collect_within(
         &mut rx,
         engine.submit(exec(
             "if [ \"$(basename \"$(dirname \"$PWD\")\")\" = web01 ]; then rm -f f; mkfifo f; read x < f; else echo fine; fi",
@@ -692,7 +604,7 @@ fn commands_that_ignore_stdin_or_block() {
     assert_eq!(class, ErrorClass::Timeout, "{msg}");
     assert_healthy(&run, &["web02"], b"fine\n");
     // The session survives the timeout.
-    let run = collect(
+    let run = collect_within(
         &mut rx,
         engine.submit(exec("echo again", lab_targets(&lab, t), None)),
         Duration::from_secs(20),
@@ -710,7 +622,7 @@ fn command_reading_stdin_sees_eof() {
     let _serial = serial();
     let lab = common::lab(1);
     let (engine, mut rx) = Engine::new(config(&lab));
-    let run = collect(
+    let run = collect_within(
         &mut rx,
         engine.submit(exec(
             "cat; echo eof-seen",
@@ -772,7 +684,7 @@ fn refused_among_live(refused: usize, live: usize, limit: Duration, connect: Dur
     let mut failures = 0usize;
     let id = engine.submit(spec);
     let submitted = t0.elapsed();
-    let run = collect_with(&mut rx, id, limit, |ev| {
+    let run = collect_with(&mut rx, id, limit, |ev, _| {
         // Sampled: listing /proc/self/task costs O(threads).
         if matches!(ev, Event::Failed { .. }) {
             failures += 1;
@@ -872,7 +784,7 @@ fn soak() {
     let (engine, mut rx) = Engine::new(config(&lab));
     let t = Duration::from_secs(3);
     let targets = lab_targets(&lab, t);
-    let run = collect(
+    let run = collect_within(
         &mut rx,
         engine.submit(exec(
             "echo warm",
@@ -922,7 +834,7 @@ fn soak() {
             Some(Duration::from_secs(10)),
         ));
         jobs += 1;
-        let run = collect(&mut rx, id, Duration::from_secs(60));
+        let run = collect_within(&mut rx, id, Duration::from_secs(60));
         slowest = slowest.max(run.wall);
         host_ok += run.ok as u64;
         host_failed += run.failed as u64;
@@ -942,7 +854,7 @@ fn soak() {
         restarts += 1;
     }
     // A last job on every host, all up: every one answers.
-    let run = collect(
+    let run = collect_within(
         &mut rx,
         engine.submit(exec("echo last", targets, Some(Duration::from_secs(10)))),
         Duration::from_secs(120),

@@ -305,6 +305,9 @@ mod tests {
 
     #[test]
     fn shell_quote_survives_quotes() {
-        assert_eq!(shlex::split(&shell_quote("a'b")), Some(vec!["a'b".to_string()]));
+        assert_eq!(
+            shlex::split(&shell_quote("a'b")),
+            Some(vec!["a'b".to_string()])
+        );
     }
 }

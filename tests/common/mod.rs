@@ -3,6 +3,8 @@
 //! the value is dropped. Tests fail loudly (never skip) when sshd cannot start.
 #![allow(dead_code)]
 
+pub mod events;
+
 use std::net::TcpListener;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
