@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -16,12 +16,16 @@ use super::action::{Action, Effect, PromptId};
 use super::app::{App, Clock};
 use super::draw::draw;
 use super::term::TerminalGuard;
-use super::transfer::files;
 use super::update::update;
+
+mod work;
+
 use crate::engine::{
     Engine, Event, EventReceiver, HostKeyAnswer, HostKeyQuestion, LogLevel, Prompter, Secret,
     SecretKind,
 };
+use work::History;
+pub use work::{file_work, HISTORY_FLUSH_TIMEOUT};
 
 /// How often the screen may be redrawn (only when something changed).
 pub const RENDER_INTERVAL: Duration = Duration::from_millis(16);
@@ -91,7 +95,7 @@ struct Io<'a> {
     /// Answers from work done off the UI thread (job ids, completions, path checks, history).
     answers: UnboundedSender<Action>,
     /// Lines for the history thread to append, in order.
-    history: mpsc::Sender<String>,
+    history: History,
 }
 
 /// Where the loop's input comes from besides the engine's events.
@@ -147,7 +151,7 @@ pub async fn run(
     let mut io = Io {
         engine,
         replies: HashMap::new(),
-        history: start_history(super::cmdline::history_path(), answers_tx.clone()),
+        history: History::start(super::cmdline::history_path(), answers_tx.clone()),
         answers: answers_tx,
     };
     let mut redraw = Redraw {
@@ -188,6 +192,7 @@ pub async fn run(
             }
         }
     }
+    io.history.flush();
     Ok(())
 }
 
@@ -303,63 +308,6 @@ impl Redraw {
     }
 }
 
-/// The history file's own thread: it reads the saved history first (answered as
-/// `HistoryLoaded`), then appends lines in the order they were run. A slow state directory
-/// (NFS home) then delays only the history, never a key.
-fn start_history(path: PathBuf, answers: UnboundedSender<Action>) -> mpsc::Sender<String> {
-    let (tx, rx) = mpsc::channel::<String>();
-    let log = answers.clone();
-    let spawned = std::thread::Builder::new()
-        .name("fleetdeck-history".into())
-        .spawn(move || {
-            let _ = answers.send(Action::HistoryLoaded(super::cmdline::load_history(&path)));
-            for line in rx {
-                if let Some(answer) = file_work(Effect::SaveHistory(line), &path) {
-                    let _ = answers.send(answer);
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        // The console works without history.
-        let _ = log.send(Action::Log(
-            LogLevel::Warn,
-            format!("no command history: cannot start its thread: {e}"),
-        ));
-    }
-    tx
-}
-
-/// Does one piece of file work (see [`Effect::is_file_work`]) where it is called — the
-/// runtime calls it off the UI thread — and returns the action answering it, if any.
-/// Other effects are not file work: `None`.
-pub fn file_work(effect: Effect, history: &Path) -> Option<Action> {
-    match effect {
-        Effect::CompleteLocal { input } => {
-            let (completed, candidates) = files::complete_local(&input);
-            Some(Action::Completions {
-                input,
-                completed,
-                candidates,
-            })
-        }
-        Effect::CheckLocalPath(check) => {
-            let result = files::check_local(&check);
-            Some(Action::LocalPathChecked { check, result })
-        }
-        Effect::SaveHistory(line) => {
-            super::cmdline::append_history(history, &line)
-                .err()
-                .map(|e| {
-                    Action::Log(
-                        LogLevel::Warn,
-                        format!("cannot save history to {}: {e}", history.display()),
-                    )
-                })
-        }
-        _ => None,
-    }
-}
-
 /// Handles engine events for at most [`MAX_BATCH_TIME`], slicing large outputs, so that keys
 /// and drawing keep their turn while hosts stream output as fast as they can.
 fn ingest(
@@ -441,7 +389,7 @@ fn run_effects(app: &mut App, effects: Vec<Effect>, io: &mut Io) {
                 }
             }
             Effect::SaveHistory(line) => {
-                if io.history.send(line).is_err() {
+                if !io.history.send(line) {
                     app.push_log(
                         LogLevel::Warn,
                         None,
