@@ -2,7 +2,7 @@
 //!
 //! ## Adding a dialog (e.g. the transfer dialog behind `F5`)
 //! 1. Add a variant to [`Dialog`] holding the dialog's own state (put a large state struct in
-//!    its own file, e.g. `src/tui/transfer.rs`, and keep the variant `Transfer(TransferDialog)`).
+//!    its own module, e.g. `src/tui/transfer/`, and keep the variant `Transfer(TransferDialog)`).
 //! 2. Say whether it takes text in [`Dialog::takes_text`] (then printable keys arrive as
 //!    `Cmd::Insert`, otherwise as `Cmd::Answer`).
 //! 3. Handle its commands in `update/dialogs.rs` (`dialog_cmd`; return effects such as
@@ -63,7 +63,7 @@ pub enum Dialog {
         input: String,
         error: Option<String>,
     },
-    /// `F5`: send or fetch files (state in `tui/transfer.rs`).
+    /// `F5`: send or fetch files (state in `tui/transfer/`).
     Transfer(Box<super::transfer::TransferDialog>),
     /// `i`: a host's effective connection settings and where each came from.
     HostDetails {
