@@ -16,7 +16,7 @@ use fleetdeck::ssh::transfer::{Naming, Overwrite};
 use fleetdeck::tui::action::{Action, Effect};
 use fleetdeck::tui::dialog::Dialog;
 use fleetdeck::tui::update::update;
-use tui_support::{app, chars, cursor_to_group, ev, key, name, screen};
+use tui_support::{app, chars, cursor_to_group, ev, key, key_answered, name, screen};
 
 fn submitted(effects: Vec<Effect>) -> Option<fleetdeck::engine::JobSpec> {
     effects.into_iter().find_map(|e| match e {
@@ -41,11 +41,11 @@ fn dialog_sends_to_the_selected_group_and_shows_bars_to_the_end() {
 
     // Local path with Tab completion: `rel` completes to the one matching file.
     chars(&mut app, &format!("{}/rel", dir.path().display()));
-    key(&mut app, KeyCode::Tab);
+    key_answered(&mut app, KeyCode::Tab);
     let s = screen(&app);
     assert!(s.contains("release-1.tar"), "{s}");
     // Enter with an empty remote path says so and stays in the form.
-    assert!(submitted(key(&mut app, KeyCode::Enter)).is_none());
+    assert!(submitted(key_answered(&mut app, KeyCode::Enter)).is_none());
     assert!(screen(&app).contains("the remote path is empty"));
     key(&mut app, KeyCode::Down);
     chars(&mut app, "/srv/releases/");
@@ -56,7 +56,7 @@ fn dialog_sends_to_the_selected_group_and_shows_bars_to_the_end() {
     key(&mut app, KeyCode::Char(' '));
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Right);
-    let spec = submitted(key(&mut app, KeyCode::Enter)).expect("Enter starts the job");
+    let spec = submitted(key_answered(&mut app, KeyCode::Enter)).expect("Enter starts the job");
     let JobKind::Upload(up) = &spec.kind else {
         panic!("an upload: {:?}", spec.kind);
     };
@@ -150,7 +150,7 @@ fn dialog_fetch_options_and_refusals() {
     chars(&mut app, &dir.path().display().to_string());
     key(&mut app, KeyCode::Down);
     chars(&mut app, "x");
-    assert!(submitted(key(&mut app, KeyCode::Enter)).is_none());
+    assert!(submitted(key_answered(&mut app, KeyCode::Enter)).is_none());
     assert!(
         screen(&app).contains("no host selected"),
         "{}",
@@ -175,7 +175,7 @@ fn dialog_fetch_options_and_refusals() {
     }
     key(&mut app, KeyCode::Char(' '));
     assert!(screen(&app).contains("DIR/name.<host>"));
-    let spec = submitted(key(&mut app, KeyCode::Enter)).expect("fetch starts");
+    let spec = submitted(key_answered(&mut app, KeyCode::Enter)).expect("fetch starts");
     let JobKind::Download(down) = &spec.kind else {
         panic!("a download");
     };
@@ -191,11 +191,131 @@ fn dialog_fetch_options_and_refusals() {
     chars(&mut app2, &dir.path().display().to_string());
     key(&mut app2, KeyCode::Down);
     chars(&mut app2, "dst");
-    assert!(submitted(key(&mut app2, KeyCode::Enter)).is_none());
+    assert!(submitted(key_answered(&mut app2, KeyCode::Enter)).is_none());
     assert!(
         screen(&app2).contains("turn on recursive"),
         "{}",
         screen(&app2)
+    );
+}
+
+fn transfer(app: &fleetdeck::tui::app::App) -> &fleetdeck::tui::transfer::TransferDialog {
+    match &app.dialog {
+        Some(Dialog::Transfer(d)) => d,
+        other => panic!("the transfer dialog is open: {other:?}"),
+    }
+}
+
+#[test]
+fn tab_asks_the_runtime_and_folds_in_its_answer() {
+    let dir = tempfile::tempdir().expect("tmp");
+    fs::write(dir.path().join("release-1.tar"), b"x").expect("file");
+    let mut app = app(120, 40);
+    key(&mut app, KeyCode::F(5));
+    let typed = format!("{}/rel", dir.path().display());
+    chars(&mut app, &typed);
+    // `update` lists no directory: Tab is a request, the form is unchanged until the answer.
+    let effects = key(&mut app, KeyCode::Tab);
+    let [Effect::CompleteLocal { input }] = effects.as_slice() else {
+        panic!("Tab asks for completion: {effects:?}");
+    };
+    assert_eq!(input, &typed);
+    assert_eq!(transfer(&app).local, typed);
+    let reply = fleetdeck::tui::runtime::file_work(effects[0].clone(), Path::new("/nonexistent"))
+        .expect("answered");
+    assert!(update(&mut app, reply).is_empty());
+    assert_eq!(
+        transfer(&app).local,
+        format!("{}/release-1.tar", dir.path().display())
+    );
+}
+
+#[test]
+fn a_completion_for_text_changed_meanwhile_is_ignored() {
+    let dir = tempfile::tempdir().expect("tmp");
+    fs::write(dir.path().join("release-1.tar"), b"x").expect("file");
+    fs::write(dir.path().join("release-2.tar"), b"x").expect("file");
+    let mut app = app(120, 40);
+    key(&mut app, KeyCode::F(5));
+    chars(&mut app, &format!("{}/rel", dir.path().display()));
+    let effects = key(&mut app, KeyCode::Tab);
+    // The operator types on before the (slow) directory answers.
+    chars(&mut app, "e");
+    let reply = fleetdeck::tui::runtime::file_work(effects[0].clone(), Path::new("/nonexistent"))
+        .expect("answered");
+    let Action::Completions { candidates, .. } = &reply else {
+        panic!("completions: {reply:?}");
+    };
+    assert_eq!(candidates.len(), 2, "the answer itself has matches");
+    update(&mut app, reply);
+    let d = transfer(&app);
+    assert_eq!(d.local, format!("{}/rele", dir.path().display()));
+    assert!(d.candidates.is_empty(), "{:?}", d.candidates);
+    // Moving to another field also makes the answer stale.
+    let effects = key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Down);
+    let reply = fleetdeck::tui::runtime::file_work(effects[0].clone(), Path::new("/nonexistent"))
+        .expect("answered");
+    update(&mut app, reply);
+    assert_eq!(
+        transfer(&app).local,
+        format!("{}/rele", dir.path().display())
+    );
+}
+
+#[test]
+fn enter_checks_the_local_path_off_the_ui_thread_and_a_stale_check_starts_nothing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut app = app(120, 40);
+    cursor_to_group(&mut app, "db");
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::F(5));
+    chars(&mut app, &dir.path().display().to_string());
+    key(&mut app, KeyCode::Down);
+    chars(&mut app, "dst");
+    // Enter asks for the check; nothing is submitted before the answer.
+    let effects = key(&mut app, KeyCode::Enter);
+    let [Effect::CheckLocalPath(check)] = effects.as_slice() else {
+        panic!("Enter asks for the path check: {effects:?}");
+    };
+    assert_eq!(check.local, dir.path().display().to_string());
+    let refused = fleetdeck::tui::runtime::file_work(effects[0].clone(), Path::new("/nonexistent"))
+        .expect("answered");
+    // Recursive turned on before the answer: the answer (a refusal) is for another form.
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char(' '));
+    assert!(transfer(&app).recursive);
+    assert!(submitted(update(&mut app, refused)).is_none());
+    assert!(
+        !screen(&app).contains("turn on recursive"),
+        "{}",
+        screen(&app)
+    );
+    assert!(matches!(
+        transfer(&app).stage,
+        fleetdeck::tui::transfer::Stage::Form
+    ));
+    // Enter again: checked for the form as it is, the job starts.
+    let spec = submitted(key_answered(&mut app, KeyCode::Enter)).expect("starts");
+    let JobKind::Upload(up) = &spec.kind else {
+        panic!("an upload");
+    };
+    assert!(up.recursive);
+    assert_eq!(up.sources, vec![dir.path().to_path_buf()]);
+}
+
+#[test]
+fn the_path_check_expands_the_tilde() {
+    use fleetdeck::tui::transfer::{files, Direction, PathCheck};
+    let home = dirs::home_dir().expect("a home directory");
+    let check = PathCheck {
+        local: "~/fleetdeck-no-such-dir/".into(),
+        direction: Direction::Fetch,
+        recursive: false,
+    };
+    assert_eq!(
+        files::check_local(&check),
+        Ok(home.join("fleetdeck-no-such-dir/"))
     );
 }
 

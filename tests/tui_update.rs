@@ -1137,3 +1137,83 @@ fn i_in_the_output_shows_the_chosen_panes_host() {
         app.dialog
     );
 }
+
+#[test]
+fn the_details_route_is_resolved_when_the_dialog_opens_and_drawing_only_reads_it() {
+    use fleetdeck::tui::dialog::RouteHop;
+    let mut app = reach_app(140, 45);
+    cursor_to_host(&mut app, "web01");
+    key(&mut app, KeyCode::Char('i'));
+    let Some(Dialog::HostDetails { route, .. }) = &app.dialog else {
+        panic!("details open: {:?}", app.dialog);
+    };
+    let hops = route.as_ref().expect("route resolved");
+    assert_eq!(
+        hops.iter().map(|h| h.name.as_str()).collect::<Vec<_>>(),
+        ["bastion", "web01"]
+    );
+    // Whatever the dialog holds is what is drawn: the state, not the inventory, says the route.
+    if let Some(Dialog::HostDetails { route, .. }) = &mut app.dialog {
+        *route = Ok(vec![RouteHop {
+            user: "u".into(),
+            name: "elsewhere".into(),
+            address: "192.0.2.9".into(),
+            port: 2022,
+        }]);
+    }
+    let shown = screen(&app);
+    assert!(
+        shown.contains("1. u@elsewhere (192.0.2.9:2022) target"),
+        "{shown}"
+    );
+    if let Some(Dialog::HostDetails { route, .. }) = &mut app.dialog {
+        *route = Err("no such jump host `nowhere`".into());
+    }
+    let shown = screen(&app);
+    assert!(
+        shown.contains("cannot resolve: no such jump host"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn saved_history_arrives_as_an_action_before_what_was_typed_meanwhile() {
+    let mut app = app(100, 30);
+    run(&mut app, "db", "uptime");
+    update(
+        &mut app,
+        Action::HistoryLoaded(vec!["df -h".into(), "w".into()]),
+    );
+    assert_eq!(app.cmdline.history, vec!["df -h", "w", "uptime"]);
+    key(&mut app, KeyCode::Up);
+    key(&mut app, KeyCode::Up);
+    assert_eq!(app.cmdline.input, "w");
+}
+
+#[test]
+fn a_history_file_that_cannot_be_written_is_said_in_the_log() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // A file where the state directory should be: the history cannot be created under it.
+    let blocker = dir.path().join("state");
+    std::fs::write(&blocker, b"").expect("file");
+    let reply = fleetdeck::tui::runtime::file_work(
+        Effect::SaveHistory("uptime".into()),
+        &blocker.join("history"),
+    )
+    .expect("a failure is answered");
+    let mut app = app(100, 30);
+    update(&mut app, reply);
+    let last = app.log.entries.back().expect("a log line");
+    assert_eq!(last.level, LogLevel::Warn);
+    assert!(last.text.contains("cannot save history"), "{}", last.text);
+    // A panic report of another thread lands in the log the same way.
+    update(
+        &mut app,
+        Action::Log(LogLevel::Error, "panic in thread 'w': boom".into()),
+    );
+    let last = app.log.entries.back().expect("a log line");
+    assert_eq!(
+        (last.level, last.text.as_str()),
+        (LogLevel::Error, "panic in thread 'w': boom")
+    );
+}

@@ -1,10 +1,16 @@
 //! What can happen to the console (`Action`), what the operator means by a key (`Cmd`), and
 //! what the runtime must do about it (`Effect`). `update` turns actions into state changes and
-//! effects without touching the terminal or the engine, so it can be tested directly.
+//! effects without touching the terminal, the engine or the file system, so it can be tested
+//! directly; what the file system answers comes back as an action.
+
+use std::path::PathBuf;
 
 use crossterm::event::{KeyEvent, MouseEvent};
 
-use crate::engine::{Event, HostKeyAnswer, HostKeyQuestion, JobId, JobSpec, Secret, SecretKind};
+use super::transfer::PathCheck;
+use crate::engine::{
+    Event, HostKeyAnswer, HostKeyQuestion, JobId, JobSpec, LogLevel, Secret, SecretKind,
+};
 
 /// Identifies one question the engine asked through the prompter.
 pub type PromptId = u64;
@@ -27,6 +33,25 @@ pub enum Action {
     AskHostKey(PromptId, HostKeyQuestion),
     /// The engine asks for a password or passphrase.
     AskSecret(PromptId, SecretKind, String),
+    /// The local entries completing `input` (answers [`Effect::CompleteLocal`]); ignored when
+    /// the field no longer holds `input`.
+    Completions {
+        input: String,
+        completed: String,
+        candidates: Vec<String>,
+    },
+    /// The transfer form's local path as the file system sees it (answers
+    /// [`Effect::CheckLocalPath`]): the path to use, tilde expanded, or what is wrong with it.
+    /// Ignored when the form changed meanwhile.
+    LocalPathChecked {
+        check: PathCheck,
+        result: Result<PathBuf, String>,
+    },
+    /// The saved history, read off the UI thread at start (older than anything typed since).
+    HistoryLoaded(Vec<String>),
+    /// A line for the live log from outside `update` (a panic on another thread, a history
+    /// file that cannot be written).
+    Log(LogLevel, String),
     /// Time passes (clock for durations; recomputes the gathered view when needed).
     Tick,
     /// SIGTERM or SIGHUP: leave now, cancelling any job.
@@ -109,7 +134,24 @@ pub enum Effect {
     Cancel(JobId),
     AnswerHostKey(PromptId, HostKeyAnswer),
     AnswerSecret(PromptId, Option<Secret>),
+    /// List the local entries completing `input` (answered by [`Action::Completions`]).
+    CompleteLocal {
+        input: String,
+    },
+    /// Check the transfer form's local path (answered by [`Action::LocalPathChecked`]).
+    CheckLocalPath(PathCheck),
     /// Append a command to the history file.
     SaveHistory(String),
     Quit,
+}
+
+impl Effect {
+    /// True for work on the file system, which the runtime runs off the UI thread (a slow
+    /// network directory must not freeze the screen).
+    pub fn is_file_work(&self) -> bool {
+        matches!(
+            self,
+            Effect::CompleteLocal { .. } | Effect::CheckLocalPath(_) | Effect::SaveHistory(_)
+        )
+    }
 }

@@ -35,6 +35,29 @@ impl CmdLine {
         }
     }
 
+    /// Puts the saved history (read off the UI thread, so it may arrive after the operator
+    /// ran commands) before what this session added, keeping a walk or search in place.
+    pub fn add_older_history(&mut self, older: Vec<String>) {
+        let n = older.len();
+        if n == 0 {
+            return;
+        }
+        let newer = std::mem::replace(&mut self.history, older);
+        self.history.extend(newer);
+        self.hist_pos = self.hist_pos.map(|p| p + n);
+        if let Some(found) = self.search.as_mut().and_then(|s| s.found.as_mut()) {
+            *found += n;
+        }
+        if self.history.len() > HISTORY_CAPACITY {
+            let excess = self.history.len() - HISTORY_CAPACITY;
+            self.history.drain(..excess);
+            self.hist_pos = self.hist_pos.map(|p| p.saturating_sub(excess));
+            if let Some(found) = self.search.as_mut().and_then(|s| s.found.as_mut()) {
+                *found = found.saturating_sub(excess);
+            }
+        }
+    }
+
     fn byte_at(&self, char_idx: usize) -> usize {
         self.input
             .char_indices()
@@ -315,6 +338,18 @@ mod tests {
         assert_eq!(load_history(&p), vec!["uptime", "df -h"]);
         let mode = std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn saved_history_arriving_late_goes_before_this_session() {
+        let mut c = typed("df");
+        c.take();
+        c.history_prev();
+        c.add_older_history(vec!["uptime".into(), "w".into()]);
+        assert_eq!(c.history, vec!["uptime", "w", "df"]);
+        assert_eq!(c.input, "df");
+        c.history_prev();
+        assert_eq!(c.input, "w");
     }
 
     #[test]

@@ -2,14 +2,16 @@
 //!
 //! ## Adding a dialog (e.g. the transfer dialog behind `F5`)
 //! 1. Add a variant to [`Dialog`] holding the dialog's own state (put a large state struct in
-//!    its own file, e.g. `src/tui/transfer.rs`, and keep the variant `Transfer(TransferDialog)`).
+//!    its own module, e.g. `src/tui/transfer/`, and keep the variant `Transfer(TransferDialog)`).
 //! 2. Say whether it takes text in [`Dialog::takes_text`] (then printable keys arrive as
 //!    `Cmd::Insert`, otherwise as `Cmd::Answer`).
-//! 3. Handle its commands in `update::dialog_cmd` (return effects such as `Effect::Submit`; call
-//!    `app.close_dialog()` when done).
-//! 4. Draw it in `draw::dialogs::draw_dialog` (use `draw::dialogs::centered` for the frame).
-//! 5. Open it from `update::apply_cmd` (the `Cmd::Transfer` arm is where `F5` lands today) and
-//!    list its keys in `help::KEYS` so `?` shows them.
+//! 3. Handle its commands in `update/dialogs.rs` (`dialog_cmd`; return effects such as
+//!    `Effect::Submit`; call `app.close_dialog()` when done). Anything that needs the file
+//!    system is an effect answered by an action (see the transfer dialog's completion).
+//! 4. Draw it from `draw::dialogs::draw_dialog` (use `draw::dialogs::centered` for the frame; a
+//!    large dialog gets its own file, e.g. `draw/transfer.rs`).
+//! 5. Open it from `update::global_cmd` (the `Cmd::Transfer` arm is where `F5` lands) and list
+//!    its keys in `keys::HELP` so `?` shows them.
 
 use crate::engine::{HostKeyQuestion, SecretKind};
 use crate::inventory::HostId;
@@ -21,6 +23,15 @@ use super::action::PromptId;
 pub enum OnYes {
     Run { command: String, hosts: Vec<HostId> },
     Quit,
+}
+
+/// One hop of a host's route (jump hosts first, the target last), for the host details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteHop {
+    pub user: String,
+    pub name: String,
+    pub address: String,
+    pub port: u16,
 }
 
 /// An open dialog and its state.
@@ -52,12 +63,14 @@ pub enum Dialog {
         input: String,
         error: Option<String>,
     },
-    /// `F5`: send or fetch files (state in `tui/transfer.rs`).
+    /// `F5`: send or fetch files (state in `tui/transfer/`).
     Transfer(Box<super::transfer::TransferDialog>),
     /// `i`: a host's effective connection settings and where each came from.
     HostDetails {
         host: HostId,
         scroll: usize,
+        /// Resolved when the dialog opens: drawing must not resolve targets every frame.
+        route: Result<Vec<RouteHop>, String>,
     },
     /// A message to acknowledge.
     Notice {

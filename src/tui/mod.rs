@@ -110,7 +110,6 @@ pub fn run_console(inventory: Option<PathBuf>, args: ConsoleArgs) -> ExitCode {
 
     let state = crate::paths::state_dir();
     let mut app = app::App::new(inv, settings.clone(), theme);
-    app.cmdline = cmdline::CmdLine::with_history(cmdline::load_history(&cmdline::history_path()));
     // Earlier operations (this and other sessions) from the operation log.
     let oplog_path = state.join("oplog.jsonl");
     match crate::oplog::read::read_path(&oplog_path) {

@@ -118,6 +118,30 @@ pub fn run(app: &mut App, group: &str, command: &str) -> JobSpec {
     spec
 }
 
+/// Carries out the file work among `effects` as the runtime does (here on the test's thread)
+/// and folds each answer in; returns the other effects, with those the answers led to.
+pub fn answer(app: &mut App, effects: Vec<Effect>) -> Vec<Effect> {
+    let mut rest = Vec::new();
+    let mut queue: std::collections::VecDeque<Effect> = effects.into();
+    while let Some(e) = queue.pop_front() {
+        // History lines stay effects: tests look at them instead of writing a file.
+        if e.is_file_work() && !matches!(e, Effect::SaveHistory(_)) {
+            let reply = fleetdeck::tui::runtime::file_work(e, Path::new("/nonexistent/history"))
+                .expect("file work is answered");
+            queue.extend(update(app, reply));
+        } else {
+            rest.push(e);
+        }
+    }
+    rest
+}
+
+/// A key, with its file work answered (Tab completion, the transfer form's path check).
+pub fn key_answered(app: &mut App, code: KeyCode) -> Vec<Effect> {
+    let effects = key(app, code);
+    answer(app, effects)
+}
+
 pub fn ev(app: &mut App, e: Event) {
     update(app, Action::Engine(e));
 }

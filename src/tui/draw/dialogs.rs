@@ -24,7 +24,7 @@ pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
-fn frame_block<'a>(app: &App, title: &'a str, danger: bool) -> Block<'a> {
+pub(super) fn frame_block<'a>(app: &App, title: &'a str, danger: bool) -> Block<'a> {
     let t = &app.theme;
     let color = if danger {
         t.colors.danger
@@ -41,7 +41,7 @@ fn frame_block<'a>(app: &App, title: &'a str, danger: bool) -> Block<'a> {
         .style(t.base())
 }
 
-fn keys_line<'a>(app: &App, keys: &[(&'a str, &'a str)]) -> Line<'a> {
+pub(super) fn keys_line<'a>(app: &App, keys: &[(&'a str, &'a str)]) -> Line<'a> {
     let t = &app.theme;
     let mut spans = Vec::new();
     for (k, what) in keys {
@@ -68,11 +68,15 @@ pub fn draw_dialog(frame: &mut Frame, app: &App, dialog: &Dialog, area: Rect) {
             return;
         }
         Dialog::Transfer(d) => {
-            crate::tui::transfer::draw(frame, app, d, area);
+            super::transfer::draw(frame, app, d, area);
             return;
         }
-        Dialog::HostDetails { host, scroll } => {
-            draw_host_details(frame, app, *host, *scroll, area);
+        Dialog::HostDetails {
+            host,
+            scroll,
+            route,
+        } => {
+            super::details::draw_host_details(frame, app, *host, *scroll, route, area);
             return;
         }
         Dialog::Confirm {
@@ -243,111 +247,4 @@ fn draw_help(frame: &mut Frame, app: &App, scroll: usize, area: Rect) {
     let block = frame_block(app, title, false);
     let shown: Vec<Line> = lines.into_iter().skip(scroll).collect();
     frame.render_widget(Paragraph::new(shown).block(block), rect);
-}
-
-/// `i`: every effective setting of one host with its origin, then the resolved route.
-fn draw_host_details(frame: &mut Frame, app: &App, host: usize, scroll: usize, area: Rect) {
-    let t = &app.theme;
-    let text = Style::default().fg(t.colors.text);
-    let dim = Style::default().fg(t.colors.dim);
-    let key = Style::default().fg(t.colors.hint_key);
-    let Some(h) = app.inventory.hosts.get(host) else {
-        return;
-    };
-    let rows = app.inventory.provenance(host);
-    let kw = rows
-        .iter()
-        .map(|(k, _, _)| k.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(7);
-    let rect = centered(area, 100, area.height.saturating_sub(2));
-    let inner_w = inner(rect).width as usize;
-    let mut lines = Vec::new();
-    for (k, v, origin) in &rows {
-        let v = crate::output::to_plain(v.as_bytes());
-        lines.push(Line::from(vec![
-            Span::styled(format!(" {k:<kw$}  "), key),
-            Span::styled(v, text.add_modifier(Modifier::BOLD)),
-        ]));
-        lines.push(Line::from(vec![
-            Span::raw(" ".repeat(kw + 3)),
-            Span::styled(format!("from {origin}"), dim),
-        ]));
-    }
-    lines.push(Line::raw(""));
-    // The route as the engine will take it: one hop a line, first hop first.
-    let route: Vec<String> = match crate::engine::resolve_targets(&app.inventory, &[host]) {
-        Ok(t) => t.first().map_or_else(Vec::new, |t| {
-            let n = t.jump.len() + 1;
-            let target = t.hop();
-            t.jump
-                .iter()
-                .chain(std::iter::once(&target))
-                .enumerate()
-                .map(|(i, hop)| {
-                    let what = if i + 1 == n { "target" } else { "jump" };
-                    format!(
-                        "{}. {}@{} ({}:{}) {what}",
-                        i + 1,
-                        hop.conn.user,
-                        hop.name,
-                        hop.conn.address,
-                        hop.conn.port
-                    )
-                })
-                .collect()
-        }),
-        Err(e) => vec![format!("cannot resolve: {e}")],
-    };
-    for (i, r) in route.iter().enumerate() {
-        let label = if i == 0 { "route" } else { "" };
-        lines.push(Line::from(vec![
-            Span::styled(format!(" {label:<kw$}  "), key),
-            Span::styled(crate::output::to_plain(r.as_bytes()), text),
-        ]));
-    }
-    let groups: Vec<&str> = h
-        .groups
-        .iter()
-        .filter_map(|&g| app.inventory.groups.get(g).map(|g| g.name.as_str()))
-        .collect();
-    lines.push(Line::from(vec![
-        Span::styled(format!(" {:<kw$}  ", "groups"), key),
-        Span::styled(groups.join(", "), text),
-    ]));
-    if let Some(v) = app.hosts.get(host) {
-        if let Some((class, msg)) = &v.error {
-            lines.push(Line::from(vec![
-                Span::styled(format!(" {:<kw$}  ", "last job"), key),
-                Span::styled(
-                    format!("{}: {msg}", class.as_str()),
-                    Style::default().fg(t.colors.danger),
-                ),
-            ]));
-        }
-    }
-    lines.push(Line::raw(""));
-    lines.push(keys_line(app, &[("↑↓", "scroll"), ("Esc/i", "close")]));
-    let wrapped: usize = lines
-        .iter()
-        .map(|l| l.width().max(1).div_ceil(inner_w.max(1)))
-        .sum();
-    let rect = centered(
-        area,
-        100,
-        (wrapped as u16 + 2).min(area.height.saturating_sub(2)),
-    );
-    let h_in = inner(rect).height as usize;
-    let scroll = scroll.min(wrapped.saturating_sub(h_in));
-    frame.render_widget(Clear, rect);
-    let title = format!("Host {}", crate::output::to_plain(h.name.as_bytes()));
-    let block = frame_block(app, &title, false);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false })
-            .scroll((u16::try_from(scroll).unwrap_or(u16::MAX), 0)),
-        rect,
-    );
 }

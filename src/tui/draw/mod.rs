@@ -1,9 +1,11 @@
 //! Drawing: `draw(frame, &app)` paints the whole screen from the state and changes nothing.
 
 mod bottom;
+mod details;
 pub mod dialogs;
 mod log;
 mod output;
+mod transfer;
 mod tree;
 
 use ratatui::style::{Modifier, Style};

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -17,10 +17,15 @@ use super::app::{App, Clock};
 use super::draw::draw;
 use super::term::TerminalGuard;
 use super::update::update;
+
+mod work;
+
 use crate::engine::{
     Engine, Event, EventReceiver, HostKeyAnswer, HostKeyQuestion, LogLevel, Prompter, Secret,
     SecretKind,
 };
+use work::History;
+pub use work::{file_work, HISTORY_FLUSH_TIMEOUT};
 
 /// How often the screen may be redrawn (only when something changed).
 pub const RENDER_INTERVAL: Duration = Duration::from_millis(16);
@@ -83,13 +88,41 @@ enum Reply {
     Secret(mpsc::Sender<Option<Secret>>),
 }
 
-/// What the loop carries out besides `update`: the engine, pending answers, history.
+/// What the loop carries out besides `update`: the engine, pending answers, file work.
 struct Io<'a> {
     engine: &'a Engine,
     replies: HashMap<PromptId, Reply>,
-    history_path: std::path::PathBuf,
-    /// Job ids from submissions done off the UI thread (a submit of many hosts takes time).
-    submitted: UnboundedSender<Result<crate::engine::JobId, String>>,
+    /// Answers from work done off the UI thread (job ids, completions, path checks, history).
+    answers: UnboundedSender<Action>,
+    /// Lines for the history thread to append, in order.
+    history: History,
+}
+
+/// Where the loop's input comes from besides the engine's events.
+struct Sources {
+    sigterm: tokio::signal::unix::Signal,
+    sighup: tokio::signal::unix::Signal,
+    term_events: EventStream,
+    tick: tokio::time::Interval,
+    prompts: UnboundedReceiver<PromptRequest>,
+    answers: UnboundedReceiver<Action>,
+    next_prompt: PromptId,
+    engine_rx: EventReceiver,
+    /// Engine events not handled yet (large outputs are handled in slices).
+    pending: VecDeque<Event>,
+}
+
+/// When to draw. `urgent`: the operator did something, draw at the next tick. `changed`:
+/// output arrived, draw at most every OUTPUT_REDRAW_INTERVAL so a flood does not flood the
+/// terminal too.
+struct Redraw {
+    urgent: bool,
+    changed: bool,
+    last_draw: Instant,
+    /// Instrumentation for latency measurements: with FLEETDECK_TRACE_KEYS=FILE, each key's
+    /// time from arrival to the end of the frame showing it is appended to FILE (µs).
+    key_trace: Option<std::fs::File>,
+    keys_waiting: Vec<Instant>,
 }
 
 /// Runs the console until the operator quits or a signal arrives.
@@ -97,134 +130,53 @@ pub async fn run(
     mut app: App,
     guard: &mut TerminalGuard,
     engine: &Engine,
-    mut engine_rx: EventReceiver,
-    mut prompts: UnboundedReceiver<PromptRequest>,
+    engine_rx: EventReceiver,
+    prompts: UnboundedReceiver<PromptRequest>,
 ) -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sighup = signal(SignalKind::hangup())?;
-    let mut term_events = EventStream::new();
     let mut tick = tokio::time::interval(RENDER_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let next_prompt = AtomicU64::new(1);
-    let (submitted_tx, mut submitted_rx) = unbounded_channel();
+    let (answers_tx, answers_rx) = unbounded_channel();
+    let mut src = Sources {
+        sigterm: signal(SignalKind::terminate())?,
+        sighup: signal(SignalKind::hangup())?,
+        term_events: EventStream::new(),
+        tick,
+        prompts,
+        answers: answers_rx,
+        next_prompt: 1,
+        engine_rx,
+        pending: VecDeque::new(),
+    };
     let mut io = Io {
         engine,
         replies: HashMap::new(),
-        history_path: super::cmdline::history_path(),
-        submitted: submitted_tx,
+        history: History::start(super::cmdline::history_path(), answers_tx.clone()),
+        answers: answers_tx,
     };
-    // Engine events not handled yet (large outputs are handled in slices).
-    let mut pending: VecDeque<Event> = VecDeque::new();
-
+    let mut redraw = Redraw {
+        urgent: true,
+        changed: false,
+        last_draw: Instant::now(),
+        key_trace: std::env::var_os("FLEETDECK_TRACE_KEYS")
+            .and_then(|p| crate::paths::open_private_append(std::path::Path::new(&p)).ok()),
+        keys_waiting: Vec::new(),
+    };
     let size = guard.terminal.size()?;
     app.clock = Clock::real();
     update(&mut app, Action::Resize(size.width, size.height));
-    // `urgent`: the operator did something, draw at the next tick. `changed`: output arrived,
-    // draw at most every OUTPUT_REDRAW_INTERVAL so a flood does not flood the terminal too.
-    let mut urgent = true;
-    let mut changed = false;
-    let mut last_draw = Instant::now();
-    // Instrumentation for latency measurements: with FLEETDECK_TRACE_KEYS=FILE, each key's
-    // time from arrival to the end of the frame showing it is appended to FILE (microseconds).
-    let mut key_trace = std::env::var_os("FLEETDECK_TRACE_KEYS")
-        .and_then(|p| crate::paths::open_private_append(std::path::Path::new(&p)).ok());
-    let mut keys_waiting: Vec<Instant> = Vec::new();
-
     loop {
-        let mut actions: Vec<Action> = Vec::new();
-        tokio::select! {
-            biased;
-            // The tick only wakes the loop up; drawing is decided below, after every step,
-            // because while engine events keep a branch ready the runtime's timers may not
-            // fire for a long time.
-            _ = tick.tick() => {}
-            _ = sigterm.recv() => actions.push(Action::Terminate),
-            _ = sighup.recv() => actions.push(Action::Terminate),
-            ev = term_events.next() => match ev {
-                Some(Ok(TermEvent::Key(k))) => {
-                    if key_trace.is_some() {
-                        keys_waiting.push(Instant::now());
-                    }
-                    actions.push(Action::Key(k));
-                }
-                Some(Ok(TermEvent::Mouse(m))) => actions.push(Action::Mouse(m)),
-                Some(Ok(TermEvent::Paste(s))) => actions.push(Action::Paste(s)),
-                Some(Ok(TermEvent::Resize(w, h))) => {
-                    guard.terminal.autoresize()?;
-                    actions.push(Action::Resize(w, h));
-                }
-                Some(Ok(_)) => {}
-                // The terminal is gone: leave as if told to.
-                Some(Err(_)) | None => actions.push(Action::Terminate),
-            },
-            Some(req) = prompts.recv() => {
-                let id = next_prompt.fetch_add(1, Ordering::Relaxed);
-                match req {
-                    PromptRequest::HostKey(q, tx) => {
-                        io.replies.insert(id, Reply::HostKey(tx));
-                        actions.push(Action::AskHostKey(id, q));
-                    }
-                    PromptRequest::Secret(kind, text, tx) => {
-                        io.replies.insert(id, Reply::Secret(tx));
-                        actions.push(Action::AskSecret(id, kind, text));
-                    }
-                }
-            }
-            Some(result) = submitted_rx.recv() => match result {
-                Ok(id) => actions.push(Action::JobSubmitted(id)),
-                Err(e) => actions.push(Action::SubmitFailed(e)),
-            },
-            Some(ev) = engine_rx.recv(), if pending.is_empty() => {
-                pending.push_back(ev);
-                let took = ingest(&mut app, &mut pending, &mut engine_rx, &mut io);
-                if let (Some(f), true) = (key_trace.as_mut(), took > Duration::from_millis(50)) {
-                    let _ = writeln!(f, "slow-ingest {}", took.as_micros());
-                }
-                changed = true;
-            }
-            () = std::future::ready(()), if !pending.is_empty() => {
-                let took = ingest(&mut app, &mut pending, &mut engine_rx, &mut io);
-                if let (Some(f), true) = (key_trace.as_mut(), took > Duration::from_millis(50)) {
-                    let _ = writeln!(f, "slow-ingest {}", took.as_micros());
-                }
-                changed = true;
-            }
-        }
+        let actions = next_actions(&mut app, &mut src, &mut io, guard, &mut redraw).await?;
         for action in actions {
             let effects = update(&mut app, action);
-            urgent = true;
+            redraw.urgent = true;
             run_effects(&mut app, effects, &mut io);
         }
         if app.should_quit {
             break;
         }
-        let since = last_draw.elapsed();
-        if since >= RENDER_INTERVAL || (urgent && since >= MIN_KEY_REDRAW_GAP) {
-            app.clock = Clock::real();
-            let folded = app.gathered_at;
-            update(&mut app, Action::Tick);
-            if app.gathered_at != folded {
-                changed = true;
-            }
-            let live = app.job_running() && since >= LIVE_REDRAW_INTERVAL;
-            if urgent || live || (changed && since >= OUTPUT_REDRAW_INTERVAL) {
-                let draw_start = Instant::now();
-                guard.terminal.draw(|f| draw(f, &app))?;
-                last_draw = Instant::now();
-                if let Some(f) = key_trace.as_mut() {
-                    if draw_start.elapsed() > Duration::from_millis(50) {
-                        let _ = writeln!(f, "slow-draw {}", draw_start.elapsed().as_micros());
-                    }
-                    for k in keys_waiting.drain(..) {
-                        let _ = writeln!(f, "{}", k.elapsed().as_micros());
-                    }
-                }
-                urgent = false;
-                changed = false;
-            }
-        }
-        if !pending.is_empty() {
+        redraw.maybe_draw(&mut app, guard)?;
+        if !src.pending.is_empty() {
             // Let the runtime poll timers, signals and the terminal between batches.
             tokio::task::yield_now().await;
         }
@@ -240,7 +192,120 @@ pub async fn run(
             }
         }
     }
+    io.history.flush();
     Ok(())
+}
+
+/// Waits for the next input and turns it into actions; engine events are folded in here, in
+/// batches (see [`ingest`]).
+async fn next_actions(
+    app: &mut App,
+    src: &mut Sources,
+    io: &mut Io<'_>,
+    guard: &mut TerminalGuard,
+    redraw: &mut Redraw,
+) -> std::io::Result<Vec<Action>> {
+    let mut actions: Vec<Action> = Vec::new();
+    tokio::select! {
+        biased;
+        // The tick only wakes the loop up; drawing is decided after every step, because
+        // while engine events keep a branch ready the runtime's timers may not fire for a
+        // long time.
+        _ = src.tick.tick() => {}
+        _ = src.sigterm.recv() => actions.push(Action::Terminate),
+        _ = src.sighup.recv() => actions.push(Action::Terminate),
+        ev = src.term_events.next() => match ev {
+            Some(Ok(TermEvent::Key(k))) => {
+                if redraw.key_trace.is_some() {
+                    redraw.keys_waiting.push(Instant::now());
+                }
+                actions.push(Action::Key(k));
+            }
+            Some(Ok(TermEvent::Mouse(m))) => actions.push(Action::Mouse(m)),
+            Some(Ok(TermEvent::Paste(s))) => actions.push(Action::Paste(s)),
+            Some(Ok(TermEvent::Resize(w, h))) => {
+                guard.terminal.autoresize()?;
+                actions.push(Action::Resize(w, h));
+            }
+            Some(Ok(_)) => {}
+            // The terminal is gone: leave as if told to.
+            Some(Err(_)) | None => actions.push(Action::Terminate),
+        },
+        Some(req) = src.prompts.recv() => {
+            let id = src.next_prompt;
+            src.next_prompt += 1;
+            actions.push(io.ask(id, req));
+        }
+        Some(answer) = src.answers.recv() => actions.push(answer),
+        Some(line) = guard.panics.recv() => actions.push(Action::Log(LogLevel::Error, line)),
+        Some(ev) = src.engine_rx.recv(), if src.pending.is_empty() => {
+            src.pending.push_back(ev);
+            let took = ingest(app, &mut src.pending, &mut src.engine_rx, io);
+            redraw.note_ingest(took);
+        }
+        () = std::future::ready(()), if !src.pending.is_empty() => {
+            let took = ingest(app, &mut src.pending, &mut src.engine_rx, io);
+            redraw.note_ingest(took);
+        }
+    }
+    Ok(actions)
+}
+
+impl Io<'_> {
+    /// Keeps where a question's answer goes and shows the question.
+    fn ask(&mut self, id: PromptId, req: PromptRequest) -> Action {
+        match req {
+            PromptRequest::HostKey(q, tx) => {
+                self.replies.insert(id, Reply::HostKey(tx));
+                Action::AskHostKey(id, q)
+            }
+            PromptRequest::Secret(kind, text, tx) => {
+                self.replies.insert(id, Reply::Secret(tx));
+                Action::AskSecret(id, kind, text)
+            }
+        }
+    }
+}
+
+impl Redraw {
+    fn note_ingest(&mut self, took: Duration) {
+        if let (Some(f), true) = (self.key_trace.as_mut(), took > Duration::from_millis(50)) {
+            let _ = writeln!(f, "slow-ingest {}", took.as_micros());
+        }
+        self.changed = true;
+    }
+
+    /// Draws if the operator is waiting, a job's durations tick, or output changed long
+    /// enough ago.
+    fn maybe_draw(&mut self, app: &mut App, guard: &mut TerminalGuard) -> std::io::Result<()> {
+        let since = self.last_draw.elapsed();
+        if !(since >= RENDER_INTERVAL || (self.urgent && since >= MIN_KEY_REDRAW_GAP)) {
+            return Ok(());
+        }
+        app.clock = Clock::real();
+        let folded = app.gathered_at;
+        update(app, Action::Tick);
+        if app.gathered_at != folded {
+            self.changed = true;
+        }
+        let live = app.job_running() && since >= LIVE_REDRAW_INTERVAL;
+        if self.urgent || live || (self.changed && since >= OUTPUT_REDRAW_INTERVAL) {
+            let draw_start = Instant::now();
+            guard.terminal.draw(|f| draw(f, app))?;
+            self.last_draw = Instant::now();
+            if let Some(f) = self.key_trace.as_mut() {
+                if draw_start.elapsed() > Duration::from_millis(50) {
+                    let _ = writeln!(f, "slow-draw {}", draw_start.elapsed().as_micros());
+                }
+                for k in self.keys_waiting.drain(..) {
+                    let _ = writeln!(f, "{}", k.elapsed().as_micros());
+                }
+            }
+            self.urgent = false;
+            self.changed = false;
+        }
+        Ok(())
+    }
 }
 
 /// Handles engine events for at most [`MAX_BATCH_TIME`], slicing large outputs, so that keys
@@ -300,14 +365,16 @@ fn run_effects(app: &mut App, effects: Vec<Effect>, io: &mut Io) {
                 // comes back as `JobSubmitted` (events of the job may arrive before it, which
                 // `update` accepts while the id is unknown).
                 let engine = io.engine.clone();
-                let tx = io.submitted.clone();
+                let tx = io.answers.clone();
                 tokio::task::spawn_blocking(move || {
                     lower_this_thread_priority();
                     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         engine.submit(spec)
-                    }))
-                    .map_err(|_| "the engine failed to start the job".to_string());
-                    let _ = tx.send(result);
+                    }));
+                    let _ = tx.send(match result {
+                        Ok(id) => Action::JobSubmitted(id),
+                        Err(_) => Action::SubmitFailed("the engine failed to start the job".into()),
+                    });
                 });
             }
             Effect::Cancel(id) => io.engine.cancel(id),
@@ -322,13 +389,22 @@ fn run_effects(app: &mut App, effects: Vec<Effect>, io: &mut Io) {
                 }
             }
             Effect::SaveHistory(line) => {
-                if let Err(e) = super::cmdline::append_history(&io.history_path, &line) {
+                if !io.history.send(line) {
                     app.push_log(
                         LogLevel::Warn,
                         None,
-                        format!("cannot save history to {}: {e}", io.history_path.display()),
+                        "history not saved: its thread is gone".into(),
                     );
                 }
+            }
+            work @ (Effect::CompleteLocal { .. } | Effect::CheckLocalPath(_)) => {
+                // A slow or hung directory (NFS) must not freeze the screen.
+                let tx = io.answers.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Some(answer) = file_work(work, Path::new("")) {
+                        let _ = tx.send(answer);
+                    }
+                });
             }
             Effect::Quit => app.should_quit = true,
         }
