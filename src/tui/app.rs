@@ -1,42 +1,30 @@
 //! The console's whole state: one `App` value. `update` changes it, `draw` reads it.
 
+//!
+//! The parts live by concern in `app/`: the job and its hosts (`job`), the live log
+//! (`live_log`), flags and config (`settings`); their types are re-exported here.
+
+mod job;
+mod live_log;
+mod settings;
+
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Local};
 use ratatui::layout::Rect;
-use regex::Regex;
 
+pub use self::job::{GatherGroup, HostState, HostView, JobView};
+pub use self::live_log::{LogEntry, LogState, LOG_CAPACITY};
+pub use self::settings::{Settings, DEFAULT_CONFIRM_ABOVE, DEFAULT_DANGEROUS};
 use super::cmdline::CmdLine;
 use super::dialog::Dialog;
-use super::pane::{Pane, DEFAULT_TAIL_LINES};
+use super::pane::Pane;
 use super::theme::Theme;
 use super::tree::Tree;
-use crate::engine::{ErrorClass, ExitStatus, HostKeyPolicy, JobId, LogLevel, DEFAULT_FANOUT};
+use crate::engine::LogLevel;
 use crate::inventory::{HostId, Inventory};
-
-/// Most live-log entries kept.
-pub const LOG_CAPACITY: usize = 10_000;
-
-/// Commands that ask for confirmation whatever the host count (regexes).
-pub const DEFAULT_DANGEROUS: &[&str] = &[
-    r"\brm\s+(-\S*\s+)*-\S*[rR]\S*f|\brm\s+(-\S*\s+)*-\S*f\S*[rR]|\brm\s+.*--recursive",
-    r"\breboot\b",
-    r"\bshutdown\b",
-    r"\bhalt\b",
-    r"\bpoweroff\b",
-    r"\binit\s+[06]\b",
-    r"\bmkfs",
-    r"\bdd\b.*\bof=/dev/",
-    r"\bsystemctl\s+(stop|restart|disable|poweroff|reboot|halt)\b",
-    r"\bkill(all)?\s+-9\b",
-    r">\s*/dev/sd",
-];
-
-/// Ask before running on more hosts than this.
-pub const DEFAULT_CONFIRM_ABOVE: usize = 20;
 
 /// Which part of the screen keys go to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,166 +44,6 @@ impl Focus {
 pub enum View {
     Panes,
     Gathered,
-}
-
-/// A host's state in the current (or last) job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HostState {
-    Idle,
-    Queued,
-    Connecting,
-    Running,
-    Ok,
-    Failed,
-    Unreachable,
-    Cancelled,
-}
-
-impl HostState {
-    /// Symbols differ by shape, not only by color (NO_COLOR, color blindness).
-    pub fn symbol(self) -> &'static str {
-        match self {
-            HostState::Idle => "·",
-            HostState::Queued => "○",
-            HostState::Connecting => "◌",
-            HostState::Running => "●",
-            HostState::Ok => "✓",
-            HostState::Failed => "✗",
-            HostState::Unreachable => "⊘",
-            HostState::Cancelled => "⊖",
-        }
-    }
-
-    pub fn word(self) -> &'static str {
-        match self {
-            HostState::Idle => "idle",
-            HostState::Queued => "queued",
-            HostState::Connecting => "connecting",
-            HostState::Running => "running",
-            HostState::Ok => "ok",
-            HostState::Failed => "failed",
-            HostState::Unreachable => "unreachable",
-            HostState::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn is_active(self) -> bool {
-        matches!(
-            self,
-            HostState::Queued | HostState::Connecting | HostState::Running
-        )
-    }
-
-    pub fn is_failure(self) -> bool {
-        matches!(
-            self,
-            HostState::Failed | HostState::Unreachable | HostState::Cancelled
-        )
-    }
-}
-
-/// One host as the console shows it.
-#[derive(Debug)]
-pub struct HostView {
-    pub name: Arc<str>,
-    pub state: HostState,
-    pub exit: Option<ExitStatus>,
-    pub error: Option<(ErrorClass, String)>,
-    pub duration: Option<Duration>,
-    /// When work started on the host (for a live duration).
-    pub started: Option<Instant>,
-    pub pane: Pane,
-}
-
-/// The current or last job.
-#[derive(Debug, Clone)]
-pub struct JobView {
-    /// `None` between submitting and the engine's answer.
-    pub id: Option<JobId>,
-    pub command: String,
-    pub hosts: Vec<HostId>,
-    pub started: Instant,
-    pub run_dir: Option<PathBuf>,
-    pub done: bool,
-    pub duration: Option<Duration>,
-    pub cancel_requested: bool,
-}
-
-/// One line of the live log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogEntry {
-    pub time: DateTime<Local>,
-    pub level: LogLevel,
-    pub host: Option<Arc<str>>,
-    pub text: String,
-}
-
-/// The live log and how it is viewed.
-#[derive(Debug, Clone)]
-pub struct LogState {
-    pub entries: VecDeque<LogEntry>,
-    /// Lines up from the bottom; 0 follows.
-    pub scroll: usize,
-    pub min_level: LogLevel,
-    pub host: Option<Arc<str>>,
-}
-
-impl LogState {
-    pub fn visible(&self) -> impl DoubleEndedIterator<Item = &LogEntry> + '_ {
-        self.entries.iter().filter(move |e| {
-            e.level >= self.min_level
-                && self
-                    .host
-                    .as_ref()
-                    .map_or(true, |h| e.host.as_ref() == Some(h))
-        })
-    }
-}
-
-/// One group of hosts with identical output in the gathered view.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GatherGroup {
-    pub hosts: Vec<HostId>,
-    /// The hosts as a compact set, e.g. `web[01-24],db3`.
-    pub label: String,
-    /// The host whose pane shows the group's output.
-    pub rep: HostId,
-}
-
-/// Settings from flags and the config file.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub fanout: usize,
-    pub tail_lines: usize,
-    pub confirm_above: usize,
-    pub dangerous: Vec<Regex>,
-    pub host_key_policy: HostKeyPolicy,
-    pub known_hosts: Vec<PathBuf>,
-    /// Allocate a pty for commands (merges stderr into stdout, but cancelling hangs up the
-    /// remote process).
-    pub pty: bool,
-    pub command_timeout: Option<Duration>,
-    /// The user `S` (sudo toggle) runs commands as.
-    pub sudo_user: String,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            fanout: DEFAULT_FANOUT,
-            tail_lines: DEFAULT_TAIL_LINES,
-            confirm_above: DEFAULT_CONFIRM_ABOVE,
-            dangerous: DEFAULT_DANGEROUS
-                .iter()
-                .map(|p| Regex::new(p).expect("built-in pattern is valid"))
-                .collect(),
-            host_key_policy: HostKeyPolicy::default(),
-            known_hosts: Vec::new(),
-            pty: false,
-            command_timeout: None,
-            sudo_user: "root".into(),
-        }
-    }
 }
 
 /// The clock as `update` sees it (set by the runtime; fixed in tests).
@@ -329,12 +157,7 @@ impl App {
             gathered_scroll: 0,
             cmdline: CmdLine::default(),
             sudo: false,
-            log: LogState {
-                entries: VecDeque::new(),
-                scroll: 0,
-                min_level: LogLevel::Info,
-                host: None,
-            },
+            log: LogState::new(),
             dialog: None,
             queued_dialogs: VecDeque::new(),
             job: None,
@@ -374,10 +197,7 @@ impl App {
     }
 
     pub fn push_log(&mut self, level: LogLevel, host: Option<Arc<str>>, text: String) {
-        if self.log.entries.len() >= LOG_CAPACITY {
-            self.log.entries.pop_front();
-        }
-        self.log.entries.push_back(LogEntry {
+        self.log.push(LogEntry {
             time: self.clock.wall,
             level,
             host,
@@ -391,77 +211,9 @@ impl App {
     /// Shows the last `max` records of the operation log (earlier sessions, other processes)
     /// in the live log, at their own times.
     pub fn add_oplog_records(&mut self, records: &[crate::oplog::Record], max: usize) {
-        use crate::oplog::Record;
         let start = records.len().saturating_sub(max);
         for r in &records[start..] {
-            let time = r.time().with_timezone(&Local);
-            let (level, host, text) = match r {
-                Record::JobStart(j) => (
-                    LogLevel::Info,
-                    None,
-                    format!(
-                        "[oplog] {} {} by {} on {} hosts ({})",
-                        j.kind,
-                        j.command
-                            .as_deref()
-                            .map_or(String::new(), |c| format!("\"{c}\"")),
-                        j.operator,
-                        j.hosts.len(),
-                        j.pattern
-                    ),
-                ),
-                Record::HostResult(h) => {
-                    let host: Arc<str> = Arc::from(h.host.as_str());
-                    if let Some(e) = &h.error {
-                        (
-                            LogLevel::Error,
-                            Some(host),
-                            format!("[oplog] {}: {}: {}", h.host, e.class, e.message),
-                        )
-                    } else if h.succeeded() {
-                        (
-                            LogLevel::Debug,
-                            Some(host),
-                            format!("[oplog] {}: ok", h.host),
-                        )
-                    } else {
-                        let how = h.exit_code.map_or_else(
-                            || format!("SIG{}", h.signal.as_deref().unwrap_or("?")),
-                            |c| format!("exit {c}"),
-                        );
-                        (
-                            LogLevel::Error,
-                            Some(host),
-                            format!("[oplog] {}: {how}", h.host),
-                        )
-                    }
-                }
-                Record::JobEnd(e) => (
-                    if e.ok == e.hosts {
-                        LogLevel::Info
-                    } else {
-                        LogLevel::Warn
-                    },
-                    None,
-                    format!(
-                        "[oplog] job {} done: {} ok, {} non-zero, {} errors{}",
-                        e.job,
-                        e.ok,
-                        e.nonzero,
-                        e.errors,
-                        if e.cancelled { " (cancelled)" } else { "" }
-                    ),
-                ),
-            };
-            if self.log.entries.len() >= LOG_CAPACITY {
-                self.log.entries.pop_front();
-            }
-            self.log.entries.push_back(LogEntry {
-                time,
-                level,
-                host,
-                text,
-            });
+            self.log.push(live_log::oplog_entry(r));
         }
     }
 

@@ -105,23 +105,7 @@ pub fn translate(app: &App, key: KeyEvent) -> Option<Cmd> {
         return Some(Cmd::CancelJob);
     }
     if let Some(dialog) = &app.dialog {
-        return Some(match key.code {
-            KeyCode::Esc => Cmd::Escape,
-            KeyCode::Enter => Cmd::Submit,
-            KeyCode::Backspace => Cmd::Backspace,
-            KeyCode::Up => Cmd::Up,
-            KeyCode::Down => Cmd::Down,
-            KeyCode::PageUp => Cmd::PageUp,
-            KeyCode::PageDown => Cmd::PageDown,
-            KeyCode::Char('u') if ctrl => Cmd::ClearLine,
-            KeyCode::Tab => Cmd::FocusNext,
-            KeyCode::BackTab => Cmd::FocusPrev,
-            KeyCode::Left => Cmd::Left,
-            KeyCode::Right => Cmd::Right,
-            KeyCode::Char(c) if dialog.takes_text() => Cmd::Insert(c),
-            KeyCode::Char(c) => Cmd::Answer(c),
-            _ => return None,
-        });
+        return dialog_key(key, ctrl, dialog.takes_text());
     }
     if app.tree.editing_filter {
         return text_key(key, ctrl).or(match key.code {
@@ -131,20 +115,51 @@ pub fn translate(app: &App, key: KeyEvent) -> Option<Cmd> {
         });
     }
     if app.focus == Focus::Cmdline {
-        return match key.code {
-            KeyCode::Tab => Some(Cmd::FocusNext),
-            KeyCode::BackTab => Some(Cmd::FocusPrev),
-            KeyCode::Up => Some(Cmd::HistoryPrev),
-            KeyCode::Down => Some(Cmd::HistoryNext),
-            KeyCode::Char('r') if ctrl => Some(Cmd::HistorySearch),
-            KeyCode::Char('s') if ctrl => Some(Cmd::ToggleSudo),
-            KeyCode::F(5) => Some(Cmd::Transfer),
-            KeyCode::PageUp => Some(Cmd::PageUp),
-            KeyCode::PageDown => Some(Cmd::PageDown),
-            _ => text_key(key, ctrl),
-        };
+        return cmdline_key(key, ctrl);
     }
-    let global = match key.code {
+    global_key(key).or_else(|| nav_key(key, app.focus))
+}
+
+/// Keys of an open dialog; characters are text when it has a text field, else answers.
+fn dialog_key(key: KeyEvent, ctrl: bool, takes_text: bool) -> Option<Cmd> {
+    Some(match key.code {
+        KeyCode::Esc => Cmd::Escape,
+        KeyCode::Enter => Cmd::Submit,
+        KeyCode::Backspace => Cmd::Backspace,
+        KeyCode::Up => Cmd::Up,
+        KeyCode::Down => Cmd::Down,
+        KeyCode::PageUp => Cmd::PageUp,
+        KeyCode::PageDown => Cmd::PageDown,
+        KeyCode::Char('u') if ctrl => Cmd::ClearLine,
+        KeyCode::Tab => Cmd::FocusNext,
+        KeyCode::BackTab => Cmd::FocusPrev,
+        KeyCode::Left => Cmd::Left,
+        KeyCode::Right => Cmd::Right,
+        KeyCode::Char(c) if takes_text => Cmd::Insert(c),
+        KeyCode::Char(c) => Cmd::Answer(c),
+        _ => return None,
+    })
+}
+
+/// Keys of the focused command line: history and a few globals, else text editing.
+fn cmdline_key(key: KeyEvent, ctrl: bool) -> Option<Cmd> {
+    match key.code {
+        KeyCode::Tab => Some(Cmd::FocusNext),
+        KeyCode::BackTab => Some(Cmd::FocusPrev),
+        KeyCode::Up => Some(Cmd::HistoryPrev),
+        KeyCode::Down => Some(Cmd::HistoryNext),
+        KeyCode::Char('r') if ctrl => Some(Cmd::HistorySearch),
+        KeyCode::Char('s') if ctrl => Some(Cmd::ToggleSudo),
+        KeyCode::F(5) => Some(Cmd::Transfer),
+        KeyCode::PageUp => Some(Cmd::PageUp),
+        KeyCode::PageDown => Some(Cmd::PageDown),
+        _ => text_key(key, ctrl),
+    }
+}
+
+/// Keys that mean the same whatever has focus (outside the command line and dialogs).
+fn global_key(key: KeyEvent) -> Option<Cmd> {
+    match key.code {
         KeyCode::Tab => Some(Cmd::FocusNext),
         KeyCode::BackTab => Some(Cmd::FocusPrev),
         KeyCode::Char(':') => Some(Cmd::FocusCmdline),
@@ -163,26 +178,26 @@ pub fn translate(app: &App, key: KeyEvent) -> Option<Cmd> {
         KeyCode::Char('i') => Some(Cmd::HostDetails),
         KeyCode::Esc => Some(Cmd::Escape),
         _ => None,
-    };
-    if global.is_some() {
-        return global;
     }
-    let nav = match key.code {
+}
+
+/// Moving and acting in the focused tree, output or log.
+fn nav_key(key: KeyEvent, focus: Focus) -> Option<Cmd> {
+    Some(match key.code {
         KeyCode::Up | KeyCode::Char('k') => Cmd::Up,
         KeyCode::Down | KeyCode::Char('j') => Cmd::Down,
         KeyCode::Left | KeyCode::Char('h') => Cmd::Left,
-        KeyCode::Right | KeyCode::Char('l') if app.focus != Focus::Log => Cmd::Right,
+        KeyCode::Right | KeyCode::Char('l') if focus != Focus::Log => Cmd::Right,
         KeyCode::PageUp => Cmd::PageUp,
         KeyCode::PageDown => Cmd::PageDown,
         KeyCode::Home | KeyCode::Char('g') => Cmd::Top,
         KeyCode::End | KeyCode::Char('G') => Cmd::Bottom,
-        KeyCode::Char(' ') if app.focus == Focus::Tree => Cmd::Toggle,
+        KeyCode::Char(' ') if focus == Focus::Tree => Cmd::Toggle,
         KeyCode::Enter => Cmd::Activate,
-        KeyCode::Char('l') if app.focus == Focus::Log => Cmd::LogLevel,
-        KeyCode::Char('H') if app.focus == Focus::Log => Cmd::LogHost,
+        KeyCode::Char('l') if focus == Focus::Log => Cmd::LogLevel,
+        KeyCode::Char('H') if focus == Focus::Log => Cmd::LogHost,
         _ => return None,
-    };
-    Some(nav)
+    })
 }
 
 /// Keys of a one-line text field.

@@ -69,50 +69,98 @@ pub fn run_console(inventory: Option<PathBuf>, args: ConsoleArgs) -> ExitCode {
         Ok(inv) => inv,
         Err(code) => return code,
     };
-    let config_path = config::config_path();
-    let cfg = match config::ConsoleConfig::load(&config_path) {
+    let (cfg, mut settings) = match load_config() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("fleetdeck: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(code) => return code,
     };
-    let mut settings = match cfg.settings() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("fleetdeck: {}: {e}", config_path.display());
-            return ExitCode::from(EXIT_USAGE);
+    if let Err(code) = apply_flags(&mut settings, &args, &inv) {
+        return code;
+    }
+    let theme_spec = args.theme.clone().or_else(|| cfg.theme.clone());
+    let app = build_app(inv, settings.clone(), theme_spec.as_deref(), &path);
+    let (prompter, prompts) = runtime::ConsolePrompter::new();
+    let (engine, events) = Engine::new(face::engine_config(
+        settings.host_key_policy,
+        settings.known_hosts.clone(),
+        face::CONSOLE_IDLE_TIMEOUT,
+        Arc::new(prompter),
+    ));
+    run_loop(app, &engine, events, prompts)
+}
+
+/// The console's config file and the settings it gives (before flags).
+fn load_config() -> Result<(config::ConsoleConfig, app::Settings), ExitCode> {
+    let config_path = config::config_path();
+    let cfg = config::ConsoleConfig::load(&config_path).map_err(|e| {
+        eprintln!("fleetdeck: {e}");
+        ExitCode::from(EXIT_USAGE)
+    })?;
+    let settings = cfg.settings().map_err(|e| {
+        eprintln!("fleetdeck: {}: {e}", config_path.display());
+        ExitCode::from(EXIT_USAGE)
+    })?;
+    Ok((cfg, settings))
+}
+
+/// Command-line flags over the config file's settings.
+fn apply_flags(
+    settings: &mut app::Settings,
+    args: &ConsoleArgs,
+    inv: &crate::inventory::Inventory,
+) -> Result<(), ExitCode> {
+    let at_least_one = |flag: &str, n: usize| {
+        if n == 0 {
+            eprintln!("fleetdeck: --{flag} must be at least 1 (got 0)");
+            Err(ExitCode::from(EXIT_USAGE))
+        } else {
+            Ok(n)
         }
     };
     if let Some(n) = args.fanout {
-        if n == 0 {
-            eprintln!("fleetdeck: --fanout must be at least 1 (got 0)");
-            return ExitCode::from(EXIT_USAGE);
-        }
-        settings.fanout = n;
+        settings.fanout = at_least_one("fanout", n)?;
     }
     if let Some(n) = args.tail_lines {
-        if n == 0 {
-            eprintln!("fleetdeck: --tail-lines must be at least 1 (got 0)");
-            return ExitCode::from(EXIT_USAGE);
-        }
-        settings.tail_lines = n;
+        settings.tail_lines = at_least_one("tail-lines", n)?;
     }
     if let Some(n) = args.confirm_above {
         settings.confirm_above = n;
     }
     // The console can ask, so unknown keys are shown with their fingerprint by default.
     settings.host_key_policy = args.host_key_policy.unwrap_or(HostKeyPolicy::Ask);
-    settings.known_hosts = face::known_hosts_files(&args.known_hosts, &inv);
-    let theme_spec = args.theme.clone().or_else(|| cfg.theme.clone());
-    let (theme, theme_warning) = theme::Theme::load_or_default(theme_spec.as_deref());
-    let theme = theme.respecting_no_color();
+    settings.known_hosts = face::known_hosts_files(&args.known_hosts, inv);
+    Ok(())
+}
 
-    let state = crate::paths::state_dir();
-    let mut app = app::App::new(inv, settings.clone(), theme);
-    // Earlier operations (this and other sessions) from the operation log.
-    let oplog_path = state.join("oplog.jsonl");
-    match crate::oplog::read::read_path(&oplog_path) {
+/// The console's state at start: theme, command history, earlier operations in the log.
+fn build_app(
+    inv: crate::inventory::Inventory,
+    settings: app::Settings,
+    theme_spec: Option<&str>,
+    inventory_path: &std::path::Path,
+) -> app::App {
+    let (theme, theme_warning) = theme::Theme::load_or_default(theme_spec);
+    let theme = theme.respecting_no_color();
+    let mut app = app::App::new(inv, settings, theme);
+    show_oplog(&mut app, &crate::paths::state_dir().join("oplog.jsonl"));
+    if let Some(w) = theme_warning {
+        app.push_log(LogLevel::Warn, None, w.clone());
+        app.set_status(LogLevel::Warn, w);
+    }
+    app.push_log(
+        LogLevel::Info,
+        None,
+        format!(
+            "inventory {}: {} hosts",
+            inventory_path.display(),
+            app.hosts.len()
+        ),
+    );
+    app
+}
+
+/// Earlier operations (this and other sessions) from the operation log, in the live log.
+fn show_oplog(app: &mut app::App, oplog_path: &std::path::Path) {
+    match crate::oplog::read::read_path(oplog_path) {
         Ok(contents) => {
             app.add_oplog_records(&contents.records, OPLOG_RECORDS_SHOWN);
             for w in contents.warnings.iter().take(3) {
@@ -128,23 +176,15 @@ pub fn run_console(inventory: Option<PathBuf>, args: ConsoleArgs) -> ExitCode {
             ),
         ),
     }
-    if let Some(w) = theme_warning {
-        app.push_log(LogLevel::Warn, None, w.clone());
-        app.set_status(LogLevel::Warn, w);
-    }
-    app.push_log(
-        LogLevel::Info,
-        None,
-        format!("inventory {}: {} hosts", path.display(), app.hosts.len()),
-    );
+}
 
-    let (prompter, prompts) = runtime::ConsolePrompter::new();
-    let (engine, events) = Engine::new(face::engine_config(
-        settings.host_key_policy,
-        settings.known_hosts.clone(),
-        face::CONSOLE_IDLE_TIMEOUT,
-        Arc::new(prompter),
-    ));
+/// Runs the console on the terminal until it quits, then stops the engine.
+fn run_loop(
+    app: app::App,
+    engine: &Engine,
+    events: crate::engine::EventReceiver,
+    prompts: tokio::sync::mpsc::UnboundedReceiver<runtime::PromptRequest>,
+) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -157,7 +197,7 @@ pub fn run_console(inventory: Option<PathBuf>, args: ConsoleArgs) -> ExitCode {
     };
     let result = rt.block_on(async {
         let mut guard = term::TerminalGuard::new()?;
-        let r = runtime::run(app, &mut guard, &engine, events, prompts).await;
+        let r = runtime::run(app, &mut guard, engine, events, prompts).await;
         drop(guard);
         r
     });

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use crate::engine::SecretKind;
+use crate::engine::{HostKeyQuestion, SecretKind};
 use crate::tui::app::App;
 use crate::tui::dialog::Dialog;
 use crate::tui::keys::HELP;
@@ -60,9 +60,7 @@ pub(super) fn keys_line<'a>(app: &App, keys: &[(&'a str, &'a str)]) -> Line<'a> 
 }
 
 pub fn draw_dialog(frame: &mut Frame, app: &App, dialog: &Dialog, area: Rect) {
-    let t = &app.theme;
-    let text = Style::default().fg(t.colors.text);
-    let (title, danger, lines, w, h): (String, bool, Vec<Line>, u16, u16) = match dialog {
+    let (title, danger, lines, w): (String, bool, Vec<Line>, u16) = match dialog {
         Dialog::Help { scroll } => {
             draw_help(frame, app, *scroll, area);
             return;
@@ -84,141 +82,192 @@ pub fn draw_dialog(frame: &mut Frame, app: &App, dialog: &Dialog, area: Rect) {
             lines,
             danger,
             ..
-        } => {
-            let mut v: Vec<Line> = lines
-                .iter()
-                .map(|l| Line::styled(l.clone(), text))
-                .collect();
-            v.push(Line::raw(""));
-            v.push(keys_line(app, &[("y/Enter", "yes"), ("n/Esc", "no")]));
-            (title.clone(), *danger, v, 72, 0)
-        }
-        Dialog::HostKey { question: q, .. } => {
-            let v = vec![
-                Line::styled(
-                    format!(
-                        "The host key of {} ({}:{}) is not known.",
-                        q.host, q.address, q.port
-                    ),
-                    text,
-                ),
-                Line::raw(""),
-                Line::styled(format!("{} key fingerprint:", q.key_type), text),
-                Line::styled(
-                    format!("  {}", q.fingerprint),
-                    text.add_modifier(Modifier::BOLD),
-                ),
-                Line::raw(""),
-                Line::styled(
-                    "Check it against the host before trusting it.",
-                    Style::default().fg(t.colors.dim),
-                ),
-                Line::raw(""),
-                keys_line(
-                    app,
-                    &[
-                        ("o", "accept once"),
-                        ("a", "accept and save"),
-                        ("r/Esc", "reject"),
-                    ],
-                ),
-            ];
-            ("Unknown host key".to_string(), false, v, 76, 0)
-        }
+        } => (title.clone(), *danger, confirm_lines(app, lines), 72),
+        Dialog::HostKey { question: q, .. } => (
+            "Unknown host key".to_string(),
+            false,
+            host_key_lines(app, q),
+            76,
+        ),
         Dialog::Secret {
             kind,
             text: prompt,
             input,
             ..
         } => {
-            let title = match kind {
-                SecretKind::Password { .. } => "Password".to_string(),
-                SecretKind::Passphrase { .. } => "Key passphrase".to_string(),
-                SecretKind::Sudo { user } => format!("sudo password for {user}"),
-            };
-            let v = vec![
-                Line::styled(prompt.clone(), text),
-                Line::raw(""),
-                Line::from(vec![
-                    Span::styled("> ", Style::default().fg(t.colors.prompt)),
-                    Span::styled("•".repeat(input.chars().count()), text),
-                    Span::styled("▏", Style::default().fg(t.colors.prompt)),
-                ]),
-                Line::raw(""),
-                Line::styled(
-                    "Kept in memory for this session only, never written.",
-                    Style::default().fg(t.colors.dim),
-                ),
-                keys_line(app, &[("Enter", "send"), ("Esc", "decline")]),
-            ];
-            let mut v = v;
-            if matches!(kind, SecretKind::Sudo { .. }) {
-                v.insert(
-                    4,
-                    Line::styled(
-                        "Asked once for the whole job; a wrong one fails as auth-failed.",
-                        Style::default().fg(t.colors.dim),
-                    ),
-                );
-            }
             let w = if matches!(kind, SecretKind::Sudo { .. }) {
                 80
             } else {
                 64
             };
-            (title, false, v, w, 0)
+            (
+                secret_title(kind),
+                false,
+                secret_lines(app, kind, prompt, input),
+                w,
+            )
         }
-        Dialog::Pattern { input, error } => {
-            let mut v = vec![
-                Line::styled(
-                    "Select the hosts a pattern matches (replaces the selection):",
-                    text,
-                ),
-                Line::styled(
-                    "  web   web:db   prod:&web   all:!db   web[01-04]   ~regex",
-                    Style::default().fg(t.colors.dim),
-                ),
-                Line::raw(""),
-                Line::from(vec![
-                    Span::styled("> ", Style::default().fg(t.colors.prompt)),
-                    Span::styled(input.clone(), text),
-                    Span::styled("▏", Style::default().fg(t.colors.prompt)),
-                ]),
-            ];
-            if let Some(e) = error {
-                v.push(Line::styled(
-                    e.clone(),
-                    Style::default().fg(t.colors.danger),
-                ));
-            }
-            v.push(Line::raw(""));
-            v.push(keys_line(app, &[("Enter", "select"), ("Esc", "cancel")]));
-            ("Select by pattern".to_string(), false, v, 70, 0)
-        }
-        Dialog::Notice { title, text: body } => {
-            let v = vec![
-                Line::styled(body.clone(), text),
+        Dialog::Pattern { input, error } => (
+            "Select by pattern".to_string(),
+            false,
+            pattern_lines(app, input, error.as_deref()),
+            70,
+        ),
+        Dialog::Notice { title, text: body } => (
+            title.clone(),
+            false,
+            vec![
+                Line::styled(body.clone(), Style::default().fg(app.theme.colors.text)),
                 Line::raw(""),
                 keys_line(app, &[("Enter", "close")]),
-            ];
-            (title.clone(), false, v, 70, 0)
-        }
+            ],
+            70,
+        ),
     };
+    draw_text_dialog(frame, app, &title, danger, lines, w, area);
+}
+
+/// A dialog of wrapped lines, `w` wide (at most the area) and as high as its text.
+fn draw_text_dialog(
+    frame: &mut Frame,
+    app: &App,
+    title: &str,
+    danger: bool,
+    lines: Vec<Line>,
+    w: u16,
+    area: Rect,
+) {
     let inner_w = w.min(area.width).saturating_sub(2).max(1) as usize;
     let wrapped: usize = lines
         .iter()
         .map(|l| l.width().max(1).div_ceil(inner_w))
         .sum();
-    let h = if h == 0 { wrapped as u16 + 2 } else { h };
-    let rect = centered(area, w, h);
+    let rect = centered(area, w, wrapped as u16 + 2);
     frame.render_widget(Clear, rect);
-    let block = frame_block(app, &title, danger);
+    let block = frame_block(app, title, danger);
     frame.render_widget(
         Paragraph::new(lines)
             .block(block)
             .wrap(Wrap { trim: false }),
         rect,
     );
+}
+
+/// A yes/no question: its lines, then the keys.
+fn confirm_lines<'a>(app: &App, lines: &[String]) -> Vec<Line<'a>> {
+    let text = Style::default().fg(app.theme.colors.text);
+    let mut v: Vec<Line> = lines
+        .iter()
+        .map(|l| Line::styled(l.clone(), text))
+        .collect();
+    v.push(Line::raw(""));
+    v.push(keys_line(app, &[("y/Enter", "yes"), ("n/Esc", "no")]));
+    v
+}
+
+/// An unknown host key: whose it is, its fingerprint, and the three answers.
+fn host_key_lines<'a>(app: &App, q: &HostKeyQuestion) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    let text = Style::default().fg(t.colors.text);
+    vec![
+        Line::styled(
+            format!(
+                "The host key of {} ({}:{}) is not known.",
+                q.host, q.address, q.port
+            ),
+            text,
+        ),
+        Line::raw(""),
+        Line::styled(format!("{} key fingerprint:", q.key_type), text),
+        Line::styled(
+            format!("  {}", q.fingerprint),
+            text.add_modifier(Modifier::BOLD),
+        ),
+        Line::raw(""),
+        Line::styled(
+            "Check it against the host before trusting it.",
+            Style::default().fg(t.colors.dim),
+        ),
+        Line::raw(""),
+        keys_line(
+            app,
+            &[
+                ("o", "accept once"),
+                ("a", "accept and save"),
+                ("r/Esc", "reject"),
+            ],
+        ),
+    ]
+}
+
+fn secret_title(kind: &SecretKind) -> String {
+    match kind {
+        SecretKind::Password { .. } => "Password".to_string(),
+        SecretKind::Passphrase { .. } => "Key passphrase".to_string(),
+        SecretKind::Sudo { user } => format!("sudo password for {user}"),
+    }
+}
+
+/// A password or passphrase question; the input shows as one dot per character.
+fn secret_lines<'a>(app: &App, kind: &SecretKind, prompt: &str, input: &str) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    let text = Style::default().fg(t.colors.text);
+    let mut v = vec![
+        Line::styled(prompt.to_string(), text),
+        Line::raw(""),
+        Line::from(vec![
+            Span::styled("> ", Style::default().fg(t.colors.prompt)),
+            Span::styled("•".repeat(input.chars().count()), text),
+            Span::styled("▏", Style::default().fg(t.colors.prompt)),
+        ]),
+        Line::raw(""),
+        Line::styled(
+            "Kept in memory for this session only, never written.",
+            Style::default().fg(t.colors.dim),
+        ),
+        keys_line(app, &[("Enter", "send"), ("Esc", "decline")]),
+    ];
+    if matches!(kind, SecretKind::Sudo { .. }) {
+        v.insert(
+            4,
+            Line::styled(
+                "Asked once for the whole job; a wrong one fails as auth-failed.",
+                Style::default().fg(t.colors.dim),
+            ),
+        );
+    }
+    v
+}
+
+/// `s`: the pattern being typed, examples, and why the last one did not parse.
+fn pattern_lines<'a>(app: &App, input: &str, error: Option<&str>) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    let text = Style::default().fg(t.colors.text);
+    let mut v = vec![
+        Line::styled(
+            "Select the hosts a pattern matches (replaces the selection):",
+            text,
+        ),
+        Line::styled(
+            "  web   web:db   prod:&web   all:!db   web[01-04]   ~regex",
+            Style::default().fg(t.colors.dim),
+        ),
+        Line::raw(""),
+        Line::from(vec![
+            Span::styled("> ", Style::default().fg(t.colors.prompt)),
+            Span::styled(input.to_string(), text),
+            Span::styled("▏", Style::default().fg(t.colors.prompt)),
+        ]),
+    ];
+    if let Some(e) = error {
+        v.push(Line::styled(
+            e.to_string(),
+            Style::default().fg(t.colors.danger),
+        ));
+    }
+    v.push(Line::raw(""));
+    v.push(keys_line(app, &[("Enter", "select"), ("Esc", "cancel")]));
+    v
 }
 
 fn draw_help(frame: &mut Frame, app: &App, scroll: usize, area: Rect) {

@@ -9,46 +9,12 @@ use ratatui::Frame;
 use super::{cut_chars, fmt_duration, remote_style, state_style};
 use crate::engine::ExitStatus;
 use crate::inventory::HostId;
-use crate::tui::app::{App, Focus, HostState, View};
+use crate::tui::app::{App, Focus, GatherGroup, HostState, View};
 use crate::tui::layout::{grid, inner};
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let focused = app.focus == Focus::Output && app.dialog.is_none();
-    let mut title = vec![Span::styled(" Output", Style::default().fg(t.colors.title))];
-    if let Some(job) = &app.job {
-        let (ok, failed, active, total) = app.job_counts();
-        title.push(Span::styled(
-            format!(": {} ", cut_chars(&job.command, 40)),
-            Style::default()
-                .fg(t.colors.text)
-                .add_modifier(Modifier::BOLD),
-        ));
-        title.push(Span::styled(
-            format!("· {ok}/{total} ok "),
-            state_style(t, HostState::Ok),
-        ));
-        if failed > 0 {
-            title.push(Span::styled(
-                format!("· {failed} failed "),
-                state_style(t, HostState::Failed),
-            ));
-        }
-        if active > 0 {
-            title.push(Span::styled(
-                format!("· {active} running "),
-                state_style(t, HostState::Running),
-            ));
-        }
-        if let Some(d) = job.duration {
-            title.push(Span::styled(
-                format!("· {} ", fmt_duration(d)),
-                Style::default().fg(t.colors.dim),
-            ));
-        }
-    } else {
-        title.push(Span::raw(" "));
-    }
     let mode = match (app.zoom, app.view) {
         (Some(_), _) => " zoom ",
         (None, View::Gathered) => " gathered ",
@@ -58,29 +24,79 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(t.border(focused))
-        .title(Line::from(title))
+        .title(Line::from(title_spans(app)))
         .title(Line::from(Span::styled(mode, Style::default().fg(t.colors.dim))).right_aligned());
     frame.render_widget(block, area);
     let body = inner(area);
     if app.job.is_none() {
-        let lines = vec![
-            Line::raw(""),
-            Line::styled(
-                " Select hosts in the tree (Space), press : and type a command;",
-                Style::default().fg(t.colors.dim),
-            ),
-            Line::styled(
-                " Enter runs it on the selected hosts. ? shows every key.",
-                Style::default().fg(t.colors.dim),
-            ),
-        ];
-        frame.render_widget(Paragraph::new(lines), body);
-        return;
-    }
-    if app.view == View::Gathered && app.zoom.is_none() {
+        draw_first_steps(frame, app, body);
+    } else if app.view == View::Gathered && app.zoom.is_none() {
         draw_gathered(frame, app, body);
-        return;
+    } else {
+        draw_panes(frame, app, body, focused);
     }
+}
+
+/// The area's title: the job's command, its host counts and duration.
+fn title_spans(app: &App) -> Vec<Span<'static>> {
+    let t = &app.theme;
+    let mut title = vec![Span::styled(" Output", Style::default().fg(t.colors.title))];
+    let Some(job) = &app.job else {
+        title.push(Span::raw(" "));
+        return title;
+    };
+    let (ok, failed, active, total) = app.job_counts();
+    title.push(Span::styled(
+        format!(": {} ", cut_chars(&job.command, 40)),
+        Style::default()
+            .fg(t.colors.text)
+            .add_modifier(Modifier::BOLD),
+    ));
+    title.push(Span::styled(
+        format!("· {ok}/{total} ok "),
+        state_style(t, HostState::Ok),
+    ));
+    if failed > 0 {
+        title.push(Span::styled(
+            format!("· {failed} failed "),
+            state_style(t, HostState::Failed),
+        ));
+    }
+    if active > 0 {
+        title.push(Span::styled(
+            format!("· {active} running "),
+            state_style(t, HostState::Running),
+        ));
+    }
+    if let Some(d) = job.duration {
+        title.push(Span::styled(
+            format!("· {} ", fmt_duration(d)),
+            Style::default().fg(t.colors.dim),
+        ));
+    }
+    title
+}
+
+/// Before the first job: how to run one.
+fn draw_first_steps(frame: &mut Frame, app: &App, body: Rect) {
+    let dim = Style::default().fg(app.theme.colors.dim);
+    let lines = vec![
+        Line::raw(""),
+        Line::styled(
+            " Select hosts in the tree (Space), press : and type a command;",
+            dim,
+        ),
+        Line::styled(
+            " Enter runs it on the selected hosts. ? shows every key.",
+            dim,
+        ),
+    ];
+    frame.render_widget(Paragraph::new(lines), body);
+}
+
+/// One pane per host in the grid (or the zoomed one), and a line for those that do not fit.
+fn draw_panes(frame: &mut Frame, app: &App, body: Rect, focused: bool) {
+    let t = &app.theme;
     let g = grid(app, body);
     if g.panes.is_empty() {
         let msg = if app.failed_only {
@@ -256,18 +272,16 @@ fn draw_pane(frame: &mut Frame, app: &App, host: HostId, rect: Rect, chosen: boo
     frame.render_widget(Paragraph::new(lines), body);
 }
 
-#[allow(clippy::many_single_char_names)]
 fn draw_gathered(frame: &mut Frame, app: &App, body: Rect) {
-    let t = &app.theme;
     let h = body.height as usize;
     let w = body.width as usize;
     if app.gathered.is_empty() {
-        let line = Line::styled(" no output yet", Style::default().fg(t.colors.dim));
+        let line = Line::styled(" no output yet", Style::default().fg(app.theme.colors.dim));
         frame.render_widget(Paragraph::new(line), body);
         return;
     }
     // Each group is a header line plus its representative's lines (at least one).
-    let size = |g: &crate::tui::app::GatherGroup| {
+    let size = |g: &GatherGroup| {
         let p = &app.hosts[g.rep].pane;
         1 + (p.len() + p.partial_lines().len()).max(1)
     };
@@ -275,7 +289,6 @@ fn draw_gathered(frame: &mut Frame, app: &App, body: Rect) {
     let mut skip = app.gathered_scroll.min(total.saturating_sub(h));
     let total_hosts: usize = app.gathered.iter().map(|g| g.hosts.len()).sum();
     let mut lines: Vec<Line> = Vec::with_capacity(h);
-    let single = app.gathered.len() == 1;
     for (i, g) in app.gathered.iter().enumerate() {
         if lines.len() >= h {
             break;
@@ -285,73 +298,98 @@ fn draw_gathered(frame: &mut Frame, app: &App, body: Rect) {
             skip -= n;
             continue;
         }
-        let style = if i == 0 {
-            Style::default()
-                .fg(t.colors.gathered_majority)
-                .add_modifier(Modifier::BOLD)
-        } else {
-            Style::default()
-                .fg(t.colors.gathered_outlier)
-                .add_modifier(Modifier::BOLD)
-        };
         if skip == 0 {
-            let failed = g
-                .hosts
-                .iter()
-                .filter(|&&x| app.hosts[x].state.is_failure())
-                .count();
-            let what = match (i, single) {
-                (_, true) => "all identical",
-                (0, false) => "largest group",
-                _ => "outlier",
-            };
-            let state = app.hosts[g.rep].state;
-            let mut header = format!(
-                "── {}/{} hosts · {what}{} · {} {}: {} ",
-                g.hosts.len(),
-                total_hosts,
-                if failed > 0 {
-                    format!(" · {failed} failed")
-                } else {
-                    String::new()
-                },
-                state.symbol(),
-                state.word(),
-                g.label
-            );
-            let len = header.chars().count();
-            if len < w {
-                header.push_str(&"─".repeat(w - len));
-            }
-            lines.push(Line::styled(cut_chars(&header, w).to_string(), style));
+            lines.push(gather_header(app, i, g, total_hosts, w));
         } else {
             skip -= 1;
         }
-        let p = &app.hosts[g.rep].pane;
-        let partials = p.partial_lines();
-        let count = p.len() + partials.len();
-        if count == 0 && skip == 0 && lines.len() < h {
-            lines.push(Line::styled(
-                "(no output)",
-                Style::default().fg(t.colors.dim),
-            ));
-        }
-        let from = skip.min(count);
+        push_group_output(&mut lines, app, g, skip, h, w);
         skip = 0;
-        for k in from..count {
-            if lines.len() >= h {
-                break;
-            }
-            let text = if k < p.len() {
-                p.line(k).map(|l| l.text()).unwrap_or_default()
-            } else {
-                partials[k - p.len()].0.text()
-            };
-            lines.push(Line::styled(
-                cut_chars(&text, w).to_string(),
-                Style::default().fg(t.colors.text),
-            ));
-        }
     }
     frame.render_widget(Paragraph::new(lines), body);
+}
+
+/// A group's header rule: how many hosts, which kind of group, its state and its hosts.
+fn gather_header(
+    app: &App,
+    index: usize,
+    g: &GatherGroup,
+    total_hosts: usize,
+    w: usize,
+) -> Line<'static> {
+    let t = &app.theme;
+    let style = if index == 0 {
+        Style::default()
+            .fg(t.colors.gathered_majority)
+            .add_modifier(Modifier::BOLD)
+    } else {
+        Style::default()
+            .fg(t.colors.gathered_outlier)
+            .add_modifier(Modifier::BOLD)
+    };
+    let failed = g
+        .hosts
+        .iter()
+        .filter(|&&x| app.hosts[x].state.is_failure())
+        .count();
+    let what = match (index, app.gathered.len() == 1) {
+        (_, true) => "all identical",
+        (0, false) => "largest group",
+        _ => "outlier",
+    };
+    let state = app.hosts[g.rep].state;
+    let mut header = format!(
+        "── {}/{} hosts · {what}{} · {} {}: {} ",
+        g.hosts.len(),
+        total_hosts,
+        if failed > 0 {
+            format!(" · {failed} failed")
+        } else {
+            String::new()
+        },
+        state.symbol(),
+        state.word(),
+        g.label
+    );
+    let len = header.chars().count();
+    if len < w {
+        header.push_str(&"─".repeat(w - len));
+    }
+    Line::styled(cut_chars(&header, w).to_string(), style)
+}
+
+/// The group's output (its representative's lines, `skip` of them scrolled away) until the
+/// area (`height` lines) is full.
+fn push_group_output(
+    lines: &mut Vec<Line<'static>>,
+    app: &App,
+    group: &GatherGroup,
+    skip: usize,
+    height: usize,
+    width: usize,
+) {
+    let t = &app.theme;
+    let p = &app.hosts[group.rep].pane;
+    let partials = p.partial_lines();
+    let count = p.len() + partials.len();
+    if count == 0 && skip == 0 && lines.len() < height {
+        lines.push(Line::styled(
+            "(no output)",
+            Style::default().fg(t.colors.dim),
+        ));
+    }
+    for k in skip.min(count)..count {
+        if lines.len() >= height {
+            break;
+        }
+        let text = if k < p.len() {
+            p.line(k).map(|l| l.text()).unwrap_or_default()
+        } else {
+            partials[k - p.len()].0.text()
+        };
+        lines.push(Line::styled(
+            cut_chars(&text, width).to_string(),
+            Style::default().fg(t.colors.text),
+        ));
+    }
 }

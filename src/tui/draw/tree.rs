@@ -7,6 +7,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use super::state_style;
+use crate::inventory::{GroupId, HostId};
 use crate::tui::app::{App, Focus};
 use crate::tui::layout::inner;
 use crate::tui::tree::{Check, Row};
@@ -31,7 +32,23 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     } else {
         body.height
     } as usize;
-    let width = body.width as usize;
+    let lines = row_lines(app, focused, rows_h, body.width as usize);
+    frame.render_widget(
+        Paragraph::new(lines),
+        Rect::new(body.x, body.y, body.width, rows_h as u16),
+    );
+    if filter_shown && body.height > 0 {
+        draw_filter(
+            frame,
+            app,
+            Rect::new(body.x, body.y + body.height - 1, body.width, 1),
+        );
+    }
+}
+
+/// The visible window of the tree's rows (`rows_h` high), or why there are none.
+fn row_lines(app: &App, focused: bool, rows_h: usize, width: usize) -> Vec<Line<'static>> {
+    let t = &app.theme;
     let rows = app.tree.rows();
     let mut lines = Vec::with_capacity(rows_h);
     if rows.is_empty() {
@@ -44,59 +61,12 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     }
     let offset = app.tree.offset.min(rows.len().saturating_sub(rows_h));
     for (i, row) in rows.iter().enumerate().skip(offset).take(rows_h) {
-        let mut spans = Vec::new();
-        let cursor = i == app.tree.cursor;
-        match *row {
-            Row::Group { id, depth } => {
-                let open = app.tree.expanded[id] || !app.tree.filter.is_empty();
-                spans.push(Span::raw("  ".repeat(depth)));
-                spans.push(Span::styled(
-                    if open { "▾ " } else { "▸ " },
-                    Style::default().fg(t.colors.dim),
-                ));
-                let check = app.tree.check(id);
-                let cstyle = if check == Check::None {
-                    Style::default().fg(t.colors.dim)
-                } else {
-                    Style::default().fg(t.colors.checkbox)
-                };
-                spans.push(Span::styled(check.symbol(), cstyle));
-                spans.push(Span::raw(" "));
-                spans.push(Span::styled(
-                    app.inventory.groups[id].name.clone(),
-                    Style::default()
-                        .fg(t.colors.group)
-                        .add_modifier(Modifier::BOLD),
-                ));
-                let total = app.tree.hosts_under(id).len();
-                let sel = app.tree.selected_under(id);
-                let count = if sel == 0 {
-                    format!(" ({total})")
-                } else {
-                    format!(" ({sel}/{total})")
-                };
-                spans.push(Span::styled(count, Style::default().fg(t.colors.count)));
-            }
-            Row::Host { id, depth } => {
-                spans.push(Span::raw("  ".repeat(depth)));
-                spans.push(Span::raw("  "));
-                let sel = app.tree.selected[id];
-                spans.push(Span::styled(
-                    if sel { "[x]" } else { "[ ]" },
-                    Style::default().fg(if sel { t.colors.checkbox } else { t.colors.dim }),
-                ));
-                spans.push(Span::raw(" "));
-                spans.push(Span::styled(
-                    app.inventory.hosts[id].name.clone(),
-                    Style::default().fg(t.colors.text),
-                ));
-                let st = app.hosts[id].state;
-                spans.push(Span::raw(" "));
-                spans.push(Span::styled(st.symbol(), state_style(t, st)));
-            }
-        }
+        let spans = match *row {
+            Row::Group { id, depth } => group_spans(app, id, depth),
+            Row::Host { id, depth } => host_spans(app, id, depth),
+        };
         let mut line = Line::from(spans);
-        if cursor {
+        if i == app.tree.cursor {
             let style = if focused {
                 t.cursor()
             } else {
@@ -111,22 +81,76 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         }
         lines.push(line);
     }
-    frame.render_widget(
-        Paragraph::new(lines),
-        Rect::new(body.x, body.y, body.width, rows_h as u16),
-    );
-    if filter_shown && body.height > 0 {
-        let caret = if app.tree.editing_filter { "▏" } else { "" };
-        let line = Line::from(vec![
-            Span::styled("/", Style::default().fg(t.colors.prompt)),
-            Span::styled(
-                format!("{}{caret}", app.tree.filter),
-                Style::default().fg(t.colors.text),
-            ),
-        ]);
-        frame.render_widget(
-            Paragraph::new(line),
-            Rect::new(body.x, body.y + body.height - 1, body.width, 1),
-        );
-    }
+    lines
+}
+
+/// A group row: fold arrow, tri-state check, name, (selected/total) hosts under it.
+fn group_spans(app: &App, id: GroupId, depth: usize) -> Vec<Span<'static>> {
+    let t = &app.theme;
+    let open = app.tree.expanded[id] || !app.tree.filter.is_empty();
+    let check = app.tree.check(id);
+    let cstyle = if check == Check::None {
+        Style::default().fg(t.colors.dim)
+    } else {
+        Style::default().fg(t.colors.checkbox)
+    };
+    let total = app.tree.hosts_under(id).len();
+    let sel = app.tree.selected_under(id);
+    let count = if sel == 0 {
+        format!(" ({total})")
+    } else {
+        format!(" ({sel}/{total})")
+    };
+    vec![
+        Span::raw("  ".repeat(depth)),
+        Span::styled(
+            if open { "▾ " } else { "▸ " },
+            Style::default().fg(t.colors.dim),
+        ),
+        Span::styled(check.symbol(), cstyle),
+        Span::raw(" "),
+        Span::styled(
+            app.inventory.groups[id].name.clone(),
+            Style::default()
+                .fg(t.colors.group)
+                .add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(count, Style::default().fg(t.colors.count)),
+    ]
+}
+
+/// A host row: check box, name, state symbol.
+fn host_spans(app: &App, id: HostId, depth: usize) -> Vec<Span<'static>> {
+    let t = &app.theme;
+    let sel = app.tree.selected[id];
+    let st = app.hosts[id].state;
+    vec![
+        Span::raw("  ".repeat(depth)),
+        Span::raw("  "),
+        Span::styled(
+            if sel { "[x]" } else { "[ ]" },
+            Style::default().fg(if sel { t.colors.checkbox } else { t.colors.dim }),
+        ),
+        Span::raw(" "),
+        Span::styled(
+            app.inventory.hosts[id].name.clone(),
+            Style::default().fg(t.colors.text),
+        ),
+        Span::raw(" "),
+        Span::styled(st.symbol(), state_style(t, st)),
+    ]
+}
+
+/// The name filter under the rows, with a caret while it is edited.
+fn draw_filter(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let caret = if app.tree.editing_filter { "▏" } else { "" };
+    let line = Line::from(vec![
+        Span::styled("/", Style::default().fg(t.colors.prompt)),
+        Span::styled(
+            format!("{}{caret}", app.tree.filter),
+            Style::default().fg(t.colors.text),
+        ),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
 }
