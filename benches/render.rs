@@ -29,11 +29,15 @@ const LINES_PER_CHUNK: usize = 200;
 /// 22 bytes: `h0042 001234 load 0.34`), a few of them different so the gathered view has
 /// outliers.
 fn loaded_app(hosts: usize, w: u16, h: u16) -> App {
-    std::env::set_var("FLEETDECK_SSH_CONFIG", "");
     let yaml = format!(
         "defaults: {{ address: 127.0.0.1 }}\ngroups:\n  fleet:\n    hosts: {{ \"h[0001-{hosts:04}]\": ~ }}\n"
     );
-    let inv = Inventory::load_str(Path::new("/bench/inventory.yaml"), &yaml).expect("inventory");
+    let inv = Inventory::load_str_with(
+        Path::new("/bench/inventory.yaml"),
+        &yaml,
+        &fleetdeck::inventory::LoadOptions::default(),
+    )
+    .expect("inventory");
     let mut app = App::new(inv, Settings::default(), Theme::default_theme());
     update(&mut app, Action::Resize(w, h));
     let all: Vec<usize> = (0..hosts).collect();

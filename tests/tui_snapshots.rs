@@ -445,10 +445,9 @@ fn sudo_password_dialog_80x24() {
 
 #[test]
 fn host_details_120x40() {
-    std::env::set_var("FLEETDECK_SSH_CONFIG", "");
     std::fs::create_dir_all("/tmp/fleetdeck-tui-fixture").expect("fixture dir");
     std::fs::write("/tmp/fleetdeck-tui-fixture/ops_ed25519", "not a key\n").expect("fixture key");
-    let inv = fleetdeck::inventory::Inventory::load_str(
+    let inv = fleetdeck::inventory::Inventory::load_str_with(
         std::path::Path::new("/fixtures/reach.yaml"),
         r"
 defaults: { user: ops, address: 127.0.0.1, identity: /tmp/fleetdeck-tui-fixture/ops_ed25519 }
@@ -464,6 +463,7 @@ groups:
       bastion: { address: 127.0.0.5, port: 2222, user: jump }
       bastion2: { address: 10.0.0.2, jump: bastion }
 ",
+        &fleetdeck::inventory::LoadOptions::default(),
     )
     .expect("inventory");
     let mut app = App::new(

@@ -929,13 +929,13 @@ groups:
 ";
 
 fn reach_app(w: u16, h: u16) -> fleetdeck::tui::app::App {
-    std::env::set_var("FLEETDECK_SSH_CONFIG", "");
     // The inventory checks that identity files exist; a fixed path keeps snapshots stable.
     std::fs::create_dir_all("/tmp/fleetdeck-tui-fixture").expect("fixture dir");
     std::fs::write("/tmp/fleetdeck-tui-fixture/ops_ed25519", "not a key\n").expect("fixture key");
-    let inv = fleetdeck::inventory::Inventory::load_str(
+    let inv = fleetdeck::inventory::Inventory::load_str_with(
         std::path::Path::new("/fixtures/reach.yaml"),
         REACH_INVENTORY,
+        &fleetdeck::inventory::LoadOptions::default(),
     )
     .expect("reach inventory");
     let mut app = fleetdeck::tui::app::App::new(

@@ -31,10 +31,12 @@ hosts: { lone: ~ }
 "#;
 
 pub fn inventory() -> Inventory {
-    // Keep the operator's ~/.ssh/config out of the tests.
-    std::env::set_var("FLEETDECK_SSH_CONFIG", "");
-    Inventory::load_str(Path::new("/fixtures/inventory.yaml"), INVENTORY)
-        .expect("fixture inventory")
+    Inventory::load_str_with(
+        Path::new("/fixtures/inventory.yaml"),
+        INVENTORY,
+        &fleetdeck::inventory::LoadOptions::default(),
+    )
+    .expect("fixture inventory")
 }
 
 /// A fixed clock: 2026-01-02 10:02:11 local time.
