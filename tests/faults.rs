@@ -358,7 +358,17 @@ fn session_closed_after_auth_is_replaced() {
         "no session process under web01's sshd"
     );
     signal_all(&sessions, nix::sys::signal::Signal::SIGKILL);
-    std::thread::sleep(Duration::from_millis(200));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sessions
+        .iter()
+        .any(|&p| std::path::Path::new(&format!("/proc/{p}")).exists())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "killed session processes still alive"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let run = collect_within(
         &mut rx,
         engine.submit(exec("echo again", lab_targets(&lab, t), None)),
