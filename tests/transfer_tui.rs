@@ -2,13 +2,14 @@
 //! into a `TestBackend`, then end to end in tmux against lab hosts.
 
 mod common;
+
+use common::tmux::{console_command, Tmux};
 #[path = "tui_support/mod.rs"]
 mod tui_support;
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossterm::event::KeyCode;
 use fleetdeck::engine::{Event, ExitStatus, JobKind};
@@ -319,105 +320,14 @@ fn the_path_check_expands_the_tilde() {
     );
 }
 
-/// A tmux server of our own (its own socket), killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn new() -> Tmux {
-        let out = Command::new("tmux")
-            .arg("-V")
-            .output()
-            .expect("tmux is needed (Debian package `tmux`)");
-        assert!(out.status.success(), "tmux -V failed");
-        Tmux {
-            socket: format!("fd-transfer-{}", std::process::id()),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .arg("-f")
-            .arg("/dev/null")
-            .args(args)
-            .output()
-            .expect("run tmux");
-        assert!(
-            out.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "main"];
-        args.extend_from_slice(keys);
-        self.run(&args);
-    }
-
-    fn text(&self, text: &str) {
-        self.run(&["send-keys", "-t", "main", "-l", text]);
-    }
-
-    fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let s = self.run(&["capture-pane", "-p", "-t", "main"]);
-            if pred(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .arg("kill-server")
-            .output();
-    }
-}
-
-fn console_command(lab: &common::TestLab, tmp: &Path) -> String {
-    format!(
-        "env FLEETDECK_STATE_DIR={state} FLEETDECK_CONFIG_DIR={config} FLEETDECK_SSH_CONFIG= \
-         TERM=xterm-256color {bin} -i {inv}; echo FLEETDECK-EXITED-$?; sleep 600",
-        state = tmp.join("state").display(),
-        config = tmp.join("config").display(),
-        bin = common::fleetdeck_bin().display(),
-        inv = lab.inventory_path().display(),
-    )
-}
-
 #[test]
 fn dialog_end_to_end_in_tmux_sends_a_file_to_a_group() {
     let lab = common::lab(4);
     let tmp = lab.tmp().to_path_buf();
     let payload: Vec<u8> = (0..20_000_000u32).map(|i| (i % 253) as u8).collect();
     fs::write(tmp.join("payload.bin"), &payload).expect("payload");
-    let tmux = Tmux::new();
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "main",
-        "-x",
-        "150",
-        "-y",
-        "45",
-        &console_command(&lab, &tmp),
-    ]);
+    let tmux = Tmux::with_size("transfer", 150, 45);
+    tmux.start(&console_command(&lab, &tmp));
     tmux.wait_for("the console", Duration::from_secs(15), |s| {
         s.contains("Hosts 0/4 selected")
     });

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod events;
+pub mod tmux;
 
 use std::net::TcpListener;
 use std::ops::Deref;
