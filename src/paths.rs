@@ -16,7 +16,7 @@ pub fn state_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_STATE_HOME") {
         return PathBuf::from(dir).join("fleetdeck");
     }
-    dirs::home_dir()
+    home_dir()
         .unwrap_or_else(|| PathBuf::from("."))
         .join(".local/state/fleetdeck")
 }
@@ -29,6 +29,49 @@ pub fn config_dir() -> PathBuf {
     dirs::config_dir()
         .unwrap_or_else(|| PathBuf::from("."))
         .join("fleetdeck")
+}
+
+/// The operation log: `<state dir>/oplog.jsonl`.
+pub fn oplog_file() -> PathBuf {
+    state_dir().join("oplog.jsonl")
+}
+
+/// Where run folders go: `<state dir>/runs`.
+pub fn runs_dir() -> PathBuf {
+    state_dir().join("runs")
+}
+
+/// The console's command history: `<state dir>/history`.
+pub fn history_file() -> PathBuf {
+    state_dir().join("history")
+}
+
+/// The console's settings: `<config dir>/console.yaml`.
+pub fn console_config_file() -> PathBuf {
+    config_dir().join("console.yaml")
+}
+
+/// The operator's own themes: `<config dir>/themes/NAME.yaml`.
+pub fn themes_dir() -> PathBuf {
+    config_dir().join("themes")
+}
+
+/// The home directory (`$HOME`, else the passwd entry's).
+pub fn home_dir() -> Option<PathBuf> {
+    dirs::home_dir()
+}
+
+/// `~` and `~/x` expanded to the home directory; anything else as it is.
+pub fn expand_tilde(text: &str) -> PathBuf {
+    if text == "~" {
+        return home_dir().unwrap_or_else(|| PathBuf::from("~"));
+    }
+    if let Some(rest) = text.strip_prefix("~/") {
+        if let Some(home) = home_dir() {
+            return home.join(rest);
+        }
+    }
+    PathBuf::from(text)
 }
 
 /// Creates `dir` and its parents with mode 0700.

@@ -113,14 +113,13 @@ pub fn engine_config(
     idle_timeout: Duration,
     prompter: Arc<dyn Prompter>,
 ) -> EngineConfig {
-    let state = crate::paths::state_dir();
     EngineConfig {
         host_key_policy,
         known_hosts,
         idle_timeout,
         keepalive: KEEPALIVE,
-        runs_dir: Some(state.join("runs")),
-        oplog: Some(crate::oplog::default_path()),
+        runs_dir: Some(crate::paths::runs_dir()),
+        oplog: Some(crate::paths::oplog_file()),
         prompter,
     }
 }

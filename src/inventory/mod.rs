@@ -130,7 +130,7 @@ impl LoadOptions {
         let ssh_config = match std::env::var_os(SSH_CONFIG_ENV) {
             Some(v) if v.is_empty() => None,
             Some(v) => Some(expand_tilde(&v.to_string_lossy())),
-            None => dirs::home_dir()
+            None => crate::paths::home_dir()
                 .map(|h| h.join(".ssh").join("config"))
                 .filter(|p| p.is_file()),
         };
@@ -343,18 +343,7 @@ impl Inventory {
     }
 }
 
-/// `~` and `~/x` expanded to the home directory.
-pub fn expand_tilde(text: &str) -> PathBuf {
-    if text == "~" {
-        return dirs::home_dir().unwrap_or_else(|| PathBuf::from("~"));
-    }
-    if let Some(rest) = text.strip_prefix("~/") {
-        if let Some(home) = dirs::home_dir() {
-            return home.join(rest);
-        }
-    }
-    PathBuf::from(text)
-}
+pub use crate::paths::expand_tilde;
 
 fn read_inventory(path: &Path) -> Result<String, InventoryError> {
     std::fs::read_to_string(path).map_err(|e| {

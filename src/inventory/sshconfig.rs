@@ -364,7 +364,11 @@ fn expand_tokens(s: &str, host: &str) -> String {
         match chars.next() {
             Some('h' | 'n') => out.push_str(host),
             Some('d') => {
-                out.push_str(&dirs::home_dir().unwrap_or_default().to_string_lossy());
+                out.push_str(
+                    &crate::paths::home_dir()
+                        .unwrap_or_default()
+                        .to_string_lossy(),
+                );
             }
             Some('u') => out.push_str(&super::default_user()),
             Some('%') | None => out.push('%'),

@@ -18,7 +18,7 @@ pub mod redact;
 
 /// Default location: `<state dir>/oplog.jsonl`.
 pub fn default_path() -> PathBuf {
-    crate::paths::state_dir().join("oplog.jsonl")
+    crate::paths::oplog_file()
 }
 
 /// The local time now, with its UTC offset (RFC 3339 when serialized).

@@ -246,7 +246,7 @@ impl CmdLine {
 
 /// Where history is kept.
 pub fn history_path() -> PathBuf {
-    crate::paths::state_dir().join("history")
+    crate::paths::history_file()
 }
 
 /// Reads the history file (one command per line; a missing file is an empty history).

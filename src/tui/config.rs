@@ -30,7 +30,7 @@ pub struct ConsoleConfig {
 }
 
 pub fn config_path() -> PathBuf {
-    crate::paths::config_dir().join("console.yaml")
+    crate::paths::console_config_file()
 }
 
 impl ConsoleConfig {

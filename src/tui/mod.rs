@@ -141,7 +141,7 @@ fn build_app(
     let (theme, theme_warning) = theme::Theme::load_or_default(theme_spec);
     let theme = theme.respecting_no_color();
     let mut app = app::App::new(inv, settings, theme);
-    show_oplog(&mut app, &crate::paths::state_dir().join("oplog.jsonl"));
+    show_oplog(&mut app, &crate::paths::oplog_file());
     if let Some(w) = theme_warning {
         app.push_log(LogLevel::Warn, None, w.clone());
         app.set_status(LogLevel::Warn, w);

@@ -230,9 +230,7 @@ impl Theme {
         let path = if spec.contains('/') || Path::new(spec).extension().is_some() {
             PathBuf::from(spec)
         } else {
-            crate::paths::config_dir()
-                .join("themes")
-                .join(format!("{spec}.yaml"))
+            crate::paths::themes_dir().join(format!("{spec}.yaml"))
         };
         if !path.exists() && !spec.contains('/') && Path::new(spec).extension().is_none() {
             let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
