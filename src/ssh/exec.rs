@@ -508,10 +508,9 @@ mod tests {
         };
         let m = sudo_marker();
         assert!(!m.contains('%') && !m.contains('\''));
-        assert_eq!(
-            remote_command(&spec, &m),
-            format!(r"sudo -S -p '{m}' -u 'root' -- sh -c 'echo '\''a b'\'''")
-        );
+        let words = shlex::split(&remote_command(&spec, &m)).expect("one shell command");
+        let want = ["sudo", "-S", "-p", &m, "-u", "root", "--", "sh", "-c", "echo 'a b'"];
+        assert_eq!(words, want);
         let plain = ExecSpec {
             command: "uptime".into(),
             ..ExecSpec::default()
