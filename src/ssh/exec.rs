@@ -509,7 +509,18 @@ mod tests {
         let m = sudo_marker();
         assert!(!m.contains('%') && !m.contains('\''));
         let words = shlex::split(&remote_command(&spec, &m)).expect("one shell command");
-        let want = ["sudo", "-S", "-p", &m, "-u", "root", "--", "sh", "-c", "echo 'a b'"];
+        let want = [
+            "sudo",
+            "-S",
+            "-p",
+            &m,
+            "-u",
+            "root",
+            "--",
+            "sh",
+            "-c",
+            "echo 'a b'",
+        ];
         assert_eq!(words, want);
         let plain = ExecSpec {
             command: "uptime".into(),

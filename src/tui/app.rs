@@ -174,6 +174,25 @@ impl App {
     }
 
     /// True while a job is submitted and not done.
+    /// A new job on `hosts` becomes the current one (its id comes with `JobSubmitted`); the
+    /// panes start again from the first, unzoomed, the gathered view to be folded anew.
+    pub fn begin_job(&mut self, command: String, hosts: Vec<crate::inventory::HostId>) {
+        self.job = Some(JobView {
+            id: None,
+            command,
+            hosts,
+            started: self.clock.now,
+            run_dir: None,
+            done: false,
+            duration: None,
+            cancel_requested: false,
+        });
+        self.pane_cursor = 0;
+        self.zoom = None;
+        self.gathered.clear();
+        self.gathered_dirty = true;
+    }
+
     pub fn job_running(&self) -> bool {
         self.job.as_ref().is_some_and(|j| !j.done)
     }

@@ -5,7 +5,7 @@ use crate::engine::{JobId, JobKind, JobSpec, LogLevel, Stream};
 use crate::face::progress::{self, HostProgress};
 
 use super::super::action::Effect;
-use super::super::app::{App, HostState, JobView};
+use super::super::app::{App, HostState};
 use super::super::dialog::Dialog;
 use super::super::pane::Pane;
 use super::Stage;
@@ -53,20 +53,7 @@ pub(super) fn start(app: &mut App, kind: JobKind) -> Vec<Effect> {
         None,
         format!("{what} on {} hosts ({pattern})", hosts.len()),
     );
-    app.job = Some(JobView {
-        id: None,
-        command: what,
-        hosts,
-        started: app.clock.now,
-        run_dir: None,
-        done: false,
-        duration: None,
-        cancel_requested: false,
-    });
-    app.pane_cursor = 0;
-    app.zoom = None;
-    app.gathered.clear();
-    app.gathered_dirty = true;
+    app.begin_job(what, hosts);
     let spec = JobSpec {
         kind,
         targets,

@@ -1,7 +1,7 @@
 //! The command line (editing, history, Enter) and the exec jobs it starts; cancelling.
 
 use super::super::action::{Cmd, Effect};
-use super::super::app::{App, Focus, HostState, JobView};
+use super::super::app::{App, Focus, HostState};
 use super::super::dialog::{Dialog, OnYes};
 use super::super::pane::Pane;
 use super::output::output_cmd;
@@ -194,20 +194,7 @@ pub fn start_job(app: &mut App, command: &str, hosts: Vec<HostId>) -> Vec<Effect
             hosts.len()
         ),
     );
-    app.job = Some(JobView {
-        id: None,
-        command: command.to_string(),
-        hosts,
-        started: app.clock.now,
-        run_dir: None,
-        done: false,
-        duration: None,
-        cancel_requested: false,
-    });
-    app.pane_cursor = 0;
-    app.zoom = None;
-    app.gathered.clear();
-    app.gathered_dirty = true;
+    app.begin_job(command.to_string(), hosts);
     app.gathered_scroll = 0;
     app.failed_only = false;
     let spec = JobSpec {
