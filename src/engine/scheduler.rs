@@ -336,7 +336,7 @@ impl Engine {
             sudo: super::sudo::SudoCache::default(),
             jumps: crate::ssh::jump::JumpPool::new(idle_timeout),
             accepted: AcceptedKeys::default(),
-            home: crate::ssh::auth::passwd_home(),
+            home: crate::paths::passwd_home(),
             workers: Mutex::new(HashMap::new()),
             jobs: Mutex::new(HashMap::new()),
             next_job: AtomicU64::new(1),

@@ -66,15 +66,6 @@ pub struct AuthContext<'a> {
     pub host: &'a str,
 }
 
-/// The operator's home directory as OpenSSH finds it: the passwd entry, not `$HOME`.
-pub fn passwd_home() -> Option<PathBuf> {
-    nix::unistd::User::from_uid(nix::unistd::getuid())
-        .ok()
-        .flatten()
-        .map(|u| u.dir)
-        .or_else(dirs::home_dir)
-}
-
 /// Identity files to try: the configured ones, then the usual defaults that exist.
 pub fn identity_candidates(conn: &ConnSettings, home: Option<&Path>) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
