@@ -74,6 +74,16 @@ pub fn expand_tilde(text: &str) -> PathBuf {
     PathBuf::from(text)
 }
 
+/// The operator's home directory as OpenSSH finds it: the passwd entry, not `$HOME`
+/// (SSH-NOTES: OpenSSH reads known_hosts and keys from there, and so must we).
+pub fn passwd_home() -> Option<PathBuf> {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.dir)
+        .or_else(home_dir)
+}
+
 /// Creates `dir` and its parents with mode 0700.
 pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     fs::DirBuilder::new()

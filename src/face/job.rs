@@ -77,7 +77,7 @@ pub fn known_hosts_files(explicit: &[PathBuf], inv: &Inventory) -> Vec<PathBuf> 
     if !inv.known_hosts.is_empty() {
         return inv.known_hosts.clone();
     }
-    let home = crate::ssh::auth::passwd_home()
+    let home = crate::paths::passwd_home()
         .or_else(dirs::home_dir)
         .unwrap_or_default();
     vec![home.join(".ssh/known_hosts")]

@@ -66,15 +66,6 @@ pub struct AuthContext<'a> {
     pub host: &'a str,
 }
 
-/// The operator's home directory as OpenSSH finds it: the passwd entry, not `$HOME`.
-pub fn passwd_home() -> Option<PathBuf> {
-    nix::unistd::User::from_uid(nix::unistd::getuid())
-        .ok()
-        .flatten()
-        .map(|u| u.dir)
-        .or_else(dirs::home_dir)
-}
-
 /// Identity files to try: the configured ones, then the usual defaults that exist.
 pub fn identity_candidates(conn: &ConnSettings, home: Option<&Path>) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
@@ -158,110 +149,12 @@ pub fn authenticate(
     if sess.authenticated() {
         return Ok(());
     }
-    let offers = |m: &str| methods.split(',').any(|x| x == m);
     let mut tried: Vec<String> = Vec::new();
-
-    if offers("publickey") {
-        if std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty()) {
-            match try_agent(sess, w, user) {
-                Ok(Some(n)) if sess.authenticated() => {
-                    let _ = n;
-                    return Ok(());
-                }
-                Ok(Some(n)) => tried.push(format!("agent ({n} keys)")),
-                Ok(None) => tried.push("agent (unavailable)".into()),
-                Err(e) if is_auth_rejection(&e) => tried.push("agent".into()),
-                Err(e) => return Err(e),
-            }
-        }
-        for key in identity_candidates(conn, ctx.home.as_deref()) {
-            let passphrase = if key_is_encrypted(&key) {
-                let kind = SecretKind::Passphrase {
-                    key_file: key.clone(),
-                };
-                let prompt = format!("Passphrase for key {}: ", key.display());
-                let p = AuthCache::cached_or_ask(
-                    &ctx.cache.passphrases,
-                    &ctx.cache.asking,
-                    &key,
-                    || ctx.prompter.secret(&kind, &prompt),
-                );
-                // Time spent waiting for the operator does not count against the connection.
-                w.set_deadline(Some(conn.connect_timeout), "connect timeout");
-                if p.is_none() {
-                    tried.push(format!("{} (encrypted, no passphrase)", key.display()));
-                    continue;
-                }
-                p
-            } else {
-                None
-            };
-            let r = w.retry(sess, "public key authentication", || {
-                sess.userauth_pubkey_file(user, None, &key, passphrase.as_ref().map(Secret::expose))
-            });
-            match r {
-                Ok(()) if sess.authenticated() => return Ok(()),
-                Ok(()) => tried.push(key.display().to_string()),
-                Err(e) if is_auth_rejection(&e) => tried.push(key.display().to_string()),
-                Err(e) if e.class == ErrorClass::Protocol && e.message.contains("error -16") => {
-                    // -16 (LIBSSH2_ERROR_FILE): unreadable key or wrong passphrase.
-                    if passphrase.is_some() {
-                        ctx.cache.forget_passphrase(&key);
-                        tried.push(format!("{} (wrong passphrase)", key.display()));
-                    } else {
-                        tried.push(format!("{} (unreadable)", key.display()));
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
+    if offers(&methods, "publickey") && try_publickey(sess, w, conn, ctx, &mut tried)? {
+        return Ok(());
     }
-
-    let password_ok = offers("password");
-    let kbd_ok = offers("keyboard-interactive");
-    if password_ok || kbd_ok {
-        let kind = SecretKind::Password {
-            user: user.to_string(),
-        };
-        let prompt = format!(
-            "Password for {user} (asked once, used for every host as {user}; {}): ",
-            ctx.host
-        );
-        let pw = AuthCache::cached_or_ask(
-            &ctx.cache.passwords,
-            &ctx.cache.asking,
-            &user.to_string(),
-            || ctx.prompter.secret(&kind, &prompt),
-        );
-        w.set_deadline(Some(conn.connect_timeout), "connect timeout");
-        match pw {
-            None => tried.push("password (none given)".into()),
-            Some(pw) => {
-                if password_ok {
-                    match w.retry(sess, "password authentication", || {
-                        sess.userauth_password(user, pw.expose())
-                    }) {
-                        Ok(()) if sess.authenticated() => return Ok(()),
-                        Ok(()) => tried.push("password".into()),
-                        Err(e) if is_auth_rejection(&e) => tried.push("password".into()),
-                        Err(e) => return Err(e),
-                    }
-                }
-                if kbd_ok && !sess.authenticated() {
-                    let mut prompt = Kbd(pw.expose());
-                    match w.retry(sess, "keyboard-interactive authentication", || {
-                        sess.userauth_keyboard_interactive(user, &mut prompt)
-                    }) {
-                        Ok(()) if sess.authenticated() => return Ok(()),
-                        Ok(()) => tried.push("keyboard-interactive".into()),
-                        Err(e) if is_auth_rejection(&e) => {
-                            tried.push("keyboard-interactive".into());
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
-        }
+    if try_password(sess, w, conn, ctx, &methods, &mut tried)? {
+        return Ok(());
     }
     if sess.authenticated() {
         return Ok(());
@@ -278,6 +171,150 @@ pub fn authenticate(
             conn.address, conn.port
         ),
     ))
+}
+
+/// Whether the server's comma-separated `methods` include `method`.
+fn offers(methods: &str, method: &str) -> bool {
+    methods.split(',').any(|x| x == method)
+}
+
+/// The agent's identities, then every identity file; true once authenticated. What was
+/// tried and rejected is added to `tried`.
+fn try_publickey(
+    sess: &Session,
+    w: &Waiter<'_>,
+    conn: &ConnSettings,
+    ctx: &AuthContext<'_>,
+    tried: &mut Vec<String>,
+) -> Result<bool, SshError> {
+    let user = conn.user.as_str();
+    if std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty()) {
+        match try_agent(sess, w, user) {
+            Ok(Some(_)) if sess.authenticated() => return Ok(true),
+            Ok(Some(n)) => tried.push(format!("agent ({n} keys)")),
+            Ok(None) => tried.push("agent (unavailable)".into()),
+            Err(e) if is_auth_rejection(&e) => tried.push("agent".into()),
+            Err(e) => return Err(e),
+        }
+    }
+    for key in identity_candidates(conn, ctx.home.as_deref()) {
+        if try_key_file(sess, w, conn, ctx, &key, tried)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// One identity file, asking for its passphrase (once per file) when it is encrypted.
+fn try_key_file(
+    sess: &Session,
+    w: &Waiter<'_>,
+    conn: &ConnSettings,
+    ctx: &AuthContext<'_>,
+    key: &Path,
+    tried: &mut Vec<String>,
+) -> Result<bool, SshError> {
+    let user = conn.user.as_str();
+    let passphrase = if key_is_encrypted(key) {
+        let kind = SecretKind::Passphrase {
+            key_file: key.to_path_buf(),
+        };
+        let prompt = format!("Passphrase for key {}: ", key.display());
+        let p = AuthCache::cached_or_ask(
+            &ctx.cache.passphrases,
+            &ctx.cache.asking,
+            &key.to_path_buf(),
+            || ctx.prompter.secret(&kind, &prompt),
+        );
+        // Time spent waiting for the operator does not count against the connection.
+        w.set_deadline(Some(conn.connect_timeout), "connect timeout");
+        if p.is_none() {
+            tried.push(format!("{} (encrypted, no passphrase)", key.display()));
+            return Ok(false);
+        }
+        p
+    } else {
+        None
+    };
+    let r = w.retry(sess, "public key authentication", || {
+        sess.userauth_pubkey_file(user, None, key, passphrase.as_ref().map(Secret::expose))
+    });
+    match r {
+        Ok(()) if sess.authenticated() => return Ok(true),
+        Ok(()) => tried.push(key.display().to_string()),
+        Err(e) if is_auth_rejection(&e) => tried.push(key.display().to_string()),
+        Err(e) if e.class == ErrorClass::Protocol && e.message.contains("error -16") => {
+            // -16 (LIBSSH2_ERROR_FILE): unreadable key or wrong passphrase.
+            if passphrase.is_some() {
+                ctx.cache.forget_passphrase(key);
+                tried.push(format!("{} (wrong passphrase)", key.display()));
+            } else {
+                tried.push(format!("{} (unreadable)", key.display()));
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(false)
+}
+
+/// Password, then keyboard-interactive with the same password (asked once per user); true
+/// once authenticated.
+fn try_password(
+    sess: &Session,
+    w: &Waiter<'_>,
+    conn: &ConnSettings,
+    ctx: &AuthContext<'_>,
+    methods: &str,
+    tried: &mut Vec<String>,
+) -> Result<bool, SshError> {
+    let user = conn.user.as_str();
+    let password_ok = offers(methods, "password");
+    let kbd_ok = offers(methods, "keyboard-interactive");
+    if !(password_ok || kbd_ok) {
+        return Ok(false);
+    }
+    let kind = SecretKind::Password {
+        user: user.to_string(),
+    };
+    let prompt = format!(
+        "Password for {user} (asked once, used for every host as {user}; {}): ",
+        ctx.host
+    );
+    let pw = AuthCache::cached_or_ask(
+        &ctx.cache.passwords,
+        &ctx.cache.asking,
+        &user.to_string(),
+        || ctx.prompter.secret(&kind, &prompt),
+    );
+    w.set_deadline(Some(conn.connect_timeout), "connect timeout");
+    let Some(pw) = pw else {
+        tried.push("password (none given)".into());
+        return Ok(false);
+    };
+    if password_ok {
+        match w.retry(sess, "password authentication", || {
+            sess.userauth_password(user, pw.expose())
+        }) {
+            Ok(()) if sess.authenticated() => return Ok(true),
+            Ok(()) => tried.push("password".into()),
+            Err(e) if is_auth_rejection(&e) => tried.push("password".into()),
+            Err(e) => return Err(e),
+        }
+    }
+    if kbd_ok && !sess.authenticated() {
+        let mut prompt = Kbd(pw.expose());
+        match w.retry(sess, "keyboard-interactive authentication", || {
+            sess.userauth_keyboard_interactive(user, &mut prompt)
+        }) {
+            Ok(()) if sess.authenticated() => return Ok(true),
+            Ok(()) => tried.push("keyboard-interactive".into()),
+            Err(e) if is_auth_rejection(&e) => {
+                tried.push("keyboard-interactive".into());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
 }
 
 /// Tries every identity of the agent. `Ok(None)`: no agent reachable; `Ok(Some(n))`: n tried.

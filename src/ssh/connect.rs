@@ -17,6 +17,7 @@ use super::knownhosts::{self, HostKeyStatus};
 use super::{SshError, Waiter};
 use crate::contract::{ErrorClass, HostKeyAnswer, HostKeyPolicy, HostKeyQuestion, Prompter};
 use crate::inventory::ConnSettings;
+use crate::util::lock;
 
 /// Keys the operator accepted for this process only: `(host, port, key blob)`.
 pub type AcceptedKeys = Mutex<HashSet<(String, u16, Vec<u8>)>>;
@@ -200,6 +201,17 @@ pub fn connect_stream<S: AsRawFd + 'static>(
     Ok(Connection { sess, fd, notes })
 }
 
+/// The server's host key, in the forms messages use.
+struct ShownKey {
+    blob: Vec<u8>,
+    /// `ed25519`, `rsa`, …
+    short: String,
+    fp: String,
+    /// `host` or `[host]:port`, as known_hosts writes it.
+    token: String,
+}
+
+/// Checks the server's host key against known_hosts, then against the policy when unknown.
 fn verify_host_key(
     sess: &Session,
     host: &str,
@@ -216,10 +228,16 @@ fn verify_host_key(
     };
     let blob = blob.to_vec();
     let key_type = knownhosts::blob_key_type(&blob).unwrap_or_else(|| "unknown".into());
-    let fp = knownhosts::fingerprint_sha256(&blob);
-    let token = knownhosts::host_token(&conn.address, conn.port);
-    let short = knownhosts::short_type(&key_type);
-    match knownhosts::check(known, &blob) {
+    let key = ShownKey {
+        fp: knownhosts::fingerprint_sha256(&blob),
+        token: knownhosts::host_token(&conn.address, conn.port),
+        short: knownhosts::short_type(&key_type),
+        blob,
+    };
+    let ShownKey {
+        short, fp, token, ..
+    } = &key;
+    match knownhosts::check(known, &key.blob) {
         HostKeyStatus::Match => Ok(()),
         HostKeyStatus::Changed { file, line } => Err(SshError::new(
             ErrorClass::HostKeyChanged,
@@ -233,82 +251,108 @@ fn verify_host_key(
             ErrorClass::HostKeyChanged,
             format!("host key for {token} ({short} {fp}) is marked @revoked at {}:{line}", file.display()),
         )),
-        HostKeyStatus::Unknown => {
-            let accepted_key = (conn.address.clone(), conn.port, blob.clone());
-            if ctx
-                .accepted
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .contains(&accepted_key)
-            {
-                return Ok(());
-            }
-            let save = |notes: &mut Vec<String>| -> Result<(), SshError> {
-                if let Some(file) = ctx.known_hosts.first() {
-                    knownhosts::append(file, &conn.address, conn.port, &blob).map_err(|e| {
-                        SshError::new(
-                            ErrorClass::HostKeyUnknown,
-                            format!("cannot record the host key of {token} in {}: {e}", file.display()),
-                        )
-                    })?;
-                    notes.push(format!(
-                        "{host}: added {short} host key {fp} for {token} to {}",
-                        file.display()
-                    ));
-                }
-                Ok(())
+        HostKeyStatus::Unknown => unknown_host_key(host, conn, ctx, &key, notes),
+    }
+}
+
+/// A key known_hosts does not have: accepted earlier in this process, or as the policy (and
+/// maybe the operator) decides.
+fn unknown_host_key(
+    host: &str,
+    conn: &ConnSettings,
+    ctx: &ConnectContext<'_>,
+    key: &ShownKey,
+    notes: &mut Vec<String>,
+) -> Result<(), SshError> {
+    let ShownKey {
+        short, fp, token, ..
+    } = key;
+    let accepted_key = (conn.address.clone(), conn.port, key.blob.clone());
+    if lock(ctx.accepted).contains(&accepted_key) {
+        return Ok(());
+    }
+    let remember = || {
+        lock(ctx.accepted).insert(accepted_key.clone());
+    };
+    match ctx.policy {
+        HostKeyPolicy::AcceptNew => {
+            save_host_key(host, conn, ctx, key, notes)?;
+            remember();
+            Ok(())
+        }
+        HostKeyPolicy::Ask => {
+            let q = HostKeyQuestion {
+                host: Arc::from(host),
+                address: conn.address.clone(),
+                port: conn.port,
+                key_type: short.clone(),
+                fingerprint: fp.clone(),
             };
-            let remember = || {
-                ctx.accepted
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(accepted_key.clone());
-            };
-            match ctx.policy {
-                HostKeyPolicy::AcceptNew => {
-                    save(notes)?;
+            match ctx.prompter.host_key(&q) {
+                HostKeyAnswer::AcceptOnce => {
                     remember();
                     Ok(())
                 }
-                HostKeyPolicy::Ask => {
-                    let q = HostKeyQuestion {
-                        host: Arc::from(host),
-                        address: conn.address.clone(),
-                        port: conn.port,
-                        key_type: short.clone(),
-                        fingerprint: fp.clone(),
-                    };
-                    match ctx.prompter.host_key(&q) {
-                        HostKeyAnswer::AcceptOnce => {
-                            remember();
-                            Ok(())
-                        }
-                        HostKeyAnswer::AcceptAndSave => {
-                            save(notes)?;
-                            remember();
-                            Ok(())
-                        }
-                        HostKeyAnswer::Reject => Err(SshError::new(
-                            ErrorClass::HostKeyUnknown,
-                            format!("host key for {token} ({short} {fp}) was rejected by the operator"),
-                        )),
-                    }
+                HostKeyAnswer::AcceptAndSave => {
+                    save_host_key(host, conn, ctx, key, notes)?;
+                    remember();
+                    Ok(())
                 }
-                HostKeyPolicy::Strict => {
-                    let files: Vec<String> =
-                        ctx.known_hosts.iter().map(|f| f.display().to_string()).collect();
-                    Err(SshError::new(
-                        ErrorClass::HostKeyUnknown,
-                        format!(
-                            "host key for {token} ({short} {fp}) is not in known_hosts ({}); \
-                             policy is strict (use accept-new or ask to trust it)",
-                            if files.is_empty() { "no files given".to_string() } else { files.join(", ") }
-                        ),
-                    ))
-                }
+                HostKeyAnswer::Reject => Err(SshError::new(
+                    ErrorClass::HostKeyUnknown,
+                    format!("host key for {token} ({short} {fp}) was rejected by the operator"),
+                )),
             }
         }
+        HostKeyPolicy::Strict => {
+            let files: Vec<String> = ctx
+                .known_hosts
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect();
+            Err(SshError::new(
+                ErrorClass::HostKeyUnknown,
+                format!(
+                    "host key for {token} ({short} {fp}) is not in known_hosts ({}); \
+                     policy is strict (use accept-new or ask to trust it)",
+                    if files.is_empty() {
+                        "no files given".to_string()
+                    } else {
+                        files.join(", ")
+                    }
+                ),
+            ))
+        }
     }
+}
+
+/// Appends the key to the first known_hosts file (if any), noting it for the operator.
+fn save_host_key(
+    host: &str,
+    conn: &ConnSettings,
+    ctx: &ConnectContext<'_>,
+    key: &ShownKey,
+    notes: &mut Vec<String>,
+) -> Result<(), SshError> {
+    let ShownKey {
+        short, fp, token, ..
+    } = key;
+    if let Some(file) = ctx.known_hosts.first() {
+        knownhosts::append(file, &conn.address, conn.port, &key.blob).map_err(|e| {
+            SshError::new(
+                ErrorClass::HostKeyUnknown,
+                format!(
+                    "cannot record the host key of {token} in {}: {e}",
+                    file.display()
+                ),
+            )
+        })?;
+        notes.push(format!(
+            "{host}: added {short} host key {fp} for {token} to {}",
+            file.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Interval for `Session::set_keepalive`, in whole seconds (at least 1).

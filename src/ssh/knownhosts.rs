@@ -18,7 +18,7 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use crate::util::ssh_wildcard;
+use crate::util::{lock, ssh_wildcard};
 
 /// One known_hosts entry that names the host being checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,9 +231,7 @@ static APPEND_LOCK: Mutex<()> = Mutex::new(());
 pub fn append(file: &Path, host: &str, port: u16, blob: &[u8]) -> io::Result<()> {
     let key_type = blob_key_type(blob)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed host key blob"))?;
-    let _guard = APPEND_LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _guard = lock(&APPEND_LOCK);
     let mut f = crate::paths::open_private_append(file)?;
     let mut line = String::new();
     let len = f.metadata()?.len();

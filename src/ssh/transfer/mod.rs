@@ -267,9 +267,6 @@ mod tests {
     }
 
     #[test]
-    fn shell_quoting() {}
-
-    #[test]
     fn error_classes() {
         assert_eq!(TransferError::Cancelled.class(), ErrorClass::Cancelled);
         assert_eq!(

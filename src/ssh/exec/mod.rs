@@ -8,9 +8,12 @@ use std::time::Duration;
 
 use ssh2::{Channel, Session};
 
+mod sudo;
+
+use self::sudo::MarkerFilter;
+pub use self::sudo::{remote_command, sudo_marker, SudoPassword};
 use super::{SshError, Waiter};
 use crate::contract::{ErrorClass, ExecSpec, ExitStatus, Stream};
-use crate::util::shell_quote;
 
 /// How long closing a channel may take after the command ended or was aborted.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,90 +41,6 @@ pub fn close_channel(sess: &Session, fd: std::os::unix::io::RawFd, ch: &mut Chan
     w.retry(sess, "closing the channel", || ch.close()).is_ok()
         && w.retry(sess, "waiting for the channel to close", || ch.wait_close())
             .is_ok()
-}
-
-/// The command line sent to the server. With `sudo_user`, sudo is told to read a password
-/// from stdin (`-S`) and to print `marker` as its prompt (on stderr), so that the prompt can
-/// be recognised, answered once and cut out of the output. `marker` must not contain `%`
-/// (sudo expands `%` escapes in prompts) nor a `'`.
-pub fn remote_command(spec: &ExecSpec, marker: &str) -> String {
-    match &spec.sudo_user {
-        Some(user) => format!(
-            "sudo -S -p {} -u {} -- sh -c {}",
-            shell_quote(marker),
-            shell_quote(user),
-            shell_quote(&spec.command)
-        ),
-        None => spec.command.clone(),
-    }
-}
-
-/// A fresh prompt marker: unlikely to appear in any output, different for every command.
-pub fn sudo_marker() -> String {
-    use rand::Rng;
-    let n: u64 = rand::thread_rng().gen();
-    format!("[fleetdeck-sudo-{n:016x}]")
-}
-
-/// How a command run through sudo gets its password.
-pub trait SudoPassword {
-    /// The password to send when sudo prompts (asked at most once per engine and user; `None`
-    /// when the operator has none to give).
-    fn password(&mut self) -> Option<crate::contract::Secret>;
-    /// Called when sudo prompted again: the password given was wrong on this host.
-    fn rejected(&mut self);
-}
-
-/// Finds sudo's prompt marker in one output stream (it may arrive split across reads), cuts
-/// it out, and holds back only bytes that could be the start of a marker.
-struct MarkerFilter<'m> {
-    marker: &'m [u8],
-    pending: Vec<u8>,
-}
-
-impl<'m> MarkerFilter<'m> {
-    fn new(marker: &'m [u8]) -> Self {
-        MarkerFilter {
-            marker,
-            pending: Vec::new(),
-        }
-    }
-
-    /// Feeds `data`; returns the bytes safe to pass on and how many markers were cut.
-    fn feed(&mut self, data: &[u8]) -> (Vec<u8>, usize) {
-        self.pending.extend_from_slice(data);
-        let mut out = Vec::with_capacity(self.pending.len());
-        let mut found = 0;
-        let m = self.marker;
-        let mut i = 0;
-        while let Some(pos) = find(&self.pending[i..], m) {
-            out.extend_from_slice(&self.pending[i..i + pos]);
-            i += pos + m.len();
-            found += 1;
-        }
-        let rest = &self.pending[i..];
-        // The longest suffix of `rest` that is a proper prefix of the marker is held back.
-        let keep = (1..m.len().min(rest.len() + 1))
-            .rev()
-            .find(|&k| rest.ends_with(&m[..k]))
-            .unwrap_or(0);
-        out.extend_from_slice(&rest[..rest.len() - keep]);
-        let tail = rest[rest.len() - keep..].to_vec();
-        self.pending = tail;
-        (out, found)
-    }
-
-    /// What is left at the end of the stream.
-    fn finish(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.pending)
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return None;
-    }
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Runs `spec` on the already opened channel `ch`, calling `on_output` for every chunk.
@@ -315,19 +234,8 @@ fn run_inner(
     mut sudo: Option<&mut dyn SudoPassword>,
     on_output: &mut dyn FnMut(Stream, &[u8]),
 ) -> Result<(), SshError> {
-    if spec.pty {
-        w.retry(sess, "requesting a pty", || {
-            ch.request_pty("xterm", None, Some((200, 50, 0, 0)))
-        })?;
-    }
     let marker = sudo_marker();
-    let command = remote_command(spec, &marker);
-    w.retry(sess, "starting the command", || ch.exec(&command))?;
-    if spec.sudo_user.is_none() && !spec.pty {
-        // Nothing is ever written to the command's stdin: end it at once, as `ssh -n` does,
-        // so that a command reading stdin sees EOF instead of waiting forever.
-        w.retry(sess, "ending stdin", || ch.send_eof())?;
-    }
+    start_command(sess, w, ch, spec, &marker)?;
     let sudo_user = spec.sudo_user.as_deref().unwrap_or("root");
     // With a pty sudo's prompt arrives on stdout (the terminal): both streams are filtered.
     let mut filters = spec.sudo_user.as_ref().map(|_| {
@@ -370,28 +278,7 @@ fn run_inner(
         }
         if found > 0 {
             prompts += found;
-            if prompts > 1 {
-                if let Some(s) = sudo.as_mut() {
-                    s.rejected();
-                }
-                return Err(SshError::new(
-                    ErrorClass::AuthFailed,
-                    format!(
-                        "sudo rejected the password (to run as {sudo_user}): wrong sudo password"
-                    ),
-                ));
-            }
-            let asked_at = std::time::Instant::now();
-            let password = sudo.as_mut().and_then(|s| s.password());
-            // Time the operator spent typing does not count against the command timeout.
-            w.extend(asked_at.elapsed());
-            let Some(password) = password else {
-                return Err(SshError::new(
-                    ErrorClass::AuthFailed,
-                    format!("sudo asks for a password (to run as {sudo_user}) and none was given"),
-                ));
-            };
-            send_secret_line(sess, w, ch, password.expose().as_bytes())?;
+            answer_prompt(sess, w, ch, sudo.as_deref_mut(), prompts, sudo_user)?;
         }
         if out_eof && err_eof {
             if let Some(f) = filters.as_mut() {
@@ -409,6 +296,62 @@ fn run_inner(
             w.wait(sess);
         }
     }
+}
+
+/// Requests the pty (if any), starts the command, and ends its stdin when nothing will be
+/// written to it.
+fn start_command(
+    sess: &Session,
+    w: &Waiter<'_>,
+    ch: &mut Channel,
+    spec: &ExecSpec,
+    marker: &str,
+) -> Result<(), SshError> {
+    if spec.pty {
+        w.retry(sess, "requesting a pty", || {
+            ch.request_pty("xterm", None, Some((200, 50, 0, 0)))
+        })?;
+    }
+    let command = remote_command(spec, marker);
+    w.retry(sess, "starting the command", || ch.exec(&command))?;
+    if spec.sudo_user.is_none() && !spec.pty {
+        // Nothing is ever written to the command's stdin: end it at once, as `ssh -n` does,
+        // so that a command reading stdin sees EOF instead of waiting forever.
+        w.retry(sess, "ending stdin", || ch.send_eof())?;
+    }
+    Ok(())
+}
+
+/// Answers sudo's `prompts`-th prompt: the first with the password, a second one means the
+/// password was wrong.
+fn answer_prompt(
+    sess: &Session,
+    w: &Waiter<'_>,
+    ch: &mut Channel,
+    mut sudo: Option<&mut (dyn SudoPassword + '_)>,
+    prompts: usize,
+    sudo_user: &str,
+) -> Result<(), SshError> {
+    if prompts > 1 {
+        if let Some(s) = sudo.as_mut() {
+            s.rejected();
+        }
+        return Err(SshError::new(
+            ErrorClass::AuthFailed,
+            format!("sudo rejected the password (to run as {sudo_user}): wrong sudo password"),
+        ));
+    }
+    let asked_at = std::time::Instant::now();
+    let password = sudo.as_mut().and_then(|s| s.password());
+    // Time the operator spent typing does not count against the command timeout.
+    w.extend(asked_at.elapsed());
+    let Some(password) = password else {
+        return Err(SshError::new(
+            ErrorClass::AuthFailed,
+            format!("sudo asks for a password (to run as {sudo_user}) and none was given"),
+        ));
+    };
+    send_secret_line(sess, w, ch, password.expose().as_bytes())
 }
 
 /// Writes `secret` and a newline to the command's stdin; the copy is wiped afterwards.
@@ -478,54 +421,4 @@ fn drain(
         }
     }
     Ok(false)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn marker_filter_cuts_split_markers_and_keeps_the_rest() {
-        let m = b"[M-1234]";
-        let mut filter = MarkerFilter::new(m);
-        let feed = |f: &mut MarkerFilter, data: &[u8]| f.feed(data);
-        assert_eq!(feed(&mut filter, b"hello [M-1"), (b"hello ".to_vec(), 0));
-        assert_eq!(feed(&mut filter, b"234]world ["), (b"world ".to_vec(), 1));
-        assert_eq!(feed(&mut filter, b"x"), (b"[x".to_vec(), 0));
-        assert_eq!(
-            feed(&mut filter, b"[M-1234][M-1234]end[M"),
-            (b"end".to_vec(), 2)
-        );
-        assert_eq!(filter.finish(), b"[M");
-    }
-
-    #[test]
-    fn sudo_command_quotes_everything() {
-        let spec = ExecSpec {
-            command: "echo 'a b'".into(),
-            sudo_user: Some("root".into()),
-            ..ExecSpec::default()
-        };
-        let m = sudo_marker();
-        assert!(!m.contains('%') && !m.contains('\''));
-        let words = shlex::split(&remote_command(&spec, &m)).expect("one shell command");
-        let want = [
-            "sudo",
-            "-S",
-            "-p",
-            &m,
-            "-u",
-            "root",
-            "--",
-            "sh",
-            "-c",
-            "echo 'a b'",
-        ];
-        assert_eq!(words, want);
-        let plain = ExecSpec {
-            command: "uptime".into(),
-            ..ExecSpec::default()
-        };
-        assert_eq!(remote_command(&plain, &m), "uptime");
-    }
 }

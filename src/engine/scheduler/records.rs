@@ -1,0 +1,179 @@
+//! How a job and its hosts end up in the operation log and the event stream: the job's start
+//! record, each host's result (counted into the job), and the job's end after its last host.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{JobState, Shared};
+use crate::engine::{ErrorClass, Event, ExitStatus, JobKind, LogLevel};
+use crate::oplog::{self, Record};
+use crate::util::lock;
+
+/// How one host ended, as the worker reports it.
+pub(crate) enum HostEnd {
+    Finished(ExitStatus),
+    Failed(ErrorClass, String),
+}
+
+/// Per-host facts for the operation log.
+#[derive(Default)]
+pub(crate) struct HostFacts {
+    pub address: String,
+    pub bytes_out: u64,
+    pub bytes_err: u64,
+    pub transfer: Option<oplog::TransferResult>,
+}
+
+impl Shared {
+    fn write_oplog(&self, rec: &Record) {
+        if let Some(log) = &self.oplog {
+            if let Err(e) = log.append(rec) {
+                self.log(
+                    LogLevel::Warn,
+                    format!(
+                        "cannot append to the operation log {}: {e}",
+                        log.path().display()
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Records that `job` started (at `time`, with its output in `run_dir`).
+    pub(super) fn record_job_start(
+        &self,
+        job: &JobState,
+        time: chrono::DateTime<chrono::FixedOffset>,
+        run_dir: Option<PathBuf>,
+    ) {
+        let (kind, command, transfer) = describe(&job.spec.kind);
+        self.write_oplog(&Record::JobStart(oplog::JobStart {
+            time,
+            operator: crate::inventory::default_user(),
+            job: job.id,
+            run: job.run.clone(),
+            kind: kind.into(),
+            command,
+            pattern: job.spec.pattern.clone(),
+            hosts: job
+                .spec
+                .targets
+                .iter()
+                .map(|t| t.name.to_string())
+                .collect(),
+            run_dir,
+            transfer,
+        }));
+    }
+
+    /// Reports the final event of one host, records it, and ends the job after its last host.
+    pub fn host_done(
+        &self,
+        job: &JobState,
+        host: &Arc<str>,
+        end: HostEnd,
+        duration: Duration,
+        facts: HostFacts,
+    ) {
+        let (exit_code, signal, error) = match &end {
+            HostEnd::Finished(ExitStatus::Code(c)) => (Some(*c), None, None),
+            HostEnd::Finished(ExitStatus::Signal(s)) => (None, Some(s.clone()), None),
+            HostEnd::Failed(class, message) => (
+                None,
+                None,
+                Some(oplog::ErrorInfo {
+                    class: *class,
+                    message: message.clone(),
+                }),
+            ),
+        };
+        match &end {
+            HostEnd::Finished(exit) if exit.success() => job.ok.fetch_add(1, Ordering::Relaxed),
+            HostEnd::Finished(_) => job.nonzero.fetch_add(1, Ordering::Relaxed),
+            HostEnd::Failed(..) => job.errors.fetch_add(1, Ordering::Relaxed),
+        };
+        self.write_oplog(&Record::HostResult(oplog::HostResult {
+            time: oplog::now(),
+            job: job.id,
+            run: job.run.clone(),
+            host: host.to_string(),
+            address: facts.address,
+            exit_code,
+            signal,
+            duration_ms: duration.as_millis() as u64,
+            bytes_out: facts.bytes_out,
+            bytes_err: facts.bytes_err,
+            error,
+            transfer: facts.transfer,
+        }));
+        self.emit(match end {
+            HostEnd::Finished(exit) => Event::Finished {
+                job: job.id,
+                host: host.clone(),
+                exit,
+                duration,
+            },
+            HostEnd::Failed(class, message) => Event::Failed {
+                job: job.id,
+                host: host.clone(),
+                class,
+                message,
+                duration,
+            },
+        });
+        if job.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.finish_job(job);
+        }
+    }
+
+    pub(super) fn finish_job(&self, job: &JobState) {
+        let duration = job.started.elapsed();
+        let ok = job.ok.load(Ordering::Relaxed);
+        let nonzero = job.nonzero.load(Ordering::Relaxed);
+        let errors = job.errors.load(Ordering::Relaxed);
+        self.write_oplog(&Record::JobEnd(oplog::JobEnd {
+            time: oplog::now(),
+            job: job.id,
+            run: job.run.clone(),
+            hosts: job.spec.targets.len(),
+            ok,
+            nonzero,
+            errors,
+            cancelled: job.cancel.load(Ordering::Relaxed),
+            duration_ms: duration.as_millis() as u64,
+        }));
+        lock(&self.jobs).remove(&job.id);
+        self.emit(Event::JobDone {
+            job: job.id,
+            ok,
+            failed: nonzero + errors,
+            duration,
+        });
+    }
+}
+
+fn describe(kind: &JobKind) -> (&'static str, Option<String>, Option<oplog::TransferPlan>) {
+    match kind {
+        JobKind::Exec(e) => ("exec", Some(e.command.clone()), None),
+        JobKind::Upload(u) => (
+            "upload",
+            None,
+            Some(oplog::TransferPlan {
+                direction: "upload".into(),
+                local: u.sources.clone(),
+                remote: u.remote.clone(),
+            }),
+        ),
+        JobKind::Download(d) => (
+            "download",
+            None,
+            Some(oplog::TransferPlan {
+                direction: "download".into(),
+                local: vec![d.dest.clone()],
+                remote: d.remote.clone(),
+            }),
+        ),
+    }
+}

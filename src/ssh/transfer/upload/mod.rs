@@ -1,0 +1,248 @@
+//! Sending local files and trees: plan locally, then write each file to a temp name in its
+//! target directory and rename it over the target.
+
+mod place;
+mod plan;
+mod write;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use ssh2::{FileStat, Sftp};
+
+use self::plan::{make_plan, FileItem, Plan};
+use super::names::{temp_name, token};
+use super::remote::{Janitor, PosixRenamer};
+use super::{
+    check_cancel, is_not_found, resolve_remote, shown, ssh_error, Overwrite, TransferError,
+    TransferReport, UploadSpec, CHUNK, MAX_LISTED,
+};
+
+/// Bytes kept in flight per upload: refilled from the local file whenever less than
+/// [`CHUNK`] is unacknowledged, so 1–2 MiB of requests are always pipelined.
+const WINDOW: usize = 2 * CHUNK;
+
+/// Mode bits for files and directories that keep no permissions from the source.
+const DEFAULT_UMASK: u32 = 0o022;
+
+/// Stat that maps "no such file" to `None`.
+fn stat_opt(sftp: &Sftp, path: &Path, follow: bool) -> Result<Option<FileStat>, TransferError> {
+    let result = if follow {
+        sftp.stat(path)
+    } else {
+        sftp.lstat(path)
+    };
+    match result {
+        Ok(st) => Ok(Some(st)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(ssh_error(format!("looking at {}", shown(path)), &e)),
+    }
+}
+
+/// The overwriting rename, opened on first use.
+enum Renamer<'a> {
+    Unopened,
+    Posix(PosixRenamer<'a>),
+    /// The server has no `posix-rename@openssh.com`: plain SFTP rename with a fallback.
+    Unavailable,
+}
+
+/// State shared by every file of one upload.
+struct Ctx<'a> {
+    sess: &'a ssh2::Session,
+    sftp: Sftp,
+    spec: &'a UploadSpec,
+    cancel: &'a AtomicBool,
+    token: String,
+    known_dirs: HashSet<PathBuf>,
+    renamer: Renamer<'a>,
+    buf: Vec<u8>,
+    done: u64,
+    total: u64,
+    all_verified: bool,
+    any_unverified: bool,
+}
+
+impl Ctx<'_> {
+    /// Sends one file. `Ok(None)` when the overwrite policy left the target alone.
+    fn send(
+        &mut self,
+        item: &FileItem,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Result<Option<String>, String>, TransferError> {
+        check_cancel(self.cancel)?;
+        let target = &item.remote;
+        let existing = stat_opt(&self.sftp, target, false)?;
+        if let Some(st) = &existing {
+            if st.is_dir() {
+                return Err(TransferError::Remote {
+                    what: format!("writing {}", shown(target)),
+                    message: "is a directory".into(),
+                });
+            }
+            match self.spec.overwrite {
+                Overwrite::Always => {}
+                Overwrite::Never => {
+                    return Ok(Err(format!("{}: exists (overwrite=never)", shown(target))))
+                }
+                Overwrite::IfDifferent => {
+                    if st.size == Some(item.size) && st.mtime == Some(item.mtime) {
+                        return Ok(Err(format!(
+                            "{}: unchanged, same size and mtime (overwrite=if-different)",
+                            shown(target)
+                        )));
+                    }
+                }
+            }
+        }
+        let parent = target.parent().unwrap_or(Path::new("/"));
+        let name = target.file_name().unwrap_or_default();
+        let tmp = parent.join(temp_name(name, &self.token));
+        let result = self.write_temp(item, &tmp, existing.as_ref(), progress);
+        let result = result.and_then(|hash| {
+            check_cancel(self.cancel)?;
+            self.replace(&tmp, target, existing.is_some())?;
+            Ok(hash)
+        });
+        match result {
+            Ok(hash) => Ok(Ok(hash)),
+            Err(e) => {
+                if !e.session_broken() {
+                    let _ = self.sftp.unlink(&tmp);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+pub(super) fn run(
+    sess: &ssh2::Session,
+    spec: &UploadSpec,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<TransferReport, TransferError> {
+    if spec.sources.is_empty() {
+        return Err(TransferError::Invalid(
+            "nothing to send: no local files given".into(),
+        ));
+    }
+    check_cancel(cancel)?;
+    let sftp = sess.sftp().map_err(|e| ssh_error("starting SFTP", &e))?;
+    let home = sftp
+        .realpath(Path::new("."))
+        .map_err(|e| ssh_error("finding the login directory", &e))?;
+    let remote = resolve_remote(&home, &spec.remote);
+    let remote_stat = stat_opt(&sftp, &remote, true)?;
+    let plan = make_plan(spec, &remote, remote_stat.as_ref(), cancel)?;
+
+    let mut report = TransferReport {
+        skipped: plan.skipped.clone(),
+        ..TransferReport::default()
+    };
+    let job_token = token();
+    let mut target_dirs: Vec<&Path> = plan
+        .files
+        .iter()
+        .filter_map(|f| f.remote.parent())
+        .collect();
+    target_dirs.sort();
+    target_dirs.dedup();
+    let janitor = if plan.files.is_empty() {
+        None
+    } else {
+        Some(Janitor::start(sess, &target_dirs, &job_token))
+    };
+
+    let mut ctx = Ctx {
+        sess,
+        sftp,
+        spec,
+        cancel,
+        token: job_token,
+        known_dirs: HashSet::new(),
+        renamer: Renamer::Unopened,
+        buf: vec![0; WINDOW],
+        done: 0,
+        total: plan.total,
+        all_verified: true,
+        any_unverified: false,
+    };
+    progress(0, ctx.total);
+    let result = send_all(&mut ctx, &plan, &mut report, progress);
+    if let Some(janitor) = janitor {
+        janitor.finish(result.is_err());
+    }
+    result?;
+
+    if spec.verify && report.files > 0 {
+        if ctx.any_unverified {
+            report
+                .skipped
+                .push("sha256 not verified: the host has no sha256sum".into());
+        }
+        report.verified = if ctx.any_unverified {
+            None
+        } else {
+            Some(ctx.all_verified)
+        };
+    }
+    Ok(report)
+}
+
+fn send_all(
+    ctx: &mut Ctx<'_>,
+    plan: &Plan,
+    report: &mut TransferReport,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(), TransferError> {
+    for dir in &plan.dirs {
+        check_cancel(ctx.cancel)?;
+        ctx.ensure_dir(&dir.remote)?;
+    }
+    let mut hashes = Vec::new();
+    for item in &plan.files {
+        if let Some(parent) = item.remote.parent() {
+            ctx.ensure_dir(parent)?;
+        }
+        match ctx.send(item, progress)? {
+            Ok(hash) => {
+                report.files += 1;
+                report.bytes += item.size;
+                if report.paths.len() < MAX_LISTED {
+                    report.paths.push(shown(&item.remote));
+                    report.local_paths.push(item.local.display().to_string());
+                    report.hashes.extend(hash.clone());
+                }
+                hashes.push(hash);
+            }
+            Err(reason) => {
+                ctx.total = ctx.total.saturating_sub(item.size);
+                progress(ctx.done, ctx.total);
+                report.skipped.push(reason);
+            }
+        }
+    }
+    if let [Some(hash)] = hashes.as_slice() {
+        report.sha256 = Some(hash.clone());
+    }
+    // Directory modes and times last: writing files changes mtimes, and a read-only mode
+    // would have blocked filling the directory.
+    if ctx.spec.keep_perms {
+        for dir in plan.dirs.iter().rev() {
+            let attrs = FileStat {
+                size: None,
+                uid: None,
+                gid: None,
+                perm: Some(dir.mode),
+                atime: Some(dir.atime),
+                mtime: Some(dir.mtime),
+            };
+            ctx.sftp
+                .setstat(&dir.remote, attrs)
+                .map_err(|e| ssh_error(format!("setting mode of {}", shown(&dir.remote)), &e))?;
+        }
+    }
+    Ok(())
+}
