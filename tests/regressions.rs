@@ -20,7 +20,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// Cases of each randomized property (`FLEETDECK_CASES` overrides).
-const CASES: usize = 3000;
+const CASES: usize = 20_000;
 /// The seed of every property unless `FLEETDECK_SEED` gives another: a run is repeatable.
 const SEED: u64 = 0x5eed_f1ee_7dec;
 
