@@ -60,7 +60,7 @@ pub fn run(inventory: Option<PathBuf>, args: InventoryArgs) -> ExitCode {
         };
         host_view(&inv, h)
     } else if args.json {
-        let mut s = serde_json::to_string_pretty(&to_json(&inv)).unwrap_or_default();
+        let mut s = crate::output::to_terminal_safe_json_pretty(&to_json(&inv)).unwrap_or_default();
         s.push('\n');
         s
     } else {

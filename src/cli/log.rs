@@ -11,7 +11,7 @@ use chrono::{
 
 use crate::oplog::read::{jobs, read_path, JobView};
 use crate::oplog::{HostResult, JobEnd, JobStart, Record};
-use crate::output::to_plain;
+use crate::output::{to_plain, to_terminal_safe_json};
 
 /// Arguments of `fleetdeck log`.
 #[derive(Debug, clap::Args)]
@@ -32,7 +32,7 @@ pub struct LogArgs {
     #[arg(long)]
     pub failed: bool,
 
-    /// Print the matching records as JSON lines, as stored.
+    /// Print the matching records as JSON lines, as stored (terminal controls escaped).
     #[arg(long)]
     pub json: bool,
 
@@ -127,7 +127,7 @@ pub fn run(args: LogArgs) -> ExitCode {
         };
         if args.json {
             let mut push = |r: Record| {
-                if let Ok(s) = serde_json::to_string(&r) {
+                if let Ok(s) = to_terminal_safe_json(&r) {
                     out.push_str(&s);
                     out.push('\n');
                 }

@@ -3,14 +3,17 @@
 //! Pure functions, no terminal code; shared by the command line and the console.
 //! - [`sanitize`]: bytes → [`StyledLine`]s (SGR kept as style, every other control dropped);
 //! - [`hostset`]: host names → compact sets like `web[01-12],db3`;
-//! - [`gather`]: identical outputs folded, largest group first.
+//! - [`gather`]: identical outputs folded, largest group first;
+//! - [`json`]: JSON that escapes terminal controls (C1, bidi, DEL) and still parses back.
 
 pub mod gather;
 pub mod hostset;
+pub mod json;
 pub mod sanitize;
 
 pub use gather::{fold, fold_by, Folded};
 pub use hostset::{compact, natural_cmp};
+pub use json::{to_terminal_safe_json, to_terminal_safe_json_pretty};
 pub use sanitize::{
     line_to_sgr, style_to_sgr, to_plain, to_safe_sgr, AnsiColor, Sanitizer, StyledLine, TextStyle,
     MAX_LINE_CHARS, TAB_WIDTH,

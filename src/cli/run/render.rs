@@ -8,7 +8,9 @@ use std::time::Duration;
 use unicode_width::UnicodeWidthStr;
 
 use crate::engine::{ErrorClass, ExitStatus, Stream};
-use crate::output::{compact, fold_by, line_to_sgr, to_plain, to_safe_sgr, StyledLine};
+use crate::output::{
+    compact, fold_by, line_to_sgr, to_plain, to_safe_sgr, to_terminal_safe_json, StyledLine,
+};
 
 /// Host name colours (SGR foreground codes), cycled by host index.
 const HOST_COLORS: [u8; 6] = [36, 32, 33, 35, 34, 96];
@@ -250,7 +252,7 @@ pub fn gathered(reports: &[HostReport], color: bool) -> String {
     out
 }
 
-/// One JSON object (one line, no newline) for a host.
+/// One JSON object (one line, no newline) for a host; terminal controls in strings escaped.
 pub fn json_line(r: &HostReport) -> String {
     let (exit_code, signal) = match &r.end {
         Some(HostEnd::Exit(ExitStatus::Code(c))) => (Some(*c), None),
@@ -264,7 +266,7 @@ pub fn json_line(r: &HostReport) -> String {
         None => serde_json::json!({ "class": "cancelled", "message": "no result reported" }),
         Some(HostEnd::Exit(_)) => serde_json::Value::Null,
     };
-    serde_json::json!({
+    let v = serde_json::json!({
         "host": r.name,
         "address": r.address,
         "exit_code": exit_code,
@@ -273,8 +275,9 @@ pub fn json_line(r: &HostReport) -> String {
         "stdout": String::from_utf8_lossy(&r.stdout),
         "stderr": String::from_utf8_lossy(&r.stderr),
         "error": error,
-    })
-    .to_string()
+    });
+    // A `Value` always serializes.
+    to_terminal_safe_json(&v).unwrap_or_default()
 }
 
 /// The closing summary: a count line, then one line per non-empty bucket naming its hosts as
@@ -419,6 +422,18 @@ mod tests {
         assert_eq!(v["error"], serde_json::Value::Null);
         // The JSON text itself carries no raw ESC.
         assert!(!json_line(&r).contains('\x1b'));
+        // Nor raw C1 or bidi controls, from the output or the host name.
+        let mut c1 = report("h\u{202E}1", "a\u{9B}2J\u{2066}b", OK);
+        c1.stderr = "\u{85}".as_bytes().to_vec();
+        let text = json_line(&c1);
+        assert!(
+            !text.contains(['\u{9B}', '\u{85}', '\u{202E}', '\u{2066}']),
+            "{text}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["host"], "h\u{202E}1");
+        assert_eq!(v["stdout"], "a\u{9B}2J\u{2066}b");
+        assert_eq!(v["stderr"], "\u{85}");
         let e = report(
             "h2",
             "",
