@@ -233,6 +233,10 @@ fn verify_host_key(
             ErrorClass::HostKeyChanged,
             format!("host key for {token} ({short} {fp}) is marked @revoked at {}:{line}", file.display()),
         )),
+        HostKeyStatus::CertAuthority { file, line } => Err(SshError::new(
+            ErrorClass::HostKeyUnknown,
+            knownhosts::cert_authority_message(&token, &file, line),
+        )),
         HostKeyStatus::Unknown => {
             let accepted_key = (conn.address.clone(), conn.port, blob.clone());
             if ctx
