@@ -10,9 +10,14 @@ use common::{fleetdeck, lab, TestLab};
 
 /// Runs the binary with `args` against the lab's inventory; returns (status, stdout, stderr).
 fn run(lab: &TestLab, args: &[&str]) -> (i32, String, String) {
+    run_on(lab, &lab.inventory_path(), args)
+}
+
+/// Runs the binary with `args` against the inventory `inv`; returns (status, stdout, stderr).
+fn run_on(lab: &TestLab, inv: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     let out: Output = fleetdeck(lab.tmp())
         .arg("-i")
-        .arg(lab.inventory_path())
+        .arg(inv)
         .args(args)
         .env_remove("NO_COLOR")
         .stdin(Stdio::null())
@@ -275,8 +280,11 @@ fn host_keys_and_timeout() {
     let empty = lab.tmp().join("empty_known_hosts");
     std::fs::write(&empty, "").unwrap();
     let empty_s = empty.to_str().unwrap();
-    let (code, out, err) = run(
+    // The lab inventory's known_hosts file would be read besides `--known-hosts`.
+    let inv = lab.inventory_without_known_hosts();
+    let (code, out, err) = run_on(
         &lab,
+        &inv,
         &["run", "all", "--known-hosts", empty_s, "--", "echo hi"],
     );
     assert_eq!(code, 1, "{out}\n{err}");
@@ -284,8 +292,9 @@ fn host_keys_and_timeout() {
     assert!(err.contains("  host-key-unknown  web[01-02]\n"), "{err}");
 
     // `ask` without a terminal cannot ask: unknown keys are refused.
-    let (code, _, err) = run(
+    let (code, _, err) = run_on(
         &lab,
+        &inv,
         &[
             "run",
             "all",
@@ -305,7 +314,7 @@ fn host_keys_and_timeout() {
     let cmd = format!(
         "{} -i {} run all --host-key-policy ask --known-hosts {empty_s} -- echo hi",
         common::fleetdeck_bin().display(),
-        lab.inventory_path().display()
+        inv.display()
     );
     let mut child = std::process::Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
@@ -337,8 +346,9 @@ fn host_keys_and_timeout() {
 
     let kh = lab.tmp().join("new_known_hosts");
     let kh_s = kh.to_str().unwrap();
-    let (code, out, err) = run(
+    let (code, out, err) = run_on(
         &lab,
+        &inv,
         &[
             "run",
             "all",

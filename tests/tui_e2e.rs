@@ -403,13 +403,20 @@ fn unknown_host_key_dialog_accept_and_save() {
     let known = tmp.join("empty_known_hosts");
     std::fs::write(&known, "").expect("write known_hosts");
     let tmux = Tmux::new("hostkey");
-    let cmd = console_command(&lab, &tmp).replace(
-        " -i ",
-        &format!(
-            " --host-key-policy ask --known-hosts {} -i ",
-            known.display()
-        ),
-    );
+    // The lab inventory's known_hosts file would be read besides `--known-hosts`.
+    let inv = lab.inventory_without_known_hosts();
+    let cmd = console_command(&lab, &tmp)
+        .replace(
+            &lab.inventory_path().display().to_string(),
+            &inv.display().to_string(),
+        )
+        .replace(
+            " -i ",
+            &format!(
+                " --host-key-policy ask --known-hosts {} -i ",
+                known.display()
+            ),
+        );
     tmux.start(&cmd);
     tmux.wait_for("the console", Duration::from_secs(15), |s| {
         s.contains("Hosts 0/1 selected")

@@ -1,7 +1,7 @@
 //! What every job-running face (the console, `run`, `push`, `pull`) shares: the connection
 //! options, target planning and the engine set-up, so that every face picks the same files.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,8 +30,8 @@ pub struct ConnArgs {
     #[arg(long, value_parser = super::choice::<HostKeyPolicy>(), default_value = "strict")]
     pub host_key_policy: HostKeyPolicy,
 
-    /// known_hosts files to use instead of the inventory's and ~/.ssh/known_hosts (new keys
-    /// are appended to the first).
+    /// known_hosts file to use instead of ~/.ssh/known_hosts, as ssh's UserKnownHostsFile (new
+    /// keys are appended to the first); /etc/ssh/ssh_known_hosts and the inventory's are still read.
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Vec<PathBuf>,
 
@@ -68,19 +68,50 @@ pub fn usage_error(verb: &str, msg: &str) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
-/// The known_hosts files a face uses: the ones given on the command line, else the
-/// inventory's, else `~/.ssh/known_hosts` of the passwd home (as OpenSSH reads it).
+/// OpenSSH's `GlobalKnownHostsFile`, always consulted, never written.
+pub const GLOBAL_KNOWN_HOSTS: &str = "/etc/ssh/ssh_known_hosts";
+
+/// The known_hosts files a face uses, as OpenSSH reads them: the user file
+/// (`~/.ssh/known_hosts` of the passwd home, or the `--known-hosts` files instead), then
+/// [`GLOBAL_KNOWN_HOSTS`], then the inventory's `known_hosts:` files. See
+/// [`known_hosts_order`] for the rules.
 pub fn known_hosts_files(explicit: &[PathBuf], inv: &Inventory) -> Vec<PathBuf> {
-    if !explicit.is_empty() {
-        return explicit.to_vec();
+    let home = crate::paths::passwd_home().unwrap_or_default();
+    known_hosts_order(
+        explicit,
+        &home.join(".ssh/known_hosts"),
+        Path::new(GLOBAL_KNOWN_HOSTS),
+        &inv.known_hosts,
+    )
+}
+
+/// Every known_hosts file to consult, **the first being the only one new keys are appended
+/// to** (what `EngineConfig::known_hosts` and `ssh::connect` expect):
+/// - the user file comes first: the `explicit` (`--known-hosts`) files when given, which
+///   replace `user_file` as `UserKnownHostsFile` does (the first of them is written), else
+///   `user_file`;
+/// - `global` and the `inventory` files follow: always read, never written;
+/// - a file named twice is read once, at its first place (so an inventory naming the global or
+///   the user file changes nothing). Missing files are skipped when read.
+pub fn known_hosts_order(
+    explicit: &[PathBuf],
+    user_file: &Path,
+    global: &Path,
+    inventory: &[PathBuf],
+) -> Vec<PathBuf> {
+    let user = if explicit.is_empty() {
+        vec![user_file.to_path_buf()]
+    } else {
+        explicit.to_vec()
+    };
+    let mut files: Vec<PathBuf> = Vec::new();
+    let rest = std::iter::once(global.to_path_buf()).chain(inventory.iter().cloned());
+    for f in user.into_iter().chain(rest) {
+        if !files.contains(&f) {
+            files.push(f);
+        }
     }
-    if !inv.known_hosts.is_empty() {
-        return inv.known_hosts.clone();
-    }
-    let home = crate::paths::passwd_home()
-        .or_else(dirs::home_dir)
-        .unwrap_or_default();
-    vec![home.join(".ssh/known_hosts")]
+    files
 }
 
 /// Resolves the selected hosts into targets with the command line's overrides (`-J`,
@@ -121,5 +152,56 @@ pub fn engine_config(
         runs_dir: Some(crate::paths::runs_dir()),
         oplog: Some(crate::paths::oplog_file()),
         prompter,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> PathBuf {
+        PathBuf::from(s)
+    }
+
+    #[test]
+    fn user_and_global_files_are_always_read_and_the_inventorys_add_to_them() {
+        let user = p("/home/u/.ssh/known_hosts");
+        let global = p("/g/ssh_known_hosts");
+        assert_eq!(
+            known_hosts_order(&[], &user, &global, &[]),
+            vec![user.clone(), global.clone()]
+        );
+        assert_eq!(
+            known_hosts_order(&[], &user, &global, &[p("/inv/kh"), p("/inv/kh2")]),
+            vec![user, global, p("/inv/kh"), p("/inv/kh2")],
+            "the user file stays first: the only one written"
+        );
+    }
+
+    #[test]
+    fn command_line_files_replace_the_user_file_only() {
+        let user = p("/home/u/.ssh/known_hosts");
+        let global = p("/g/ssh_known_hosts");
+        let files = known_hosts_order(&[p("/cli/a"), p("/cli/b")], &user, &global, &[p("/inv/kh")]);
+        assert_eq!(files, vec![p("/cli/a"), p("/cli/b"), global, p("/inv/kh")]);
+        assert!(!files.contains(&user));
+    }
+
+    #[test]
+    fn a_file_named_twice_is_read_once_at_its_first_place() {
+        let user = p("/home/u/.ssh/known_hosts");
+        let global = p("/g/ssh_known_hosts");
+        let inv = [global.clone(), user.clone(), p("/inv/kh"), p("/inv/kh")];
+        assert_eq!(
+            known_hosts_order(&[], &user, &global, &inv),
+            vec![user, global, p("/inv/kh")]
+        );
+    }
+
+    #[test]
+    fn the_real_global_file_is_opensshs() {
+        let inv = Inventory::default();
+        let files = known_hosts_files(&[p("/cli/kh")], &inv);
+        assert_eq!(files, vec![p("/cli/kh"), p(GLOBAL_KNOWN_HOSTS)]);
     }
 }

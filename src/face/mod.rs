@@ -15,8 +15,8 @@ mod job;
 pub mod progress;
 
 pub use job::{
-    engine_config, known_hosts_files, parse_fanout, parse_seconds, plan_targets, usage_error,
-    ConnArgs, CONSOLE_IDLE_TIMEOUT,
+    engine_config, known_hosts_files, known_hosts_order, parse_fanout, parse_seconds, plan_targets,
+    usage_error, ConnArgs, CONSOLE_IDLE_TIMEOUT, GLOBAL_KNOWN_HOSTS,
 };
 
 /// The inventory to use when `-i` is not given: `./inventory.yaml`.

@@ -251,6 +251,10 @@ fn verify_host_key(
             ErrorClass::HostKeyChanged,
             format!("host key for {token} ({short} {fp}) is marked @revoked at {}:{line}", file.display()),
         )),
+        HostKeyStatus::CertAuthority { file, line } => Err(SshError::new(
+            ErrorClass::HostKeyUnknown,
+            knownhosts::cert_authority_message(&key.token, &file, line),
+        )),
         HostKeyStatus::Unknown => unknown_host_key(host, conn, ctx, &key, notes),
     }
 }

@@ -4,7 +4,14 @@
 //! match every port and drops comments when it writes, so fleetdeck parses the files itself:
 //! line by line (a bad line is skipped, later lines still count), `[host]:port` for non-22
 //! ports, hashed `|1|salt|hash` entries (HMAC-SHA1), wildcard and negated patterns, and
-//! `@revoked` markers. New keys are appended as one whole line; the file is never rewritten.
+//! `@revoked` and `@cert-authority` markers. New keys are appended as one whole line; the file
+//! is never rewritten.
+//!
+//! Every file given is consulted, as OpenSSH consults its user and global files together: a
+//! key on record for the host in *any* of them, other than the presented one, means the key
+//! changed (an entry missing from another file does not make it unknown). Host certificates
+//! are not verified: a host covered only by a `@cert-authority` line is reported as such, so
+//! that no policy records its plain key as if the host were new.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -29,7 +36,18 @@ pub struct KnownKey {
     /// Key type as written, e.g. `ssh-ed25519`.
     pub key_type: String,
     pub blob: Vec<u8>,
-    pub revoked: bool,
+    pub marker: Marker,
+}
+
+/// The marker a known_hosts line starts with, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    /// A plain entry: this is the host's key.
+    None,
+    /// `@revoked`: this key must never be accepted.
+    Revoked,
+    /// `@cert-authority`: this is a CA's key that signs the host's certificates.
+    CertAuthority,
 }
 
 /// The verdict on a host key.
@@ -39,6 +57,9 @@ pub enum HostKeyStatus {
     Match,
     /// No entry names this host (or only `@revoked` ones for other keys).
     Unknown,
+    /// No plain entry names this host, but a `@cert-authority` line at `file:line` covers it:
+    /// the host is meant to present a certificate, which fleetdeck does not verify.
+    CertAuthority { file: PathBuf, line: usize },
     /// An entry for this host holds another key: the old one is at `file:line`.
     Changed { file: PathBuf, line: usize },
     /// This key is marked `@revoked` at `file:line`.
@@ -63,13 +84,13 @@ pub fn lookup(files: &[PathBuf], host: &str, port: u16) -> Vec<KnownKey> {
         let Ok(text) = fs::read(file) else { continue };
         let text = String::from_utf8_lossy(&text);
         for (i, line) in text.lines().enumerate() {
-            if let Some((revoked, key_type, blob)) = parse_line_for(line, &token) {
+            if let Some((marker, key_type, blob)) = parse_line_for(line, &token) {
                 found.push(KnownKey {
                     file: file.clone(),
                     line: i + 1,
                     key_type,
                     blob,
-                    revoked,
+                    marker,
                 });
             }
         }
@@ -77,21 +98,22 @@ pub fn lookup(files: &[PathBuf], host: &str, port: u16) -> Vec<KnownKey> {
     found
 }
 
-/// Parses one line; returns `(revoked, key type, key blob)` when it names `token`.
-fn parse_line_for(line: &str, token: &str) -> Option<(bool, String, Vec<u8>)> {
+/// Parses one line; returns `(marker, key type, key blob)` when it names `token`. Lines with
+/// an unknown marker are skipped.
+fn parse_line_for(line: &str, token: &str) -> Option<(Marker, String, Vec<u8>)> {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
         return None;
     }
     let mut fields = line.split_whitespace();
     let mut first = fields.next()?;
-    let mut revoked = false;
-    if let Some(marker) = first.strip_prefix('@') {
-        match marker {
-            "revoked" => revoked = true,
-            // Certificate authorities sign host certificates, which fleetdeck does not use.
+    let mut marker = Marker::None;
+    if let Some(name) = first.strip_prefix('@') {
+        marker = match name {
+            "revoked" => Marker::Revoked,
+            "cert-authority" => Marker::CertAuthority,
             _ => return None,
-        }
+        };
         first = fields.next()?;
     }
     let key_type = fields.next()?;
@@ -99,7 +121,7 @@ fn parse_line_for(line: &str, token: &str) -> Option<(bool, String, Vec<u8>)> {
     if !host_field_matches(first, token) {
         return None;
     }
-    Some((revoked, key_type.to_string(), blob))
+    Some((marker, key_type.to_string(), blob))
 }
 
 /// Whether a known_hosts host field (hashed, or comma-separated patterns) names `token`.
@@ -131,32 +153,50 @@ fn host_field_matches(field: &str, token: &str) -> bool {
     matched
 }
 
-/// Judges the key the server presented against the entries for its host.
+/// Judges the key the server presented against the entries for its host, from every
+/// consulted file: `@revoked` for this key first, then a plain entry holding it, then any
+/// other plain key on record (changed), then a `@cert-authority` line covering the host.
 pub fn check(entries: &[KnownKey], blob: &[u8]) -> HostKeyStatus {
-    if let Some(e) = entries.iter().find(|e| e.revoked && e.blob == blob) {
+    let marked = |m: Marker| entries.iter().filter(move |e| e.marker == m);
+    if let Some(e) = marked(Marker::Revoked).find(|e| e.blob == blob) {
         return HostKeyStatus::Revoked {
             file: e.file.clone(),
             line: e.line,
         };
     }
-    if entries.iter().any(|e| !e.revoked && e.blob == blob) {
+    if marked(Marker::None).any(|e| e.blob == blob) {
         return HostKeyStatus::Match;
     }
     let presented = blob_key_type(blob);
     // Prefer naming an entry of the same type; any other key on record also means the host
     // is known with a different key.
-    let old = entries
-        .iter()
-        .filter(|e| !e.revoked)
+    let old = marked(Marker::None)
         .find(|e| Some(e.key_type.as_str()) == presented.as_deref())
-        .or_else(|| entries.iter().find(|e| !e.revoked));
-    match old {
-        Some(e) => HostKeyStatus::Changed {
+        .or_else(|| marked(Marker::None).next());
+    if let Some(e) = old {
+        return HostKeyStatus::Changed {
+            file: e.file.clone(),
+            line: e.line,
+        };
+    }
+    match marked(Marker::CertAuthority).next() {
+        Some(e) => HostKeyStatus::CertAuthority {
             file: e.file.clone(),
             line: e.line,
         },
         None => HostKeyStatus::Unknown,
     }
+}
+
+/// Why a host covered by a `@cert-authority` line at `file:line` is refused.
+pub fn cert_authority_message(token: &str, file: &Path, line: usize) -> String {
+    format!(
+        "host key for {token} is not in known_hosts, but the @cert-authority line at {}:{line} \
+         covers this host: it is meant to present a host certificate, and fleetdeck does not \
+         support host certificates. Refusing to connect (no policy records this key); add the \
+         host's plain key to known_hosts to connect.",
+        file.display()
+    )
 }
 
 /// The key type named inside a public key blob (its first SSH string).
@@ -208,7 +248,7 @@ const DEFAULT_HOSTKEY_ALGORITHMS: &[&str] = &[
 /// known only by its RSA key is checked against that key), then the rest.
 pub fn hostkey_preference(entries: &[KnownKey]) -> String {
     let mut prefs: Vec<&str> = Vec::new();
-    for e in entries.iter().filter(|e| !e.revoked) {
+    for e in entries.iter().filter(|e| e.marker == Marker::None) {
         for alg in algorithms_for(&e.key_type) {
             if !prefs.contains(alg) {
                 prefs.push(alg);
@@ -337,6 +377,157 @@ mod tests {
             check(&lookup(&[f], "127.0.0.1", 2201), &k),
             HostKeyStatus::Match
         );
+    }
+
+    fn line(host: &str, k: &[u8]) -> String {
+        format!(
+            "{host} {} {}\n",
+            blob_key_type(k).expect("type"),
+            STANDARD.encode(k)
+        )
+    }
+
+    #[test]
+    fn a_different_key_in_any_file_is_changed_even_if_another_has_none() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (user, global, inv) = (
+            dir.path().join("u"),
+            dir.path().join("g"),
+            dir.path().join("i"),
+        );
+        let presented = blob("ssh-ed25519", b"new");
+        let old = blob("ssh-ed25519", b"old");
+        fs::write(&user, line("[h]:2201", &old)).expect("write");
+        fs::write(&inv, line("[other]:2201", &presented)).expect("write");
+        // The global file is missing: skipped.
+        let files = vec![user.clone(), global.clone(), inv.clone()];
+        let e = lookup(&files, "h", 2201);
+        assert_eq!(e.len(), 1);
+        assert_eq!(
+            check(&e, &presented),
+            HostKeyStatus::Changed {
+                file: user.clone(),
+                line: 1
+            }
+        );
+        // The same with the old key in the global file or the inventory's.
+        for f in [&global, &inv] {
+            fs::write(&user, "").expect("write");
+            fs::write(f, line("[h]:2201", &old)).expect("write");
+            let e = lookup(&files, "h", 2201);
+            assert_eq!(
+                check(&e, &presented),
+                HostKeyStatus::Changed {
+                    file: f.clone(),
+                    line: 1
+                }
+            );
+            fs::write(f, "").expect("write");
+        }
+        // An entry with this key in one file and another key in a second: OpenSSH accepts
+        // the match (a host may have several keys on record).
+        fs::write(&user, line("[h]:2201", &old)).expect("write");
+        fs::write(&inv, line("[h]:2201", &presented)).expect("write");
+        assert_eq!(
+            check(&lookup(&files, "h", 2201), &presented),
+            HostKeyStatus::Match
+        );
+        assert_eq!(
+            check(&lookup(&files, "nobody", 22), &presented),
+            HostKeyStatus::Unknown
+        );
+    }
+
+    #[test]
+    fn a_host_covered_only_by_a_cert_authority_line_is_not_unknown() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (user, global) = (dir.path().join("u"), dir.path().join("g"));
+        let ca = blob("ssh-ed25519", b"ca");
+        let presented = blob("ssh-ed25519", b"plain");
+        fs::write(&user, "").expect("write");
+        fs::write(
+            &global,
+            format!("# CA\n@cert-authority {}", line("*.corp,[*.corp]:*", &ca)),
+        )
+        .expect("write");
+        let files = vec![user.clone(), global.clone()];
+        let e = lookup(&files, "db.corp", 2222);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].marker, Marker::CertAuthority);
+        let status = check(&e, &presented);
+        assert_eq!(
+            status,
+            HostKeyStatus::CertAuthority {
+                file: global.clone(),
+                line: 2
+            }
+        );
+        // Even the CA's own key is not a host key.
+        assert_eq!(
+            check(&e, &ca),
+            HostKeyStatus::CertAuthority {
+                file: global.clone(),
+                line: 2
+            }
+        );
+        // The CA key type is not a host key preference.
+        assert!(hostkey_preference(&e).starts_with("ssh-ed25519,ecdsa"));
+        let msg = cert_authority_message("[db.corp]:2222", &global, 2);
+        assert!(
+            msg.contains("@cert-authority") && msg.contains(&format!("{}:2", global.display())),
+            "{msg}"
+        );
+        assert!(msg.contains("does not support host certificates"), "{msg}");
+        // A plain entry for the host decides as usual; the CA line does not hide a change.
+        fs::write(&user, line("[db.corp]:2222", &blob("ssh-ed25519", b"old"))).expect("write");
+        let e = lookup(&files, "db.corp", 2222);
+        assert_eq!(
+            check(&e, &presented),
+            HostKeyStatus::Changed {
+                file: user.clone(),
+                line: 1
+            }
+        );
+        fs::write(&user, line("[db.corp]:2222", &presented)).expect("write");
+        assert_eq!(
+            check(&lookup(&files, "db.corp", 2222), &presented),
+            HostKeyStatus::Match
+        );
+        assert!(lookup(&files, "db.example", 2222).is_empty());
+    }
+
+    #[test]
+    fn a_revoked_key_in_any_file_is_refused_even_when_another_file_has_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (user, global) = (dir.path().join("u"), dir.path().join("g"));
+        let presented = blob("ssh-ed25519", b"stolen");
+        fs::write(&user, line("h", &presented)).expect("write");
+        fs::write(&global, format!("@revoked {}", line("*", &presented))).expect("write");
+        let e = lookup(&[user, global.clone()], "h", 22);
+        assert_eq!(
+            check(&e, &presented),
+            HostKeyStatus::Revoked {
+                file: global,
+                line: 1
+            }
+        );
+        // A revoked line for another key does not make the host known.
+        let other = blob("ssh-ed25519", b"other");
+        let only_revoked: Vec<_> = e
+            .into_iter()
+            .filter(|k| k.marker == Marker::Revoked)
+            .collect();
+        assert_eq!(check(&only_revoked, &other), HostKeyStatus::Unknown);
+        assert_eq!(lookup(&[], "h", 22), vec![]);
+    }
+
+    #[test]
+    fn unknown_markers_are_skipped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("kh");
+        let k = blob("ssh-ed25519", b"k");
+        fs::write(&f, format!("@future {}", line("h", &k))).expect("write");
+        assert!(lookup(&[f], "h", 22).is_empty());
     }
 
     #[test]

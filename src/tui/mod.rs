@@ -48,7 +48,8 @@ pub struct ConsoleArgs {
     #[arg(long, value_parser = face::choice::<HostKeyPolicy>())]
     pub host_key_policy: Option<HostKeyPolicy>,
 
-    /// Console: known_hosts files to use instead of the inventory's and ~/.ssh/known_hosts.
+    /// Console: known_hosts file to use instead of ~/.ssh/known_hosts (the global and the
+    /// inventory's are still read).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Vec<PathBuf>,
 

@@ -43,6 +43,19 @@ impl TestLab {
     pub fn tmp(&self) -> &Path {
         self.tmp.path()
     }
+    /// A copy of the lab's inventory without its `known_hosts:` line (in `tmp`), for tests of
+    /// unknown host keys: the inventory's known_hosts files are read besides `--known-hosts`.
+    pub fn inventory_without_known_hosts(&self) -> PathBuf {
+        let text = std::fs::read_to_string(self.lab.inventory_path()).expect("lab inventory");
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.starts_with("known_hosts:"))
+            .flat_map(|l| [l, "\n"])
+            .collect();
+        let path = self.tmp().join("inventory_without_known_hosts.yaml");
+        std::fs::write(&path, kept).expect("write inventory copy");
+        path
+    }
     /// Host `i`'s home directory (where its commands start and relative SFTP paths land).
     pub fn home(&self, i: usize) -> &Path {
         &self.lab.hosts()[i].home
