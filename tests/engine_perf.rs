@@ -12,7 +12,6 @@ use fleetdeck::engine::{
     Engine, EngineConfig, Event, EventReceiver, ExecSpec, HostKeyPolicy, JobId, JobKind, JobSpec,
     NoPrompter, Target,
 };
-use fleetdeck::inventory::ConnSettings;
 
 fn wait_done(rx: &mut EventReceiver, job: JobId) -> (usize, usize) {
     loop {
@@ -26,20 +25,8 @@ fn wait_done(rx: &mut EventReceiver, job: JobId) -> (usize, usize) {
 }
 
 fn targets(lab: &common::TestLab, n: usize) -> Vec<Target> {
-    lab.hosts()[..n]
-        .iter()
-        .map(|h| Target {
-            name: Arc::from(h.name.as_str()),
-            conn: ConnSettings {
-                address: "127.0.0.1".into(),
-                port: h.port,
-                user: lab.user().into(),
-                identity_files: vec![lab.client_key_path()],
-                jump: vec![],
-                connect_timeout: Duration::from_secs(10),
-            },
-            jump: vec![],
-        })
+    (0..n)
+        .map(|i| lab.target(i, Duration::from_secs(10)))
         .collect()
 }
 

@@ -12,22 +12,9 @@ use std::time::Duration;
 use fleetdeck::engine::{
     Engine, EngineConfig, ErrorClass, ExecSpec, HostKeyPolicy, JobKind, JobSpec, NoPrompter, Target,
 };
-use fleetdeck::inventory::ConnSettings;
 
 fn target(lab: &common::TestLab, i: usize) -> Target {
-    let h = &lab.hosts()[i];
-    Target {
-        name: Arc::from(h.name.as_str()),
-        conn: ConnSettings {
-            address: "127.0.0.1".into(),
-            port: h.port,
-            user: lab.user().into(),
-            identity_files: vec![lab.client_key_path()],
-            jump: vec![],
-            connect_timeout: Duration::from_secs(5),
-        },
-        jump: vec![],
-    }
+    lab.target(i, Duration::from_secs(5))
 }
 
 /// Host 0 is known in the user file with a wrong key and absent from the inventory's file:

@@ -174,9 +174,19 @@ impl App {
     }
 
     /// True while a job is submitted and not done.
-    /// A new job on `hosts` becomes the current one (its id comes with `JobSubmitted`); the
-    /// panes start again from the first, unzoomed, the gathered view to be folded anew.
+    /// A new job on `hosts` becomes the current one (its id comes with `JobSubmitted`): its
+    /// hosts are queued with empty panes, the panes start again from the first, unzoomed, the
+    /// gathered view to be folded anew.
     pub fn begin_job(&mut self, command: String, hosts: Vec<crate::inventory::HostId>) {
+        for &h in &hosts {
+            let v = &mut self.hosts[h];
+            v.state = HostState::Queued;
+            v.exit = None;
+            v.error = None;
+            v.duration = None;
+            v.started = None;
+            v.pane = super::pane::Pane::new(self.settings.tail_lines);
+        }
         self.job = Some(JobView {
             id: None,
             command,

@@ -56,6 +56,26 @@ impl TestLab {
         std::fs::write(&path, kept).expect("write inventory copy");
         path
     }
+    /// Host `i` as a direct engine target with the lab's client key.
+    pub fn target(
+        &self,
+        i: usize,
+        connect_timeout: std::time::Duration,
+    ) -> fleetdeck::engine::Target {
+        let h = &self.lab.hosts()[i];
+        fleetdeck::engine::Target {
+            name: std::sync::Arc::from(h.name.as_str()),
+            conn: fleetdeck::inventory::ConnSettings {
+                address: "127.0.0.1".into(),
+                port: h.port,
+                user: self.lab.user().into(),
+                identity_files: vec![self.lab.client_key_path()],
+                jump: vec![],
+                connect_timeout,
+            },
+            jump: vec![],
+        }
+    }
     /// Host `i`'s home directory (where its commands start and relative SFTP paths land).
     pub fn home(&self, i: usize) -> &Path {
         &self.lab.hosts()[i].home

@@ -33,15 +33,7 @@ impl Worker {
                 return;
             }
         };
-        self.shared.emit(Event::Connected {
-            job: job.id,
-            host: host.clone(),
-            reused,
-        });
-        self.shared.emit(Event::Running {
-            job: job.id,
-            host: host.clone(),
-        });
+        self.announce(job.id, host, reused);
         let end = self.exec_held(job, target, spec, ch, &mut facts);
         self.shared
             .host_done(job, host, end, start.elapsed(), facts);

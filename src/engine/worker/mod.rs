@@ -56,6 +56,19 @@ struct Worker {
 }
 
 impl Worker {
+    /// The host is connected (or its held session reused) and its work starts.
+    fn announce(&self, job: crate::contract::JobId, host: &Arc<str>, reused: bool) {
+        self.shared.emit(Event::Connected {
+            job,
+            host: host.clone(),
+            reused,
+        });
+        self.shared.emit(Event::Running {
+            job,
+            host: host.clone(),
+        });
+    }
+
     fn main_loop(&mut self) {
         let idle = self
             .shared

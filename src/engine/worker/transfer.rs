@@ -56,15 +56,7 @@ impl Worker {
             );
             return;
         }
-        self.shared.emit(Event::Connected {
-            job: job.id,
-            host: host.clone(),
-            reused,
-        });
-        self.shared.emit(Event::Running {
-            job: job.id,
-            host: host.clone(),
-        });
+        self.announce(job.id, host, reused);
         let Some((result, record)) = self.transfer_held(job, target) else {
             return;
         };

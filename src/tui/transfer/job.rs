@@ -5,9 +5,8 @@ use crate::engine::{JobId, JobKind, JobSpec, LogLevel, Stream};
 use crate::face::progress::{self, HostProgress};
 
 use super::super::action::Effect;
-use super::super::app::{App, HostState};
+use super::super::app::App;
 use super::super::dialog::Dialog;
-use super::super::pane::Pane;
 use super::Stage;
 
 /// Starts the transfer job: hosts queued, panes cleared, the dialog switches to progress.
@@ -37,15 +36,6 @@ pub(super) fn start(app: &mut App, kind: JobKind) -> Vec<Effect> {
             .collect(),
         done: false,
     };
-    for &h in &hosts {
-        let v = &mut app.hosts[h];
-        v.state = HostState::Queued;
-        v.exit = None;
-        v.error = None;
-        v.duration = None;
-        v.started = None;
-        v.pane = Pane::new(app.settings.tail_lines);
-    }
     let names: Vec<&str> = hosts.iter().map(|&h| &*app.hosts[h].name).collect();
     let pattern = crate::output::compact(&names);
     app.push_log(

@@ -1,9 +1,8 @@
 //! The command line (editing, history, Enter) and the exec jobs it starts; cancelling.
 
 use super::super::action::{Cmd, Effect};
-use super::super::app::{App, Focus, HostState};
+use super::super::app::{App, Focus};
 use super::super::dialog::{Dialog, OnYes};
-use super::super::pane::Pane;
 use super::output::output_cmd;
 use crate::engine::{ExecSpec, JobKind, JobSpec, LogLevel};
 use crate::inventory::HostId;
@@ -172,15 +171,6 @@ pub fn start_job(app: &mut App, command: &str, hosts: Vec<HostId>) -> Vec<Effect
             return Vec::new();
         }
     };
-    for &h in &hosts {
-        let v = &mut app.hosts[h];
-        v.state = HostState::Queued;
-        v.exit = None;
-        v.error = None;
-        v.duration = None;
-        v.started = None;
-        v.pane = Pane::new(app.settings.tail_lines);
-    }
     let pattern = selection_pattern(app, &hosts);
     let sudo_user = app.sudo.then(|| app.settings.sudo_user.clone());
     let via = sudo_user
