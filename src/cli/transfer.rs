@@ -1,7 +1,7 @@
 //! `fleetdeck push` and `fleetdeck pull`: send files to, or fetch files from, every host a
 //! pattern selects. Progress bars on a terminal (none when stderr is not one), one result line
 //! per host, then the same closing summary and exit status as `run`: 0 when every host
-//! succeeded, 1 otherwise, 2 for bad input, 130 when interrupted.
+//! succeeded, 1 otherwise, 2 for bad input, 130 after Ctrl-C, 143 after SIGTERM.
 //!
 //! Target planning, the engine set-up and signal handling are `cli::job`'s, shared with `run`;
 //! the closing summary is `run`'s own.
