@@ -12,18 +12,21 @@
 //! Rules, in short:
 //! - invalid UTF-8 becomes U+FFFD (maximal-subpart rule, as `String::from_utf8_lossy`);
 //! - `CSI … m` (SGR) becomes style; every other CSI, OSC, DCS, SOS/PM/APC and ESC sequence is
-//!   dropped, as are C0 controls except `\n` and `\t`, DEL, C1 controls and bidi overrides;
+//!   dropped, as are C0 controls except `\n` and `\t`, DEL, C1 controls, bidi controls and
+//!   the line/paragraph separators ([`is_unsafe_char`], the same rule as [`Clean`]'s);
 //! - a newline always ends a pending escape sequence or string, so an unterminated OSC cannot
 //!   swallow the rest of the output;
 //! - `\r\n` is a newline; a lone `\r` followed by more text discards the current partial line
 //!   (what a terminal shows for progress bars; the run folder keeps every byte);
 //! - tabs expand to 8-column stops; a line reaching [`MAX_LINE_CHARS`] is split.
 
+mod clean;
 mod escape;
 mod sanitizer;
 mod sgr;
 mod style;
 
+pub use clean::{is_unsafe_char, Clean};
 pub use sanitizer::Sanitizer;
 pub use style::{line_to_sgr, style_to_sgr, AnsiColor, StyledLine, TextStyle};
 

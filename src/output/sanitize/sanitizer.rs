@@ -250,7 +250,7 @@ impl Sanitizer {
 /// could visually reorder a host's name and its output.
 #[inline]
 pub(super) fn is_dropped(c: char) -> bool {
-    matches!(c, '\0'..='\x1F' | '\x7F'..='\u{9F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    super::clean::is_unsafe_char(c)
 }
 
 #[cfg(test)]

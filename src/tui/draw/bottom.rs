@@ -1,9 +1,8 @@
 //! The command line and the key hint / status bar.
 
+use super::text::{paragraph, raw, span, SafeLine};
 use ratatui::layout::{Position, Rect};
 use ratatui::style::{Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::{cut_chars, level_style};
@@ -35,14 +34,14 @@ pub fn draw_cmdline(frame: &mut Frame, app: &App, area: Rect) {
     } else {
         Style::default().fg(t.colors.dim)
     };
-    let mut spans = vec![Span::styled(prompt, prompt_style)];
+    let mut spans = vec![span(prompt, prompt_style)];
     let cursor_col;
     if let Some(s) = &c.search {
         let label = format!("(history search) `{}': ", s.query);
         let found = c.search_match().unwrap_or("");
         cursor_col = pw + label.chars().count().min(avail);
-        spans.push(Span::styled(label, Style::default().fg(t.colors.status)));
-        spans.push(Span::styled(
+        spans.push(span(label, Style::default().fg(t.colors.status)));
+        spans.push(span(
             cut_chars(found, avail).to_string(),
             Style::default().fg(t.colors.text),
         ));
@@ -52,7 +51,7 @@ pub fn draw_cmdline(frame: &mut Frame, app: &App, area: Rect) {
         let shown: String = c.input.chars().skip(start).take(avail).collect();
         cursor_col = pw + c.cursor - start;
         if c.input.is_empty() && !focused {
-            spans.push(Span::styled(
+            spans.push(span(
                 if app.sudo {
                     ": command to run through sudo on the selected hosts (S: off)"
                 } else {
@@ -61,19 +60,17 @@ pub fn draw_cmdline(frame: &mut Frame, app: &App, area: Rect) {
                 Style::default().fg(t.colors.dim),
             ));
         } else {
-            spans.push(Span::styled(shown, Style::default().fg(t.colors.text)));
+            spans.push(span(shown, Style::default().fg(t.colors.text)));
         }
     }
-    let left = Line::from(spans);
+    let left = SafeLine::from(spans);
     let lw = left.width();
     let mut line = left;
     if lw + right.len() <= width {
-        line.spans
-            .push(Span::raw(" ".repeat(width - lw - right.len())));
-        line.spans
-            .push(Span::styled(right, Style::default().fg(t.colors.count)));
+        line.push(raw(" ".repeat(width - lw - right.len())));
+        line.push(span(right, Style::default().fg(t.colors.count)));
     }
-    frame.render_widget(Paragraph::new(line), area);
+    frame.render_widget(paragraph(line), area);
     if focused {
         frame.set_cursor_position(Position::new(
             area.x + cursor_col.min(width.saturating_sub(1)) as u16,
@@ -88,7 +85,7 @@ pub fn draw_hints(frame: &mut Frame, app: &App, area: Rect) {
     }
     let t = &app.theme;
     let line = if let Some((level, msg)) = &app.status {
-        Line::from(Span::styled(
+        SafeLine::from(span(
             format!(" {msg}"),
             level_style(t, *level).add_modifier(Modifier::BOLD),
         ))
@@ -123,10 +120,10 @@ pub fn draw_hints(frame: &mut Frame, app: &App, area: Rect) {
             if used > area.width as usize {
                 break;
             }
-            spans.push(Span::styled(key, Style::default().fg(t.colors.hint_key)));
-            spans.push(Span::styled(text, Style::default().fg(t.colors.hint_text)));
+            spans.push(span(key, Style::default().fg(t.colors.hint_key)));
+            spans.push(span(text, Style::default().fg(t.colors.hint_text)));
         }
-        Line::from(spans)
+        SafeLine::from(spans)
     };
-    frame.render_widget(Paragraph::new(line), area);
+    frame.render_widget(paragraph(line), area);
 }

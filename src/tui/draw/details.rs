@@ -1,10 +1,10 @@
 //! `i`: the host details dialog — every effective setting of one host with where it came
 //! from, then the route (resolved when the dialog opened), the groups and the last error.
 
+use super::text::{line_raw, paragraph, raw, span, SafeLine};
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Clear, Paragraph, Wrap};
+use ratatui::widgets::{Clear, Wrap};
 use ratatui::Frame;
 
 use crate::inventory::HostId;
@@ -36,10 +36,10 @@ pub fn draw_host_details(
     let rect = centered(area, 100, area.height.saturating_sub(2));
     let inner_w = inner(rect).width as usize;
     let mut lines = setting_lines(app, &rows, kw);
-    lines.push(Line::raw(""));
+    lines.push(line_raw(""));
     lines.extend(route_lines(app, route, kw));
     lines.extend(host_lines(app, host, kw));
-    lines.push(Line::raw(""));
+    lines.push(line_raw(""));
     lines.push(keys_line(app, &[("↑↓", "scroll"), ("Esc/i", "close")]));
     let wrapped: usize = lines
         .iter()
@@ -56,7 +56,7 @@ pub fn draw_host_details(
     let title = format!("Host {}", crate::output::to_plain(h.name.as_bytes()));
     let block = frame_block(app, &title, false);
     frame.render_widget(
-        Paragraph::new(lines)
+        paragraph(lines)
             .block(block)
             .wrap(Wrap { trim: false })
             .scroll((u16::try_from(scroll).unwrap_or(u16::MAX), 0)),
@@ -65,7 +65,7 @@ pub fn draw_host_details(
 }
 
 /// Each setting and, under it, where it came from.
-fn setting_lines<'a>(app: &App, rows: &[(String, String, String)], kw: usize) -> Vec<Line<'a>> {
+fn setting_lines<'a>(app: &App, rows: &[(String, String, String)], kw: usize) -> Vec<SafeLine<'a>> {
     let t = &app.theme;
     let text = Style::default().fg(t.colors.text);
     let dim = Style::default().fg(t.colors.dim);
@@ -73,20 +73,24 @@ fn setting_lines<'a>(app: &App, rows: &[(String, String, String)], kw: usize) ->
     let mut lines = Vec::new();
     for (k, v, origin) in rows {
         let v = crate::output::to_plain(v.as_bytes());
-        lines.push(Line::from(vec![
-            Span::styled(format!(" {k:<kw$}  "), key),
-            Span::styled(v, text.add_modifier(Modifier::BOLD)),
+        lines.push(SafeLine::from(vec![
+            span(format!(" {k:<kw$}  "), key),
+            span(v, text.add_modifier(Modifier::BOLD)),
         ]));
-        lines.push(Line::from(vec![
-            Span::raw(" ".repeat(kw + 3)),
-            Span::styled(format!("from {origin}"), dim),
+        lines.push(SafeLine::from(vec![
+            raw(" ".repeat(kw + 3)),
+            span(format!("from {origin}"), dim),
         ]));
     }
     lines
 }
 
 /// The route as the engine will take it: one hop a line, first hop first.
-fn route_lines<'a>(app: &App, route: &Result<Vec<RouteHop>, String>, kw: usize) -> Vec<Line<'a>> {
+fn route_lines<'a>(
+    app: &App,
+    route: &Result<Vec<RouteHop>, String>,
+    kw: usize,
+) -> Vec<SafeLine<'a>> {
     let t = &app.theme;
     let text = Style::default().fg(t.colors.text);
     let key = Style::default().fg(t.colors.hint_key);
@@ -117,16 +121,16 @@ fn route_lines<'a>(app: &App, route: &Result<Vec<RouteHop>, String>, kw: usize) 
         .enumerate()
         .map(|(i, r)| {
             let label = if i == 0 { "route" } else { "" };
-            Line::from(vec![
-                Span::styled(format!(" {label:<kw$}  "), key),
-                Span::styled(crate::output::to_plain(r.as_bytes()), text),
+            SafeLine::from(vec![
+                span(format!(" {label:<kw$}  "), key),
+                span(crate::output::to_plain(r.as_bytes()), text),
             ])
         })
         .collect()
 }
 
 /// The host's groups and the error of its last job, if any.
-fn host_lines<'a>(app: &App, host: HostId, kw: usize) -> Vec<Line<'a>> {
+fn host_lines<'a>(app: &App, host: HostId, kw: usize) -> Vec<SafeLine<'a>> {
     let t = &app.theme;
     let text = Style::default().fg(t.colors.text);
     let key = Style::default().fg(t.colors.hint_key);
@@ -138,14 +142,14 @@ fn host_lines<'a>(app: &App, host: HostId, kw: usize) -> Vec<Line<'a>> {
         .iter()
         .filter_map(|&g| app.inventory.groups.get(g).map(|g| g.name.as_str()))
         .collect();
-    let mut lines = vec![Line::from(vec![
-        Span::styled(format!(" {:<kw$}  ", "groups"), key),
-        Span::styled(groups.join(", "), text),
+    let mut lines = vec![SafeLine::from(vec![
+        span(format!(" {:<kw$}  ", "groups"), key),
+        span(groups.join(", "), text),
     ])];
     if let Some((class, msg)) = app.hosts.get(host).and_then(|v| v.error.as_ref()) {
-        lines.push(Line::from(vec![
-            Span::styled(format!(" {:<kw$}  ", "last job"), key),
-            Span::styled(
+        lines.push(SafeLine::from(vec![
+            span(format!(" {:<kw$}  ", "last job"), key),
+            span(
                 format!("{}: {msg}", class.as_str()),
                 Style::default().fg(t.colors.danger),
             ),

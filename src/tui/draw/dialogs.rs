@@ -1,9 +1,9 @@
 //! Dialog windows (see `tui/dialog.rs` for how to add one).
 
+use super::text::{line_raw, line_styled, paragraph, span, SafeLine, Titled};
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Wrap};
 use ratatui::Frame;
 
 use crate::engine::{HostKeyQuestion, SecretKind};
@@ -34,33 +34,33 @@ pub(super) fn frame_block<'a>(app: &App, title: &'a str, danger: bool) -> Block<
     Block::default()
         .borders(Borders::ALL)
         .border_style(Style::default().fg(color).add_modifier(Modifier::BOLD))
-        .title(Span::styled(
+        .safe_title(span(
             format!(" {title} "),
             Style::default().fg(color).add_modifier(Modifier::BOLD),
         ))
         .style(t.base())
 }
 
-pub(super) fn keys_line<'a>(app: &App, keys: &[(&'a str, &'a str)]) -> Line<'a> {
+pub(super) fn keys_line<'a>(app: &App, keys: &[(&'a str, &'a str)]) -> SafeLine<'a> {
     let t = &app.theme;
     let mut spans = Vec::new();
     for (k, what) in keys {
-        spans.push(Span::styled(
+        spans.push(span(
             format!(" [{k}]"),
             Style::default()
                 .fg(t.colors.hint_key)
                 .add_modifier(Modifier::BOLD),
         ));
-        spans.push(Span::styled(
+        spans.push(span(
             format!(" {what}"),
             Style::default().fg(t.colors.hint_text),
         ));
     }
-    Line::from(spans)
+    SafeLine::from(spans)
 }
 
 pub fn draw_dialog(frame: &mut Frame, app: &App, dialog: &Dialog, area: Rect) {
-    let (title, danger, lines, w): (String, bool, Vec<Line>, u16) = match dialog {
+    let (title, danger, lines, w): (String, bool, Vec<SafeLine>, u16) = match dialog {
         Dialog::Help { scroll } => {
             draw_help(frame, app, *scroll, area);
             return;
@@ -117,8 +117,8 @@ pub fn draw_dialog(frame: &mut Frame, app: &App, dialog: &Dialog, area: Rect) {
             title.clone(),
             false,
             vec![
-                Line::styled(body.clone(), Style::default().fg(app.theme.colors.text)),
-                Line::raw(""),
+                line_styled(body.clone(), Style::default().fg(app.theme.colors.text)),
+                line_raw(""),
                 keys_line(app, &[("Enter", "close")]),
             ],
             70,
@@ -133,7 +133,7 @@ fn draw_text_dialog(
     app: &App,
     title: &str,
     danger: bool,
-    lines: Vec<Line>,
+    lines: Vec<SafeLine>,
     w: u16,
     area: Rect,
 ) {
@@ -146,49 +146,44 @@ fn draw_text_dialog(
     frame.render_widget(Clear, rect);
     let block = frame_block(app, title, danger);
     frame.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .wrap(Wrap { trim: false }),
+        paragraph(lines).block(block).wrap(Wrap { trim: false }),
         rect,
     );
 }
 
 /// A yes/no question: its lines, then the keys.
-fn confirm_lines<'a>(app: &App, lines: &[String]) -> Vec<Line<'a>> {
+fn confirm_lines<'a>(app: &App, lines: &[String]) -> Vec<SafeLine<'a>> {
     let text = Style::default().fg(app.theme.colors.text);
-    let mut v: Vec<Line> = lines
-        .iter()
-        .map(|l| Line::styled(l.clone(), text))
-        .collect();
-    v.push(Line::raw(""));
+    let mut v: Vec<SafeLine> = lines.iter().map(|l| line_styled(l.clone(), text)).collect();
+    v.push(line_raw(""));
     v.push(keys_line(app, &[("y/Enter", "yes"), ("n/Esc", "no")]));
     v
 }
 
 /// An unknown host key: whose it is, its fingerprint, and the three answers.
-fn host_key_lines<'a>(app: &App, q: &HostKeyQuestion) -> Vec<Line<'a>> {
+fn host_key_lines<'a>(app: &App, q: &HostKeyQuestion) -> Vec<SafeLine<'a>> {
     let t = &app.theme;
     let text = Style::default().fg(t.colors.text);
     vec![
-        Line::styled(
+        line_styled(
             format!(
                 "The host key of {} ({}:{}) is not known.",
                 q.host, q.address, q.port
             ),
             text,
         ),
-        Line::raw(""),
-        Line::styled(format!("{} key fingerprint:", q.key_type), text),
-        Line::styled(
+        line_raw(""),
+        line_styled(format!("{} key fingerprint:", q.key_type), text),
+        line_styled(
             format!("  {}", q.fingerprint),
             text.add_modifier(Modifier::BOLD),
         ),
-        Line::raw(""),
-        Line::styled(
+        line_raw(""),
+        line_styled(
             "Check it against the host before trusting it.",
             Style::default().fg(t.colors.dim),
         ),
-        Line::raw(""),
+        line_raw(""),
         keys_line(
             app,
             &[
@@ -209,19 +204,19 @@ fn secret_title(kind: &SecretKind) -> String {
 }
 
 /// A password or passphrase question; the input shows as one dot per character.
-fn secret_lines<'a>(app: &App, kind: &SecretKind, prompt: &str, input: &str) -> Vec<Line<'a>> {
+fn secret_lines<'a>(app: &App, kind: &SecretKind, prompt: &str, input: &str) -> Vec<SafeLine<'a>> {
     let t = &app.theme;
     let text = Style::default().fg(t.colors.text);
     let mut v = vec![
-        Line::styled(prompt.to_string(), text),
-        Line::raw(""),
-        Line::from(vec![
-            Span::styled("> ", Style::default().fg(t.colors.prompt)),
-            Span::styled("•".repeat(input.chars().count()), text),
-            Span::styled("▏", Style::default().fg(t.colors.prompt)),
+        line_styled(prompt.to_string(), text),
+        line_raw(""),
+        SafeLine::from(vec![
+            span("> ", Style::default().fg(t.colors.prompt)),
+            span("•".repeat(input.chars().count()), text),
+            span("▏", Style::default().fg(t.colors.prompt)),
         ]),
-        Line::raw(""),
-        Line::styled(
+        line_raw(""),
+        line_styled(
             "Kept in memory for this session only, never written.",
             Style::default().fg(t.colors.dim),
         ),
@@ -230,7 +225,7 @@ fn secret_lines<'a>(app: &App, kind: &SecretKind, prompt: &str, input: &str) -> 
     if matches!(kind, SecretKind::Sudo { .. }) {
         v.insert(
             4,
-            Line::styled(
+            line_styled(
                 "Asked once for the whole job; a wrong one fails as auth-failed.",
                 Style::default().fg(t.colors.dim),
             ),
@@ -240,32 +235,32 @@ fn secret_lines<'a>(app: &App, kind: &SecretKind, prompt: &str, input: &str) -> 
 }
 
 /// `s`: the pattern being typed, examples, and why the last one did not parse.
-fn pattern_lines<'a>(app: &App, input: &str, error: Option<&str>) -> Vec<Line<'a>> {
+fn pattern_lines<'a>(app: &App, input: &str, error: Option<&str>) -> Vec<SafeLine<'a>> {
     let t = &app.theme;
     let text = Style::default().fg(t.colors.text);
     let mut v = vec![
-        Line::styled(
+        line_styled(
             "Select the hosts a pattern matches (replaces the selection):",
             text,
         ),
-        Line::styled(
+        line_styled(
             "  web   web:db   prod:&web   all:!db   web[01-04]   ~regex",
             Style::default().fg(t.colors.dim),
         ),
-        Line::raw(""),
-        Line::from(vec![
-            Span::styled("> ", Style::default().fg(t.colors.prompt)),
-            Span::styled(input.to_string(), text),
-            Span::styled("▏", Style::default().fg(t.colors.prompt)),
+        line_raw(""),
+        SafeLine::from(vec![
+            span("> ", Style::default().fg(t.colors.prompt)),
+            span(input.to_string(), text),
+            span("▏", Style::default().fg(t.colors.prompt)),
         ]),
     ];
     if let Some(e) = error {
-        v.push(Line::styled(
+        v.push(line_styled(
             e.to_string(),
             Style::default().fg(t.colors.danger),
         ));
     }
-    v.push(Line::raw(""));
+    v.push(line_raw(""));
     v.push(keys_line(app, &[("Enter", "select"), ("Esc", "cancel")]));
     v
 }
@@ -274,19 +269,19 @@ fn draw_help(frame: &mut Frame, app: &App, scroll: usize, area: Rect) {
     let t = &app.theme;
     let mut lines = Vec::new();
     for (section, keys) in HELP {
-        lines.push(Line::styled(
+        lines.push(line_styled(
             (*section).to_string(),
             Style::default()
                 .fg(t.colors.title)
                 .add_modifier(Modifier::BOLD),
         ));
         for (k, what) in *keys {
-            lines.push(Line::from(vec![
-                Span::styled(format!("  {k:<20}"), Style::default().fg(t.colors.hint_key)),
-                Span::styled((*what).to_string(), Style::default().fg(t.colors.text)),
+            lines.push(SafeLine::from(vec![
+                span(format!("  {k:<20}"), Style::default().fg(t.colors.hint_key)),
+                span((*what).to_string(), Style::default().fg(t.colors.text)),
             ]));
         }
-        lines.push(Line::raw(""));
+        lines.push(line_raw(""));
     }
     let rect = centered(area, 90, area.height.saturating_sub(2));
     let h = inner(rect).height as usize;
@@ -294,6 +289,6 @@ fn draw_help(frame: &mut Frame, app: &App, scroll: usize, area: Rect) {
     frame.render_widget(Clear, rect);
     let title = "Keys  (↑↓ scroll · Esc closes)";
     let block = frame_block(app, title, false);
-    let shown: Vec<Line> = lines.into_iter().skip(scroll).collect();
-    frame.render_widget(Paragraph::new(shown).block(block), rect);
+    let shown: Vec<SafeLine> = lines.into_iter().skip(scroll).collect();
+    frame.render_widget(paragraph(shown).block(block), rect);
 }

@@ -1,9 +1,9 @@
 //! The live log.
 
+use super::text::{paragraph, span, SafeLine, Titled};
 use ratatui::layout::Rect;
 use ratatui::style::Style;
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::{Block, Borders};
 use ratatui::Frame;
 
 use super::{cut_chars, level_style, level_word};
@@ -14,20 +14,17 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let focused = app.focus == Focus::Log && app.dialog.is_none();
     let mut title = vec![
-        Span::styled(" Log ", Style::default().fg(t.colors.title)),
-        Span::styled(
+        span(" Log ", Style::default().fg(t.colors.title)),
+        span(
             format!("≥ {} ", level_word(app.log.min_level).trim().to_lowercase()),
             Style::default().fg(t.colors.dim),
         ),
     ];
     if let Some(h) = &app.log.host {
-        title.push(Span::styled(
-            format!("· {h} "),
-            Style::default().fg(t.colors.dim),
-        ));
+        title.push(span(format!("· {h} "), Style::default().fg(t.colors.dim)));
     }
     if app.log.scroll > 0 {
-        title.push(Span::styled(
+        title.push(span(
             format!("· ↑{} ", app.log.scroll),
             Style::default().fg(t.colors.status),
         ));
@@ -35,7 +32,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(t.border(focused))
-        .title(Line::from(title));
+        .safe_title(SafeLine::from(title));
     frame.render_widget(block, area);
     let body = inner(area);
     let h = body.height as usize;
@@ -47,17 +44,17 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .skip(app.log.scroll)
         .take(h)
         .collect();
-    let lines: Vec<Line> = visible
+    let lines: Vec<SafeLine> = visible
         .into_iter()
         .rev()
         .map(|e| {
             let time = e.time.format("%H:%M:%S ").to_string();
             let used = time.len() + 6;
             let style = level_style(t, e.level);
-            Line::from(vec![
-                Span::styled(time, Style::default().fg(t.colors.log_time)),
-                Span::styled(format!("{} ", level_word(e.level)), style),
-                Span::styled(
+            SafeLine::from(vec![
+                span(time, Style::default().fg(t.colors.log_time)),
+                span(format!("{} ", level_word(e.level)), style),
+                span(
                     cut_chars(&e.text, w.saturating_sub(used)).to_string(),
                     if e.level >= crate::engine::LogLevel::Warn {
                         style
@@ -68,5 +65,5 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             ])
         })
         .collect();
-    frame.render_widget(Paragraph::new(lines), body);
+    frame.render_widget(paragraph(lines), body);
 }

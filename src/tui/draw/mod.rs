@@ -5,6 +5,7 @@ mod details;
 pub mod dialogs;
 mod log;
 mod output;
+pub mod text;
 mod transfer;
 mod tree;
 

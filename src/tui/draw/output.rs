@@ -1,9 +1,9 @@
 //! The output area: per-host panes, one zoomed host, or the gathered view.
 
+use super::text::{line_raw, line_styled, paragraph, raw, span, SafeLine, SafeSpan, Titled};
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::{Block, Borders};
 use ratatui::Frame;
 
 use super::{cut_chars, fmt_duration, remote_style, state_style};
@@ -24,8 +24,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(t.border(focused))
-        .title(Line::from(title_spans(app)))
-        .title(Line::from(Span::styled(mode, Style::default().fg(t.colors.dim))).right_aligned());
+        .safe_title(SafeLine::from(title_spans(app)))
+        .safe_title(SafeLine::from(span(mode, Style::default().fg(t.colors.dim))).right_aligned());
     frame.render_widget(block, area);
     let body = inner(area);
     if app.job.is_none() {
@@ -38,38 +38,38 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 /// The area's title: the job's command, its host counts and duration.
-fn title_spans(app: &App) -> Vec<Span<'static>> {
+fn title_spans(app: &App) -> Vec<SafeSpan<'static>> {
     let t = &app.theme;
-    let mut title = vec![Span::styled(" Output", Style::default().fg(t.colors.title))];
+    let mut title = vec![span(" Output", Style::default().fg(t.colors.title))];
     let Some(job) = &app.job else {
-        title.push(Span::raw(" "));
+        title.push(raw(" "));
         return title;
     };
     let (ok, failed, active, total) = app.job_counts();
-    title.push(Span::styled(
+    title.push(span(
         format!(": {} ", cut_chars(&job.command, 40)),
         Style::default()
             .fg(t.colors.text)
             .add_modifier(Modifier::BOLD),
     ));
-    title.push(Span::styled(
+    title.push(span(
         format!("· {ok}/{total} ok "),
         state_style(t, HostState::Ok),
     ));
     if failed > 0 {
-        title.push(Span::styled(
+        title.push(span(
             format!("· {failed} failed "),
             state_style(t, HostState::Failed),
         ));
     }
     if active > 0 {
-        title.push(Span::styled(
+        title.push(span(
             format!("· {active} running "),
             state_style(t, HostState::Running),
         ));
     }
     if let Some(d) = job.duration {
-        title.push(Span::styled(
+        title.push(span(
             format!("· {} ", fmt_duration(d)),
             Style::default().fg(t.colors.dim),
         ));
@@ -81,17 +81,17 @@ fn title_spans(app: &App) -> Vec<Span<'static>> {
 fn draw_first_steps(frame: &mut Frame, app: &App, body: Rect) {
     let dim = Style::default().fg(app.theme.colors.dim);
     let lines = vec![
-        Line::raw(""),
-        Line::styled(
+        line_raw(""),
+        line_styled(
             " Select hosts in the tree (Space), press : and type a command;",
             dim,
         ),
-        Line::styled(
+        line_styled(
             " Enter runs it on the selected hosts. ? shows every key.",
             dim,
         ),
     ];
-    frame.render_widget(Paragraph::new(lines), body);
+    frame.render_widget(paragraph(lines), body);
 }
 
 /// One pane per host in the grid (or the zoomed one), and a line for those that do not fit.
@@ -105,7 +105,7 @@ fn draw_panes(frame: &mut Frame, app: &App, body: Rect, focused: bool) {
             " no hosts"
         };
         frame.render_widget(
-            Paragraph::new(Line::styled(msg, Style::default().fg(t.colors.dim))),
+            paragraph(line_styled(msg, Style::default().fg(t.colors.dim))),
             body,
         );
         return;
@@ -121,43 +121,43 @@ fn draw_panes(frame: &mut Frame, app: &App, body: Rect, focused: bool) {
         );
     }
     if let Some(more) = g.more {
-        let line = Line::from(vec![Span::styled(
+        let line = SafeLine::from(vec![span(
             format!(
                 " … {} more hosts not shown (←/→ pages through them, v gathered, F failed only, z zoom)",
                 g.hidden
             ),
             Style::default().fg(t.colors.status),
         )]);
-        frame.render_widget(Paragraph::new(line), more);
+        frame.render_widget(paragraph(line), more);
     }
 }
 
-fn pane_title(app: &App, host: HostId, zoomed: bool) -> Line<'static> {
+fn pane_title(app: &App, host: HostId, zoomed: bool) -> SafeLine<'static> {
     let t = &app.theme;
     let v = &app.hosts[host];
     let mut spans = vec![
-        Span::styled(
+        span(
             format!(" {} ", v.name),
             Style::default()
                 .fg(t.colors.text)
                 .add_modifier(Modifier::BOLD),
         ),
-        Span::styled(
+        span(
             format!("{} {}", v.state.symbol(), v.state.word()),
             state_style(t, v.state),
         ),
     ];
     match &v.exit {
         Some(ExitStatus::Code(c)) => {
-            spans.push(Span::styled(format!(" exit {c}"), state_style(t, v.state)));
+            spans.push(span(format!(" exit {c}"), state_style(t, v.state)));
         }
         Some(ExitStatus::Signal(s)) => {
-            spans.push(Span::styled(format!(" SIG{s}"), state_style(t, v.state)));
+            spans.push(span(format!(" SIG{s}"), state_style(t, v.state)));
         }
         None => {}
     }
     if let Some((class, _)) = &v.error {
-        spans.push(Span::styled(format!(" {class}"), state_style(t, v.state)));
+        spans.push(span(format!(" {class}"), state_style(t, v.state)));
     }
     let duration = v.duration.or_else(|| {
         v.started
@@ -165,13 +165,13 @@ fn pane_title(app: &App, host: HostId, zoomed: bool) -> Line<'static> {
             .map(|s| app.clock.now.saturating_duration_since(s))
     });
     if let Some(d) = duration {
-        spans.push(Span::styled(
+        spans.push(span(
             format!(" · {}", fmt_duration(d)),
             Style::default().fg(t.colors.dim),
         ));
     }
     if v.pane.scroll > 0 {
-        spans.push(Span::styled(
+        spans.push(span(
             format!(" ↑{}", v.pane.scroll),
             Style::default().fg(t.colors.status),
         ));
@@ -182,13 +182,13 @@ fn pane_title(app: &App, host: HostId, zoomed: bool) -> Line<'static> {
             .as_ref()
             .and_then(|j| j.run_dir.as_ref())
             .map_or_else(|| "the run folder".to_string(), |d| d.display().to_string());
-        spans.push(Span::styled(
+        spans.push(span(
             format!(" · {} earlier lines in {folder}", v.pane.dropped),
             Style::default().fg(t.colors.dim),
         ));
     }
-    spans.push(Span::raw(" "));
-    Line::from(spans)
+    spans.push(raw(" "));
+    SafeLine::from(spans)
 }
 
 #[allow(clippy::many_single_char_names)]
@@ -207,7 +207,7 @@ fn draw_pane(frame: &mut Frame, app: &App, host: HostId, rect: Rect, chosen: boo
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(border)
-        .title(pane_title(app, host, zoomed));
+        .safe_title(pane_title(app, host, zoomed));
     frame.render_widget(block, rect);
     let body = inner(rect);
     let h = body.height as usize;
@@ -238,7 +238,7 @@ fn draw_pane(frame: &mut Frame, app: &App, host: HostId, rect: Rect, chosen: boo
                 }
                 let cut = cut_chars(text, budget);
                 budget -= cut.chars().count();
-                spans.push(Span::styled(cut, remote_style(t, &ts, base)));
+                spans.push(span(cut, remote_style(t, &ts, base)));
             }
         } else if i < v.pane.len() + partials.len() {
             let (l, stderr) = &partials[i - v.pane.len()];
@@ -249,15 +249,12 @@ fn draw_pane(frame: &mut Frame, app: &App, host: HostId, rect: Rect, chosen: boo
                 }
                 let cut = cut_chars(text, budget).to_string();
                 budget -= cut.chars().count();
-                spans.push(Span::styled(cut, remote_style(t, ts, base)));
+                spans.push(span(cut, remote_style(t, ts, base)));
             }
         } else if let Some(e) = &error_line {
-            spans.push(Span::styled(
-                cut_chars(e, w).to_string(),
-                state_style(t, v.state),
-            ));
+            spans.push(span(cut_chars(e, w).to_string(), state_style(t, v.state)));
         }
-        lines.push(Line::from(spans));
+        lines.push(SafeLine::from(spans));
     }
     if total == 0 {
         let msg = match v.state {
@@ -267,17 +264,17 @@ fn draw_pane(frame: &mut Frame, app: &App, host: HostId, rect: Rect, chosen: boo
             HostState::Ok | HostState::Failed => "(no output)",
             _ => "",
         };
-        lines.push(Line::styled(msg, Style::default().fg(t.colors.dim)));
+        lines.push(line_styled(msg, Style::default().fg(t.colors.dim)));
     }
-    frame.render_widget(Paragraph::new(lines), body);
+    frame.render_widget(paragraph(lines), body);
 }
 
 fn draw_gathered(frame: &mut Frame, app: &App, body: Rect) {
     let h = body.height as usize;
     let w = body.width as usize;
     if app.gathered.is_empty() {
-        let line = Line::styled(" no output yet", Style::default().fg(app.theme.colors.dim));
-        frame.render_widget(Paragraph::new(line), body);
+        let line = line_styled(" no output yet", Style::default().fg(app.theme.colors.dim));
+        frame.render_widget(paragraph(line), body);
         return;
     }
     // Each group is a header line plus its representative's lines (at least one).
@@ -288,7 +285,7 @@ fn draw_gathered(frame: &mut Frame, app: &App, body: Rect) {
     let total: usize = app.gathered.iter().map(size).sum();
     let mut skip = app.gathered_scroll.min(total.saturating_sub(h));
     let total_hosts: usize = app.gathered.iter().map(|g| g.hosts.len()).sum();
-    let mut lines: Vec<Line> = Vec::with_capacity(h);
+    let mut lines: Vec<SafeLine> = Vec::with_capacity(h);
     for (i, g) in app.gathered.iter().enumerate() {
         if lines.len() >= h {
             break;
@@ -306,7 +303,7 @@ fn draw_gathered(frame: &mut Frame, app: &App, body: Rect) {
         push_group_output(&mut lines, app, g, skip, h, w);
         skip = 0;
     }
-    frame.render_widget(Paragraph::new(lines), body);
+    frame.render_widget(paragraph(lines), body);
 }
 
 /// A group's header rule: how many hosts, which kind of group, its state and its hosts.
@@ -316,7 +313,7 @@ fn gather_header(
     g: &GatherGroup,
     total_hosts: usize,
     w: usize,
-) -> Line<'static> {
+) -> SafeLine<'static> {
     let t = &app.theme;
     let style = if index == 0 {
         Style::default()
@@ -355,13 +352,13 @@ fn gather_header(
     if len < w {
         header.push_str(&"─".repeat(w - len));
     }
-    Line::styled(cut_chars(&header, w).to_string(), style)
+    line_styled(cut_chars(&header, w).to_string(), style)
 }
 
 /// The group's output (its representative's lines, `skip` of them scrolled away) until the
 /// area (`height` lines) is full.
 fn push_group_output(
-    lines: &mut Vec<Line<'static>>,
+    lines: &mut Vec<SafeLine<'static>>,
     app: &App,
     group: &GatherGroup,
     skip: usize,
@@ -373,7 +370,7 @@ fn push_group_output(
     let partials = p.partial_lines();
     let count = p.len() + partials.len();
     if count == 0 && skip == 0 && lines.len() < height {
-        lines.push(Line::styled(
+        lines.push(line_styled(
             "(no output)",
             Style::default().fg(t.colors.dim),
         ));
@@ -387,7 +384,7 @@ fn push_group_output(
         } else {
             partials[k - p.len()].0.text()
         };
-        lines.push(Line::styled(
+        lines.push(line_styled(
             cut_chars(&text, width).to_string(),
             Style::default().fg(t.colors.text),
         ));

@@ -1,9 +1,9 @@
 //! The transfer dialog (`F5`): the form, then the job's progress bars.
 
+use super::text::{line_raw, line_styled, paragraph, span, SafeLine, Titled};
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use ratatui::widgets::{Block, Borders, Clear};
 use ratatui::Frame;
 
 use crate::contract::{Choice, Naming};
@@ -54,21 +54,21 @@ pub fn draw(frame: &mut Frame, app: &App, d: &TransferDialog, area: Rect) {
             done,
             ..
         } => {
-            let mut lines: Vec<Line> =
+            let mut lines: Vec<SafeLine> =
                 progress::render(bars, *started, app.clock.now, inner_cols.max(20))
                     .into_iter()
-                    .map(|l| Line::styled(l, st.text))
+                    .map(|l| line_styled(l, st.text))
                     .collect();
-            lines.push(Line::raw(""));
+            lines.push(line_raw(""));
             let mut keys = vec![
-                Span::styled("[Esc]", st.key),
-                Span::styled(" hide (the job goes on) ", st.hint),
+                span("[Esc]", st.key),
+                span(" hide (the job goes on) ", st.hint),
             ];
             if !done {
-                keys.push(Span::styled("[Ctrl-C]", st.key));
-                keys.push(Span::styled(" cancel", st.hint));
+                keys.push(span("[Ctrl-C]", st.key));
+                keys.push(span(" cancel", st.hint));
             }
-            lines.push(Line::from(keys));
+            lines.push(SafeLine::from(keys));
             lines
         }
     };
@@ -80,38 +80,38 @@ pub fn draw(frame: &mut Frame, app: &App, d: &TransferDialog, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(border)
-        .title(Span::styled(title, border))
+        .safe_title(span(title, border))
         .style(t.base());
     frame.render_widget(Clear, rect);
-    frame.render_widget(Paragraph::new(lines).block(block), rect);
+    frame.render_widget(paragraph(lines).block(block), rect);
 }
 
 /// The form's fields, one a line, the chosen one highlighted.
-fn form_fields<'a>(d: &'a TransferDialog, st: &Styles) -> Vec<Line<'a>> {
+fn form_fields<'a>(d: &'a TransferDialog, st: &Styles) -> Vec<SafeLine<'a>> {
     let (text, hint, chosen) = (st.text, st.hint, st.chosen);
     let label = |f: Field, name: &'static str| {
         let style = if d.field == f { chosen } else { hint };
-        Span::styled(format!("{name:<12}"), style)
+        span(format!("{name:<12}"), style)
     };
     let field_text = |f: Field, value: &str| {
         let cursor = if d.field == f { "▏" } else { "" };
-        Span::styled(format!("{value}{cursor}"), text)
+        span(format!("{value}{cursor}"), text)
     };
     let flag = |on: bool| if on { "[x]" } else { "[ ]" };
     let dir = match d.direction {
         Direction::Send => "send (local → hosts)",
         Direction::Fetch => "fetch (hosts → local directory)",
     };
-    let mut lines = vec![Line::from(vec![
+    let mut lines = vec![SafeLine::from(vec![
         label(Field::Direction, "Direction"),
-        Span::styled(format!("< {dir} >"), text),
+        span(format!("< {dir} >"), text),
     ])];
     let local_name = if d.direction == Direction::Send {
         "Local path"
     } else {
         "Local dir"
     };
-    lines.push(Line::from(vec![
+    lines.push(SafeLine::from(vec![
         label(Field::Local, local_name),
         field_text(Field::Local, &crate::output::to_plain(d.local.as_bytes())),
     ]));
@@ -126,9 +126,9 @@ fn form_fields<'a>(d: &'a TransferDialog, st: &Styles) -> Vec<Line<'a>> {
         if d.candidates.len() > MAX_CANDIDATES {
             shown.push(format!("… +{}", d.candidates.len() - MAX_CANDIDATES));
         }
-        lines.push(Line::styled(format!("{:12}{}", "", shown.join("  ")), hint));
+        lines.push(line_styled(format!("{:12}{}", "", shown.join("  ")), hint));
     }
-    lines.push(Line::from(vec![
+    lines.push(SafeLine::from(vec![
         label(Field::Remote, "Remote path"),
         field_text(Field::Remote, &d.remote),
     ]));
@@ -137,9 +137,9 @@ fn form_fields<'a>(d: &'a TransferDialog, st: &Styles) -> Vec<Line<'a>> {
         (Field::KeepPerms, "Keep perms", d.keep_perms),
         (Field::Verify, "Verify", d.verify),
     ] {
-        lines.push(Line::from(vec![
+        lines.push(SafeLine::from(vec![
             label(field, name),
-            Span::styled(flag(on), text),
+            span(flag(on), text),
         ]));
     }
     let overwrite = if d.direction == Direction::Send {
@@ -147,24 +147,24 @@ fn form_fields<'a>(d: &'a TransferDialog, st: &Styles) -> Vec<Line<'a>> {
     } else {
         "(send only)"
     };
-    lines.push(Line::from(vec![
+    lines.push(SafeLine::from(vec![
         label(Field::Overwrite, "Overwrite"),
-        Span::styled(format!("< {overwrite} >"), text),
+        span(format!("< {overwrite} >"), text),
     ]));
     let naming = match (d.direction, d.naming) {
         (Direction::Send, _) => "(fetch only)",
         (Direction::Fetch, Naming::Subdir) => "DIR/<host>/…",
         (Direction::Fetch, Naming::Suffix) => "DIR/name.<host>",
     };
-    lines.push(Line::from(vec![
+    lines.push(SafeLine::from(vec![
         label(Field::Naming, "Naming"),
-        Span::styled(format!("< {naming} >"), text),
+        span(format!("< {naming} >"), text),
     ]));
     lines
 }
 
 /// The targets, the form's error if any, and the keys.
-fn form_footer<'a>(app: &App, d: &TransferDialog, st: &Styles) -> Vec<Line<'a>> {
+fn form_footer<'a>(app: &App, d: &TransferDialog, st: &Styles) -> Vec<SafeLine<'a>> {
     let (text, key, hint) = (st.text, st.key, st.hint);
     let names: Vec<&str> = d.host_names.iter().map(|n| &**n).collect();
     let targets = if names.is_empty() {
@@ -173,29 +173,29 @@ fn form_footer<'a>(app: &App, d: &TransferDialog, st: &Styles) -> Vec<Line<'a>> 
         crate::output::compact(&names)
     };
     let mut lines = vec![
-        Line::from(vec![
-            Span::styled(format!("{:<12}", "Targets"), hint),
-            Span::styled(format!("{targets} ({} hosts)", names.len()), text),
+        SafeLine::from(vec![
+            span(format!("{:<12}", "Targets"), hint),
+            span(format!("{targets} ({} hosts)", names.len()), text),
         ]),
-        Line::raw(""),
+        line_raw(""),
     ];
     if let Some(e) = &d.error {
-        lines.push(Line::styled(
+        lines.push(line_styled(
             crate::output::to_plain(e.as_bytes()),
             Style::default().fg(app.theme.colors.danger),
         ));
     }
-    lines.push(Line::from(vec![
-        Span::styled("[Enter]", key),
-        Span::styled(" start ", hint),
-        Span::styled("[Tab]", key),
-        Span::styled(" complete ", hint),
-        Span::styled("[↑↓]", key),
-        Span::styled(" field ", hint),
-        Span::styled("[Space ←→]", key),
-        Span::styled(" change ", hint),
-        Span::styled("[Esc]", key),
-        Span::styled(" close", hint),
+    lines.push(SafeLine::from(vec![
+        span("[Enter]", key),
+        span(" start ", hint),
+        span("[Tab]", key),
+        span(" complete ", hint),
+        span("[↑↓]", key),
+        span(" field ", hint),
+        span("[Space ←→]", key),
+        span(" change ", hint),
+        span("[Esc]", key),
+        span(" close", hint),
     ]));
     lines
 }

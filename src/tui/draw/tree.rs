@@ -1,9 +1,9 @@
 //! The group tree.
 
+use super::text::{line_styled, paragraph, raw, span, SafeLine, SafeSpan, Titled};
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::{Block, Borders};
 use ratatui::Frame;
 
 use super::state_style;
@@ -23,7 +23,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(t.border(focused))
-        .title(Span::styled(title, Style::default().fg(t.colors.title)));
+        .safe_title(span(title, Style::default().fg(t.colors.title)));
     frame.render_widget(block, area);
     let body = inner(area);
     let filter_shown = app.tree.editing_filter || !app.tree.filter.is_empty();
@@ -34,7 +34,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     } as usize;
     let lines = row_lines(app, focused, rows_h, body.width as usize);
     frame.render_widget(
-        Paragraph::new(lines),
+        paragraph(lines),
         Rect::new(body.x, body.y, body.width, rows_h as u16),
     );
     if filter_shown && body.height > 0 {
@@ -47,7 +47,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 /// The visible window of the tree's rows (`rows_h` high), or why there are none.
-fn row_lines(app: &App, focused: bool, rows_h: usize, width: usize) -> Vec<Line<'static>> {
+fn row_lines(app: &App, focused: bool, rows_h: usize, width: usize) -> Vec<SafeLine<'static>> {
     let t = &app.theme;
     let rows = app.tree.rows();
     let mut lines = Vec::with_capacity(rows_h);
@@ -57,7 +57,7 @@ fn row_lines(app: &App, focused: bool, rows_h: usize, width: usize) -> Vec<Line<
         } else {
             "no match"
         };
-        lines.push(Line::styled(msg, Style::default().fg(t.colors.dim)));
+        lines.push(line_styled(msg, Style::default().fg(t.colors.dim)));
     }
     let offset = app.tree.offset.min(rows.len().saturating_sub(rows_h));
     for (i, row) in rows.iter().enumerate().skip(offset).take(rows_h) {
@@ -65,7 +65,7 @@ fn row_lines(app: &App, focused: bool, rows_h: usize, width: usize) -> Vec<Line<
             Row::Group { id, depth } => group_spans(app, id, depth),
             Row::Host { id, depth } => host_spans(app, id, depth),
         };
-        let mut line = Line::from(spans);
+        let mut line = SafeLine::from(spans);
         if i == app.tree.cursor {
             let style = if focused {
                 t.cursor()
@@ -76,7 +76,7 @@ fn row_lines(app: &App, focused: bool, rows_h: usize, width: usize) -> Vec<Line<
             // Fill the row so the cursor bar spans the width.
             let w = line.width();
             if w < width {
-                line.spans.push(Span::raw(" ".repeat(width - w)));
+                line.push(raw(" ".repeat(width - w)));
             }
         }
         lines.push(line);
@@ -85,7 +85,7 @@ fn row_lines(app: &App, focused: bool, rows_h: usize, width: usize) -> Vec<Line<
 }
 
 /// A group row: fold arrow, tri-state check, name, (selected/total) hosts under it.
-fn group_spans(app: &App, id: GroupId, depth: usize) -> Vec<Span<'static>> {
+fn group_spans(app: &App, id: GroupId, depth: usize) -> Vec<SafeSpan<'static>> {
     let t = &app.theme;
     let open = app.tree.expanded[id] || !app.tree.filter.is_empty();
     let check = app.tree.check(id);
@@ -102,42 +102,42 @@ fn group_spans(app: &App, id: GroupId, depth: usize) -> Vec<Span<'static>> {
         format!(" ({sel}/{total})")
     };
     vec![
-        Span::raw("  ".repeat(depth)),
-        Span::styled(
+        raw("  ".repeat(depth)),
+        span(
             if open { "▾ " } else { "▸ " },
             Style::default().fg(t.colors.dim),
         ),
-        Span::styled(check.symbol(), cstyle),
-        Span::raw(" "),
-        Span::styled(
+        span(check.symbol(), cstyle),
+        raw(" "),
+        span(
             app.inventory.groups[id].name.clone(),
             Style::default()
                 .fg(t.colors.group)
                 .add_modifier(Modifier::BOLD),
         ),
-        Span::styled(count, Style::default().fg(t.colors.count)),
+        span(count, Style::default().fg(t.colors.count)),
     ]
 }
 
 /// A host row: check box, name, state symbol.
-fn host_spans(app: &App, id: HostId, depth: usize) -> Vec<Span<'static>> {
+fn host_spans(app: &App, id: HostId, depth: usize) -> Vec<SafeSpan<'static>> {
     let t = &app.theme;
     let sel = app.tree.selected[id];
     let st = app.hosts[id].state;
     vec![
-        Span::raw("  ".repeat(depth)),
-        Span::raw("  "),
-        Span::styled(
+        raw("  ".repeat(depth)),
+        raw("  "),
+        span(
             if sel { "[x]" } else { "[ ]" },
             Style::default().fg(if sel { t.colors.checkbox } else { t.colors.dim }),
         ),
-        Span::raw(" "),
-        Span::styled(
+        raw(" "),
+        span(
             app.inventory.hosts[id].name.clone(),
             Style::default().fg(t.colors.text),
         ),
-        Span::raw(" "),
-        Span::styled(st.symbol(), state_style(t, st)),
+        raw(" "),
+        span(st.symbol(), state_style(t, st)),
     ]
 }
 
@@ -145,12 +145,12 @@ fn host_spans(app: &App, id: HostId, depth: usize) -> Vec<Span<'static>> {
 fn draw_filter(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
     let caret = if app.tree.editing_filter { "▏" } else { "" };
-    let line = Line::from(vec![
-        Span::styled("/", Style::default().fg(t.colors.prompt)),
-        Span::styled(
+    let line = SafeLine::from(vec![
+        span("/", Style::default().fg(t.colors.prompt)),
+        span(
             format!("{}{caret}", app.tree.filter),
             Style::default().fg(t.colors.text),
         ),
     ]);
-    frame.render_widget(Paragraph::new(line), area);
+    frame.render_widget(paragraph(line), area);
 }
