@@ -484,3 +484,44 @@ groups:
     key(&mut app, KeyCode::Char('i'));
     insta::assert_snapshot!(snap(&app));
 }
+
+/// The hint bar follows the focus: on the command line `q` types a q, so the bar offers the
+/// command line's keys, not `[q] quit`.
+#[test]
+fn the_hint_bar_follows_the_focus() {
+    let mut app = app(200, 40);
+    let bar = |app: &App| screen(app).lines().last().unwrap_or_default().to_string();
+    let tree = bar(&app);
+    assert!(
+        tree.contains("[Space] select") && tree.contains("[q] quit"),
+        "{tree}"
+    );
+    key(&mut app, KeyCode::Char(':'));
+    let cmdline = bar(&app);
+    assert!(
+        cmdline.contains("[Enter] run") && cmdline.contains("[Ctrl-R] search history"),
+        "{cmdline}"
+    );
+    assert!(!cmdline.contains("[q]"), "{cmdline}");
+    key(&mut app, KeyCode::Tab);
+    let tree_again = bar(&app);
+    assert_eq!(tree_again, tree);
+    key(&mut app, KeyCode::Tab);
+    let output = bar(&app);
+    assert!(
+        output.contains("[z] zoom") && output.contains("[v] view"),
+        "{output}"
+    );
+    key(&mut app, KeyCode::Tab);
+    let log = bar(&app);
+    assert!(
+        log.contains("[l] level") && log.contains("[H] host"),
+        "{log}"
+    );
+    key(&mut app, KeyCode::Char('?'));
+    let help = bar(&app);
+    assert!(
+        help.contains("[Esc] close") && !help.contains("[q] quit"),
+        "{help}"
+    );
+}

@@ -4,6 +4,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::action::Cmd;
 use super::app::{App, Focus};
+use super::dialog::Dialog;
 
 /// Every key, for the help screen: (keys, what they do).
 pub const HELP: &[(&str, &[(&str, &str)])] = &[
@@ -94,6 +95,97 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
         ],
     ),
 ];
+
+/// The key hint bar: the keys that work where the focus is now (a subset of [`HELP`]), most
+/// useful first; the bar shows as many as fit.
+pub fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
+    let mut h: Vec<(&str, &str)> = Vec::new();
+    if let Some(d) = &app.dialog {
+        h.extend(dialog_hints(d));
+        return h;
+    }
+    if app.job_running() {
+        h.push(("Ctrl-C", "cancel job"));
+    }
+    if app.tree.editing_filter {
+        h.extend([
+            ("Enter", "keep filter"),
+            ("Esc", "clear filter"),
+            ("↑↓", "move"),
+        ]);
+        return h;
+    }
+    match app.focus {
+        Focus::Cmdline => h.extend([
+            ("Enter", "run"),
+            ("Esc", "back to tree"),
+            ("↑↓", "history"),
+            ("Ctrl-R", "search history"),
+            ("Ctrl-S", "sudo"),
+            ("Tab", "focus"),
+            ("F5", "transfer"),
+        ]),
+        Focus::Tree => h.extend([
+            ("Space", "select"),
+            (":", "command"),
+            ("?", "help"),
+            ("→/←", "expand/collapse"),
+            ("a", "all"),
+            ("s", "pattern"),
+            ("/", "filter"),
+            ("i", "details"),
+            ("F5", "transfer"),
+            ("Tab", "focus"),
+            ("q", "quit"),
+        ]),
+        Focus::Output => h.extend([
+            ("←→", "pane"),
+            ("?", "help"),
+            ("↑↓ PgUp/PgDn", "scroll"),
+            ("z", "zoom"),
+            ("v", "view"),
+            ("F", "failed only"),
+            ("f", "select failed"),
+            (":", "command"),
+            ("Tab", "focus"),
+            ("q", "quit"),
+        ]),
+        Focus::Log => h.extend([
+            ("↑↓ PgUp/PgDn", "scroll"),
+            ("End", "follow"),
+            ("?", "help"),
+            ("l", "level"),
+            ("H", "host"),
+            (":", "command"),
+            ("Tab", "focus"),
+            ("q", "quit"),
+        ]),
+    }
+    h
+}
+
+fn dialog_hints(d: &Dialog) -> &'static [(&'static str, &'static str)] {
+    match d {
+        Dialog::Help { .. } | Dialog::HostDetails { .. } => {
+            &[("↑↓ PgUp/PgDn", "scroll"), ("Esc", "close")]
+        }
+        Dialog::Notice { .. } => &[("Enter/Esc", "close")],
+        Dialog::Confirm { .. } => &[("y/Enter", "confirm"), ("n/Esc", "cancel")],
+        Dialog::HostKey { .. } => &[
+            ("o", "accept once"),
+            ("a", "accept and save"),
+            ("r/Esc", "reject"),
+        ],
+        Dialog::Secret { .. } => &[("Enter", "send"), ("Esc", "give none"), ("Ctrl-U", "clear")],
+        Dialog::Pattern { .. } => &[("Enter", "select"), ("Esc", "cancel"), ("Ctrl-U", "clear")],
+        Dialog::Transfer(_) => &[
+            ("Tab", "complete/next field"),
+            ("↑↓", "field"),
+            ("Enter", "start"),
+            ("Esc", "close"),
+        ],
+    }
+}
 
 /// Translates a key for the current state, or `None` when it means nothing here.
 pub fn translate(app: &App, key: KeyEvent) -> Option<Cmd> {

@@ -90,28 +90,7 @@ pub fn draw_hints(frame: &mut Frame, app: &App, area: Rect) {
             level_style(t, *level).add_modifier(Modifier::BOLD),
         ))
     } else {
-        let hints: &[(&str, &str)] = if app.job_running() {
-            &[
-                ("Ctrl-C", "cancel"),
-                ("v", "gathered"),
-                ("z", "zoom"),
-                ("Tab", "focus"),
-                ("?", "help"),
-                ("q", "quit"),
-            ]
-        } else {
-            &[
-                ("Space", "select"),
-                (":", "command"),
-                ("Tab", "focus"),
-                ("?", "help"),
-                ("q", "quit"),
-                ("/", "filter"),
-                ("v", "view"),
-                ("f", "failed"),
-                ("F5", "transfer"),
-            ]
-        };
+        let hints = crate::tui::keys::hints(app);
         let mut spans = Vec::new();
         let mut used = 0;
         for (k, what) in hints {
