@@ -493,3 +493,77 @@ fn sighup_restores_the_terminal() {
     assert_eq!(tmux.display("#{alternate_on}"), "0");
     assert_eq!(tmux.display("#{mouse_any_flag}"), "0");
 }
+
+/// `/` in the output area, end to end: a command whose output differs per host, a search
+/// for what only some hosts print, `n` moving to the next hit, `m` narrowing the panes.
+#[test]
+fn search_finds_output_on_some_hosts_and_narrows_the_panes() {
+    let lab = common::lab(3);
+    let tmp = lab.tmp().to_path_buf();
+    let tmux = Tmux::new("search");
+    tmux.start(&console_command(&lab, &tmp));
+    tmux.wait_for("the console", Duration::from_secs(15), |s| {
+        s.contains("Hosts 0/3 selected")
+    });
+    tmux.text("a");
+    // The hosts whose sshd port is even print a marker.
+    let even: Vec<&str> = lab
+        .hosts()
+        .iter()
+        .filter(|h| h.port % 2 == 0)
+        .map(|h| h.name.as_str())
+        .collect();
+    tmux.text(":for i in 1 2 3; do echo line $i; done; [ $(( ${SSH_CONNECTION##* } % 2 )) = 0 ] && echo needle-found; true");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the job done", Duration::from_secs(30), |s| {
+        s.matches("✓ ok").count() >= 3
+    });
+    // Esc: back to the tree; Tab: the output area.
+    // (Each waits for its screen: ESC and a key close together read as Alt-key.)
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("focus on the tree", Duration::from_secs(5), |s| {
+        s.contains("[Space] select")
+    });
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("focus on the output", Duration::from_secs(5), |s| {
+        s.contains("[←→] pane")
+    });
+    tmux.text("/needle");
+    tmux.wait_for("the search field", Duration::from_secs(5), |s| {
+        s.contains("/needle▏")
+    });
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("the hits", Duration::from_secs(5), |s| {
+        s.contains(&format!(
+            "/needle · {} of {}",
+            usize::from(!even.is_empty()),
+            even.len()
+        ))
+    });
+    assert!(
+        s.contains(&format!("· {} hosts", even.len())),
+        "hits on the even-port hosts {even:?}:\n{s}"
+    );
+    if !even.is_empty() {
+        tmux.text("m");
+        let s = tmux.wait_for("matching only", Duration::from_secs(5), |s| {
+            s.contains("matching only")
+        });
+        let odd: Vec<&str> = lab
+            .hosts()
+            .iter()
+            .filter(|h| h.port % 2 == 1)
+            .map(|h| h.name.as_str())
+            .collect();
+        for h in &odd {
+            assert!(!s.contains(&format!("┌ {h} ")), "{h} has no hit:\n{s}");
+        }
+        for h in &even {
+            assert!(s.contains(&format!("┌ {h} ")), "{h} has a hit:\n{s}");
+        }
+    }
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the search cleared", Duration::from_secs(5), |s| {
+        !s.contains("/needle")
+    });
+}

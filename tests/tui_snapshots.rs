@@ -525,3 +525,66 @@ fn the_hint_bar_follows_the_focus() {
         "{help}"
     );
 }
+
+/// `/` in the output area searches every pane's kept output: hits are counted, `n`/`N` move
+/// between them (choosing their pane), `m` narrows the panes to matching hosts, Esc clears.
+#[test]
+fn search_through_the_panes() {
+    let mut app = app(120, 40);
+    scenario(&mut app);
+    app.focus = fleetdeck::tui::app::Focus::Output;
+    key(&mut app, KeyCode::Char('/'));
+    assert!(app.search.editing);
+    chars(&mut app, "warning");
+    let s = screen(&app);
+    assert!(
+        s.contains("/warning▏"),
+        "the field is shown while typing:\n{s}"
+    );
+    key(&mut app, KeyCode::Enter);
+    assert!(!app.search.editing);
+    assert_eq!(app.search.hits.len(), 1, "{:?}", app.search.hits);
+    let db2 = host(&app, "db2");
+    assert_eq!(
+        app.current_host(),
+        Some(db2),
+        "Enter shows the first hit's pane"
+    );
+    let s = screen(&app);
+    assert!(s.contains("/warning · 1 of 1 · 1 hosts"), "{s}");
+    // The match is drawn highlighted (reversed or the cursor style) in db2's pane.
+    let t = render(&app);
+    let buf = t.backend().buffer();
+    let marked = buf.content().iter().filter(|c| {
+        c.modifier.contains(ratatui::style::Modifier::BOLD)
+            && c.bg == app.theme.cursor().bg.unwrap_or(Color::Reset)
+    });
+    assert!(marked.count() >= "warning".len(), "the hit is highlighted");
+    // Smart case: "LOAD" matches nothing, "load" every host but the unreachable one and web05.
+    key(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "load");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.search.hosts.len(), 13, "{:?}", app.search.hosts);
+    let first = app.current_host();
+    key(&mut app, KeyCode::Char('n'));
+    assert_ne!(app.current_host(), first, "n goes to the next hit's pane");
+    key(&mut app, KeyCode::Char('N'));
+    assert_eq!(app.current_host(), first, "N goes back");
+    key(&mut app, KeyCode::Char('m'));
+    assert_eq!(app.pane_hosts().len(), 13, "m: only matching hosts");
+    assert!(!app.pane_hosts().contains(&host(&app, "web05")));
+    key(&mut app, KeyCode::Char('m'));
+    assert_eq!(app.pane_hosts().len(), 15);
+    key(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "LOAD");
+    key(&mut app, KeyCode::Enter);
+    assert!(app.search.hits.is_empty());
+    assert!(screen(&app).contains("no match"), "{}", screen(&app));
+    key(&mut app, KeyCode::Esc);
+    assert!(!app.search.active());
+    key(&mut app, KeyCode::Char('/'));
+    chars(&mut app, "load");
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Esc);
+    assert!(!app.search.active(), "Esc clears the search");
+}

@@ -83,6 +83,13 @@ pub enum Cmd {
     /// Ctrl-C.
     CancelJob,
     /// `/`.
+    /// `/` in the output area: type a search through every pane's kept output.
+    StartSearch,
+    /// `n` / `N`: the next / previous search hit.
+    SearchNext,
+    SearchPrev,
+    /// `m`: only the panes of hosts whose output matches the search / all again.
+    MatchingOnly,
     StartFilter,
     /// `s`: select hosts by pattern.
     SelectPattern,

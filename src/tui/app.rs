@@ -6,6 +6,7 @@
 
 mod job;
 mod live_log;
+pub mod search;
 mod settings;
 
 use std::collections::{HashMap, VecDeque};
@@ -75,6 +76,8 @@ pub struct App {
     /// Index into [`App::pane_hosts`] of the chosen pane.
     pub pane_cursor: usize,
     pub failed_only: bool,
+    /// `/` in the output area: the search through every pane's kept output.
+    pub search: search::Search,
     pub gathered: Vec<GatherGroup>,
     pub gathered_dirty: bool,
     /// When the gathered view was last folded.
@@ -149,6 +152,7 @@ impl App {
             zoom: None,
             pane_cursor: 0,
             failed_only: false,
+            search: search::Search::default(),
             gathered: Vec::new(),
             gathered_dirty: false,
             gathered_at: None,
@@ -199,6 +203,7 @@ impl App {
         });
         self.pane_cursor = 0;
         self.zoom = None;
+        self.search = search::Search::default();
         self.gathered.clear();
         self.gathered_dirty = true;
     }
@@ -216,6 +221,7 @@ impl App {
             .iter()
             .copied()
             .filter(|&h| !self.failed_only || self.hosts[h].state.is_failure())
+            .filter(|h| !self.search.narrow || self.search.hosts.contains(h))
             .collect()
     }
 

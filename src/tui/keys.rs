@@ -29,7 +29,10 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ("f", "select the hosts that failed in the last job"),
             ("s", "select hosts by pattern (web:db, prod:&web, all:!db)"),
             ("a", "select all hosts / none"),
-            ("/", "filter the tree by name"),
+            (
+                "/",
+                "filter the tree by name (in the output area: search the panes)",
+            ),
             ("F5", "file send / fetch dialog"),
             ("S", "sudo on/off for commands (prompt `sudo >`)"),
             ("i", "host details: settings, jump chain, origins"),
@@ -55,6 +58,12 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ("Home / g", "top of the kept tail"),
             ("← → / h l", "choose another pane"),
             ("Enter", "zoom the chosen pane"),
+            (
+                "/",
+                "search every pane's kept output (Enter: find; Esc: clear)",
+            ),
+            ("n / N", "next / previous hit (shows its pane and line)"),
+            ("m", "only the panes of hosts whose output matches / all"),
         ],
     ),
     (
@@ -138,9 +147,19 @@ pub fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
             ("Tab", "focus"),
             ("q", "quit"),
         ]),
+        Focus::Output if app.search.active() => h.extend([
+            ("n/N", "next/previous hit"),
+            ("m", "matching only"),
+            ("/", "search"),
+            ("Esc", "clear search"),
+            ("z", "zoom"),
+            ("Tab", "focus"),
+            ("?", "help"),
+        ]),
         Focus::Output => h.extend([
             ("←→", "pane"),
             ("?", "help"),
+            ("/", "search"),
             ("↑↓ PgUp/PgDn", "scroll"),
             ("z", "zoom"),
             ("v", "view"),
@@ -206,8 +225,16 @@ pub fn translate(app: &App, key: KeyEvent) -> Option<Cmd> {
             _ => None,
         });
     }
+    if app.search.editing {
+        return text_key(key, ctrl);
+    }
     if app.focus == Focus::Cmdline {
         return cmdline_key(key, ctrl);
+    }
+    if app.focus == Focus::Output {
+        if let Some(cmd) = output_key(key, app.search.active()) {
+            return Some(cmd);
+        }
     }
     global_key(key).or_else(|| nav_key(key, app.focus))
 }
@@ -269,6 +296,17 @@ fn global_key(key: KeyEvent) -> Option<Cmd> {
         KeyCode::Char('S') => Some(Cmd::ToggleSudo),
         KeyCode::Char('i') => Some(Cmd::HostDetails),
         KeyCode::Esc => Some(Cmd::Escape),
+        _ => None,
+    }
+}
+
+/// Keys of the focused output area that differ from elsewhere: `/` searches the panes.
+fn output_key(key: KeyEvent, searching: bool) -> Option<Cmd> {
+    match key.code {
+        KeyCode::Char('/') => Some(Cmd::StartSearch),
+        KeyCode::Char('n') if searching => Some(Cmd::SearchNext),
+        KeyCode::Char('N') if searching => Some(Cmd::SearchPrev),
+        KeyCode::Char('m') if searching => Some(Cmd::MatchingOnly),
         _ => None,
     }
 }

@@ -9,8 +9,11 @@ use ratatui::Frame;
 use super::{cut_chars, fmt_duration, remote_style, state_style};
 use crate::engine::ExitStatus;
 use crate::inventory::HostId;
+use crate::output::TextStyle;
+use crate::tui::app::search::{Hit, Matcher};
 use crate::tui::app::{App, Focus, GatherGroup, HostState, View};
 use crate::tui::layout::{grid, inner};
+use crate::tui::pane::LineRef;
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let t = &app.theme;
@@ -25,7 +28,9 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .borders(Borders::ALL)
         .border_style(t.border(focused))
         .safe_title(SafeLine::from(title_spans(app)))
-        .safe_title(SafeLine::from(span(mode, Style::default().fg(t.colors.dim))).right_aligned());
+        .safe_title(search_title(app).unwrap_or_else(|| {
+            SafeLine::from(span(mode, Style::default().fg(t.colors.dim))).right_aligned()
+        }));
     frame.render_widget(block, area);
     let body = inner(area);
     if app.job.is_none() {
@@ -35,6 +40,28 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     } else {
         draw_panes(frame, app, body, focused);
     }
+}
+
+/// The search field while typing, or the search in effect: query, hit, hosts.
+fn search_title(app: &App) -> Option<SafeLine<'static>> {
+    let t = &app.theme;
+    let s = &app.search;
+    let text = if s.editing {
+        format!(" /{}▏ ", s.query)
+    } else if s.active() {
+        format!(
+            " /{} · {} of {}{} · {} hosts{} ",
+            s.searched.as_deref().unwrap_or_default(),
+            if s.hits.is_empty() { 0 } else { s.current + 1 },
+            s.hits.len(),
+            if s.truncated { "+" } else { "" },
+            s.hosts.len(),
+            if s.narrow { " · matching only" } else { "" }
+        )
+    } else {
+        return None;
+    };
+    Some(SafeLine::from(span(text, Style::default().fg(t.colors.status))).right_aligned())
 }
 
 /// The area's title: the job's command, its host counts and duration.
@@ -232,13 +259,19 @@ fn draw_pane(frame: &mut Frame, app: &App, host: HostId, rect: Rect, chosen: boo
         if i < v.pane.len() {
             let Some(l) = v.pane.line(i) else { continue };
             let base = if l.stderr { stderr_style } else { text_style };
-            for (ts, text) in l.spans {
+            let marks = search_marks(app, host, v.pane.dropped + i as u64, &l);
+            for (ts, text, mark) in marked_segments(&l.spans, &marks) {
                 if budget == 0 {
                     break;
                 }
                 let cut = cut_chars(text, budget);
                 budget -= cut.chars().count();
-                spans.push(span(cut, remote_style(t, &ts, base)));
+                let style = match mark {
+                    Mark::None => remote_style(t, &ts, base),
+                    Mark::Hit => remote_style(t, &ts, base).add_modifier(Modifier::REVERSED),
+                    Mark::Current => t.cursor().add_modifier(Modifier::BOLD),
+                };
+                spans.push(span(cut, style));
             }
         } else if i < v.pane.len() + partials.len() {
             let (l, stderr) = &partials[i - v.pane.len()];
@@ -267,6 +300,53 @@ fn draw_pane(frame: &mut Frame, app: &App, host: HostId, rect: Rect, chosen: boo
         lines.push(line_styled(msg, Style::default().fg(t.colors.dim)));
     }
     frame.render_widget(paragraph(lines), body);
+}
+
+/// How a piece of a pane line is marked by the search.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    None,
+    Hit,
+    /// A match on the current hit's line.
+    Current,
+}
+
+/// The byte ranges of search matches in line `abs` of `host`, and how to mark them.
+fn search_marks(app: &App, host: HostId, abs: u64, l: &LineRef<'_>) -> (Vec<(usize, usize)>, Mark) {
+    let s = &app.search;
+    let Some(query) = s.searched.as_deref().filter(|_| s.active()) else {
+        return (Vec::new(), Mark::None);
+    };
+    let ranges = Matcher::new(query).find_all(&l.text());
+    let current = s.current_hit() == Some(Hit { host, line: abs });
+    (ranges, if current { Mark::Current } else { Mark::Hit })
+}
+
+/// The line's styled segments cut at the match boundaries, each with its mark.
+fn marked_segments<'l>(
+    segments: &[(TextStyle, &'l str)],
+    marks: &(Vec<(usize, usize)>, Mark),
+) -> Vec<(TextStyle, &'l str, Mark)> {
+    let (ranges, mark) = marks;
+    let mut out = Vec::with_capacity(segments.len() + 2 * ranges.len());
+    let mut off = 0;
+    for &(ts, text) in segments {
+        let end = off + text.len();
+        let mut pos = off;
+        for &(a, b) in ranges.iter().filter(|r| r.0 < end && r.1 > off) {
+            let (a, b) = (a.max(off), b.min(end));
+            if a > pos {
+                out.push((ts, &text[pos - off..a - off], Mark::None));
+            }
+            out.push((ts, &text[a - off..b - off], *mark));
+            pos = b;
+        }
+        if pos < end {
+            out.push((ts, &text[pos - off..], Mark::None));
+        }
+        off = end;
+    }
+    out
 }
 
 fn draw_gathered(frame: &mut Frame, app: &App, body: Rect) {

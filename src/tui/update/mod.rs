@@ -3,13 +3,15 @@
 //! runtime to carry out, and what the outside answers comes back as an [`Action`].
 //!
 //! One file per concern: `engine` (engine events, gathering), `command` (the command line and
-//! jobs), `tree` (tree, filter, selection), `dialogs`, `mouse`, `output` (panes, zoom, log).
+//! jobs), `tree` (tree, filter, selection), `dialogs`, `mouse`, `output` (panes, zoom, log), `search`
+//! (`/` through the panes' output).
 
 mod command;
 mod dialogs;
 mod engine;
 mod mouse;
 mod output;
+mod search;
 mod tree;
 
 use super::action::{Action, Cmd, Effect};
@@ -116,6 +118,10 @@ pub fn apply_cmd(app: &mut App, cmd: Cmd) -> Vec<Effect> {
         tree::filter_cmd(app, cmd);
         return Vec::new();
     }
+    if app.search.editing {
+        search::edit_cmd(app, cmd);
+        return Vec::new();
+    }
     if let Some(effects) = global_cmd(app, cmd) {
         return effects;
     }
@@ -153,6 +159,11 @@ fn global_cmd(app: &mut App, cmd: Cmd) -> Option<Vec<Effect>> {
         Cmd::ToggleSudo => command::toggle_sudo(app),
         Cmd::HostDetails => dialogs::host_details(app),
         Cmd::Escape if app.zoom.is_some() => app.zoom = None,
+        Cmd::Escape if app.search.active() => search::clear(app),
+        Cmd::StartSearch => search::start(app),
+        Cmd::SearchNext => search::step(app, true),
+        Cmd::SearchPrev => search::step(app, false),
+        Cmd::MatchingOnly => search::matching_only(app),
         _ => return None,
     }
     Some(Vec::new())

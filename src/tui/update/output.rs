@@ -33,7 +33,7 @@ pub(super) fn zoom(app: &mut App) {
 }
 
 /// Lines of output a page holds for the current host.
-fn pane_page(app: &App) -> usize {
+pub(super) fn pane_page(app: &App) -> usize {
     let out = inner(areas(app.area).output);
     if app.zoom.is_some() {
         return out.height.saturating_sub(2).max(1) as usize;
