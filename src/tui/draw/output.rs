@@ -290,16 +290,23 @@ fn draw_pane(frame: &mut Frame, app: &App, host: HostId, rect: Rect, chosen: boo
         lines.push(SafeLine::from(spans));
     }
     if total == 0 {
-        let msg = match v.state {
-            HostState::Queued => "waiting for a slot…",
-            HostState::Connecting => "connecting…",
-            HostState::Running => "running, no output yet",
-            HostState::Ok | HostState::Failed => "(no output)",
-            _ => "",
-        };
-        lines.push(line_styled(msg, Style::default().fg(t.colors.dim)));
+        lines.push(line_styled(
+            empty_pane_text(v.state),
+            Style::default().fg(t.colors.dim),
+        ));
     }
     frame.render_widget(paragraph(lines), body);
+}
+
+/// What an empty pane says.
+fn empty_pane_text(state: HostState) -> &'static str {
+    match state {
+        HostState::Queued => "waiting for a slot…",
+        HostState::Connecting => "connecting…",
+        HostState::Running => "running, no output yet",
+        HostState::Ok | HostState::Failed => "(no output)",
+        _ => "",
+    }
 }
 
 /// How a piece of a pane line is marked by the search.
