@@ -29,10 +29,7 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ("f", "select the hosts that failed in the last job"),
             ("s", "select hosts by pattern (web:db, prod:&web, all:!db)"),
             ("a", "select all hosts / none"),
-            (
-                "/",
-                "filter the tree by name (in the output area: search the panes)",
-            ),
+            ("/", "filter the tree by name (in the output: search panes)"),
             ("F5", "file send / fetch dialog"),
             ("S", "sudo on/off for commands (prompt `sudo >`)"),
             ("i", "host details: settings, jump chain, origins"),
