@@ -567,3 +567,54 @@ fn search_finds_output_on_some_hosts_and_narrows_the_panes() {
         !s.contains("/needle")
     });
 }
+
+/// `J` end to end: a job where one host fails, then the history shows it with each host's
+/// result, a host's output comes back from the run folder, and `f` prepares a re-run on the
+/// failed host.
+#[test]
+fn job_history_shows_past_jobs_and_their_output() {
+    let lab = common::lab(3);
+    let tmp = lab.tmp().to_path_buf();
+    let tmux = Tmux::new("history");
+    tmux.start(&console_command(&lab, &tmp));
+    tmux.wait_for("the console", Duration::from_secs(15), |s| {
+        s.contains("Hosts 0/3 selected")
+    });
+    let failing = lab.hosts()[1].port;
+    tmux.text("a");
+    tmux.text(&format!(
+        ":echo history-$((6*7)); [ ${{SSH_CONNECTION##* }} != {failing} ]"
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the job done", Duration::from_secs(30), |s| {
+        s.matches("✓ ok").count() >= 2 && s.contains("exit 1")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("focus on the tree", Duration::from_secs(5), |s| {
+        s.contains("[Space] select")
+    });
+    tmux.text("J");
+    let s = tmux.wait_for("the history", Duration::from_secs(10), |s| {
+        s.contains("Job history ·")
+    });
+    assert!(s.contains("2/3 ok"), "{s}");
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("the job's hosts", Duration::from_secs(5), |s| {
+        s.contains("exit 1")
+    });
+    let failed = &lab.hosts()[1].name;
+    assert!(s.contains(failed.as_str()), "{s}");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("a host's output", Duration::from_secs(10), |s| {
+        s.contains("history-42")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("back at the hosts", Duration::from_secs(5), |s| {
+        !s.contains("history-42") || s.contains("Enter] output")
+    });
+    tmux.text("f");
+    let s = tmux.wait_for("the re-run prepared", Duration::from_secs(5), |s| {
+        s.contains("Enter runs the command again")
+    });
+    assert!(s.contains("Hosts 1/3 selected"), "{s}");
+}

@@ -588,3 +588,91 @@ fn search_through_the_panes() {
     key(&mut app, KeyCode::Esc);
     assert!(!app.search.active(), "Esc clears the search");
 }
+
+/// `J`: past jobs from the operation log, newest first; a job's hosts with their results; a
+/// host's output read back from the run folder; `f` puts the command on the command line with
+/// the job's failed hosts selected.
+#[test]
+fn job_history_lists_jobs_opens_output_and_reruns_on_failed_hosts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let run_dir = dir.path().join("runs/20261201T100000-1-1");
+    std::fs::create_dir_all(&run_dir).expect("run dir");
+    std::fs::write(run_dir.join("web02.out"), "disk 97% full\n").expect("out");
+    std::fs::write(
+        run_dir.join("web02.err"),
+        "df: \x1b]52;c;eA==\x07/mnt: stale\n",
+    )
+    .expect("err");
+    let oplog = dir.path().join("oplog.jsonl");
+    let t0 = "2026-12-01T10:00:00+00:00";
+    let lines = [
+        format!(
+            r#"{{"type":"job-start","time":"{t0}","operator":"ops","job":1,"run":"r1","kind":"exec","command":"df -h /","pattern":"web","hosts":["web01","web02","db1"],"run_dir":{:?}}}"#,
+            run_dir
+        ),
+        format!(
+            r#"{{"type":"host-result","time":"{t0}","job":1,"run":"r1","host":"web01","exit_code":0,"duration_ms":5}}"#
+        ),
+        format!(
+            r#"{{"type":"host-result","time":"{t0}","job":1,"run":"r1","host":"web02","exit_code":3,"duration_ms":5}}"#
+        ),
+        format!(
+            r#"{{"type":"job-start","time":"{t0}","operator":"ops","job":2,"run":"r2","kind":"upload","pattern":"db","hosts":["db1"],"transfer":{{"direction":"upload","local":["/tmp/app.tar"],"remote":"/srv"}}}}"#
+        ),
+        format!(
+            r#"{{"type":"host-result","time":"{t0}","job":2,"run":"r2","host":"db1","error":{{"class":"refused","message":"connection refused"}},"duration_ms":1}}"#
+        ),
+    ];
+    std::fs::write(&oplog, lines.join("\n") + "\n").expect("oplog");
+    let mut app = app(120, 40);
+    app.oplog_path = Some(oplog);
+    let effects = key(&mut app, KeyCode::Char('J'));
+    answer(&mut app, effects);
+    let s = screen(&app);
+    assert!(s.contains("Job history · 2 jobs, newest first"), "{s}");
+    let push = s
+        .find("push /tmp/app.tar → /srv")
+        .expect("the transfer job");
+    let df = s.find("df -h /").expect("the command job");
+    assert!(push < df, "newest first:\n{s}");
+    assert!(s.contains("0/1 ok") && s.contains("1/3 ok"), "{s}");
+    // f on a transfer job: only commands are re-run.
+    key(&mut app, KeyCode::Char('f'));
+    assert!(app.dialog.is_some());
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    let s = screen(&app);
+    assert!(
+        s.contains("exit 3") && s.contains("no result") && s.contains("by ops"),
+        "{s}"
+    );
+    key(&mut app, KeyCode::Down);
+    let effects = key(&mut app, KeyCode::Enter);
+    assert!(
+        matches!(effects.as_slice(), [fleetdeck::tui::action::Effect::LoadOutput { host, .. }] if host == "web02"),
+        "{effects:?}"
+    );
+    answer(&mut app, effects);
+    let s = screen(&app);
+    assert!(
+        s.contains("web02 · df -h /") && s.contains("disk 97% full"),
+        "{s}"
+    );
+    assert!(
+        s.contains("/mnt: stale") && !s.contains("]52;"),
+        "stderr, sanitized:\n{s}"
+    );
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('f'));
+    assert!(app.dialog.is_none(), "f closes the dialog");
+    assert_eq!(app.focus, fleetdeck::tui::app::Focus::Cmdline);
+    assert_eq!(app.cmdline.input, "df -h /");
+    let mut selected = app.tree.selected_hosts();
+    selected.sort_unstable();
+    let mut want = vec![host(&app, "web02"), host(&app, "db1")];
+    want.sort_unstable();
+    assert_eq!(
+        selected, want,
+        "the failed hosts (and the one with no result)"
+    );
+}

@@ -47,6 +47,14 @@ pub enum Action {
         check: PathCheck,
         result: Result<PathBuf, String>,
     },
+    /// The past jobs (answers [`Effect::LoadJobs`]).
+    JobsLoaded(Result<Vec<super::history::PastJob>, String>),
+    /// A host's output read back (answers [`Effect::LoadOutput`]); ignored when the history
+    /// dialog no longer shows that job.
+    OutputLoaded {
+        run_dir: std::path::PathBuf,
+        output: Result<super::history::PastOutput, String>,
+    },
     /// The saved history, read off the UI thread at start (older than anything typed since).
     HistoryLoaded(Vec<String>),
     /// A line for the live log from outside `update` (a panic on another thread, a history
@@ -115,6 +123,8 @@ pub enum Cmd {
     ToggleSudo,
     /// `i`: the connection settings of the host under the cursor, and where each came from.
     HostDetails,
+    /// `J`: the job history (past jobs from the operation log).
+    JobHistory,
     /// Text editing (command line, filter, dialogs).
     Insert(char),
     Backspace,
@@ -149,6 +159,15 @@ pub enum Effect {
     CheckLocalPath(PathCheck),
     /// Append a command to the history file.
     SaveHistory(String),
+    /// Read the past jobs of the operation log (answered by [`Action::JobsLoaded`]).
+    LoadJobs {
+        oplog: std::path::PathBuf,
+    },
+    /// Read back a host's output from a run folder (answered by [`Action::OutputLoaded`]).
+    LoadOutput {
+        run_dir: std::path::PathBuf,
+        host: String,
+    },
     Quit,
 }
 
@@ -158,7 +177,11 @@ impl Effect {
     pub fn is_file_work(&self) -> bool {
         matches!(
             self,
-            Effect::CompleteLocal { .. } | Effect::CheckLocalPath(_) | Effect::SaveHistory(_)
+            Effect::CompleteLocal { .. }
+                | Effect::CheckLocalPath(_)
+                | Effect::SaveHistory(_)
+                | Effect::LoadJobs { .. }
+                | Effect::LoadOutput { .. }
         )
     }
 }

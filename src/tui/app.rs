@@ -107,6 +107,8 @@ pub struct App {
     pub area: Rect,
     pub clock: Clock,
     pub should_quit: bool,
+    /// The operation log the job history (`J`) reads; `None` in tests that give none.
+    pub oplog_path: Option<std::path::PathBuf>,
 }
 
 impl App {
@@ -174,6 +176,7 @@ impl App {
             area: Rect::new(0, 0, 80, 24),
             clock: Clock::real(),
             should_quit: false,
+            oplog_path: None,
         }
     }
 

@@ -63,6 +63,8 @@ pub enum Dialog {
         input: String,
         error: Option<String>,
     },
+    /// `J`: past jobs from the operation log (state in `tui/history.rs`).
+    History(Box<super::history::HistoryDialog>),
     /// `F5`: send or fetch files (state in `tui/transfer/`).
     Transfer(Box<super::transfer::TransferDialog>),
     /// `i`: a host's effective connection settings and where each came from.

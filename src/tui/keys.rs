@@ -33,6 +33,10 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ("F5", "file send / fetch dialog"),
             ("S", "sudo on/off for commands (prompt `sudo >`)"),
             ("i", "host details: settings, jump chain, origins"),
+            (
+                "J",
+                "job history: past jobs, their output, re-run on failed/all",
+            ),
             ("mouse", "click focuses and selects, wheel scrolls"),
         ],
     ),
@@ -194,6 +198,24 @@ fn dialog_hints(d: &Dialog) -> &'static [(&'static str, &'static str)] {
         ],
         Dialog::Secret { .. } => &[("Enter", "send"), ("Esc", "give none"), ("Ctrl-U", "clear")],
         Dialog::Pattern { .. } => &[("Enter", "select"), ("Esc", "cancel"), ("Ctrl-U", "clear")],
+        Dialog::History(h) => match h.level {
+            crate::tui::history::Level::Jobs => &[
+                ("↑↓", "job"),
+                ("Enter", "hosts"),
+                ("f", "re-run on failed"),
+                ("r", "re-run on all"),
+                ("Esc", "close"),
+            ],
+            crate::tui::history::Level::Hosts { .. } => &[
+                ("↑↓", "host"),
+                ("Enter", "output"),
+                ("f/r", "re-run failed/all"),
+                ("Esc", "back"),
+            ],
+            crate::tui::history::Level::Output { .. } => {
+                &[("↑↓ PgUp/PgDn", "scroll"), ("Esc", "back")]
+            }
+        },
         Dialog::Transfer(_) => &[
             ("Tab", "complete/next field"),
             ("↑↓", "field"),
@@ -292,6 +314,7 @@ fn global_key(key: KeyEvent) -> Option<Cmd> {
         KeyCode::F(5) => Some(Cmd::Transfer),
         KeyCode::Char('S') => Some(Cmd::ToggleSudo),
         KeyCode::Char('i') => Some(Cmd::HostDetails),
+        KeyCode::Char('J') => Some(Cmd::JobHistory),
         KeyCode::Esc => Some(Cmd::Escape),
         _ => None,
     }

@@ -11,6 +11,7 @@ pub mod cmdline;
 pub mod config;
 pub mod dialog;
 pub mod draw;
+pub mod history;
 pub mod keys;
 pub mod layout;
 pub mod pane;
@@ -142,7 +143,9 @@ fn build_app(
     let (theme, theme_warning) = theme::Theme::load_or_default(theme_spec);
     let theme = theme.respecting_no_color();
     let mut app = app::App::new(inv, settings, theme);
-    show_oplog(&mut app, &crate::paths::oplog_file());
+    let oplog = crate::paths::oplog_file();
+    show_oplog(&mut app, &oplog);
+    app.oplog_path = Some(oplog);
     if let Some(w) = theme_warning {
         app.push_log(LogLevel::Warn, None, w.clone());
         app.set_status(LogLevel::Warn, w);

@@ -69,6 +69,10 @@ pub fn draw_dialog(frame: &mut Frame, app: &App, dialog: &Dialog, area: Rect) {
             super::transfer::draw(frame, app, d, area);
             return;
         }
+        Dialog::History(h) => {
+            super::history::draw(frame, app, h, area);
+            return;
+        }
         Dialog::HostDetails {
             host,
             scroll,

@@ -3,6 +3,7 @@
 mod bottom;
 mod details;
 pub mod dialogs;
+mod history;
 mod log;
 mod output;
 pub mod text;

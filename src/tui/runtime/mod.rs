@@ -397,7 +397,10 @@ fn run_effects(app: &mut App, effects: Vec<Effect>, io: &mut Io) {
                     );
                 }
             }
-            work @ (Effect::CompleteLocal { .. } | Effect::CheckLocalPath(_)) => {
+            work @ (Effect::CompleteLocal { .. }
+            | Effect::CheckLocalPath(_)
+            | Effect::LoadJobs { .. }
+            | Effect::LoadOutput { .. }) => {
                 // A slow or hung directory (NFS) must not freeze the screen.
                 let tx = io.answers.clone();
                 tokio::task::spawn_blocking(move || {

@@ -87,6 +87,14 @@ pub fn file_work(effect: Effect, history: &Path) -> Option<Action> {
                     format!("cannot save history to {}: {e}", history.display()),
                 )
             }),
+        Effect::LoadJobs { oplog } => {
+            Some(Action::JobsLoaded(crate::tui::history::load_jobs(&oplog)))
+        }
+        Effect::LoadOutput { run_dir, host } => {
+            let stem = crate::engine::runfolder::host_file_stem(&host);
+            let output = crate::tui::history::load_output(&run_dir, &host, &stem);
+            Some(Action::OutputLoaded { run_dir, output })
+        }
         _ => None,
     }
 }

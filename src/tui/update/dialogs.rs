@@ -127,6 +127,7 @@ pub(super) fn dialog_cmd(app: &mut App, cmd: Cmd) -> Vec<Effect> {
     };
     match dialog {
         Dialog::Transfer(_) => return super::super::transfer::handle(app, cmd),
+        Dialog::History(_) => return super::history::history_cmd(app, cmd),
         Dialog::Help { scroll } => {
             if !scroll_cmd(scroll, cmd)
                 && matches!(cmd, Cmd::Escape | Cmd::Submit | Cmd::Answer('q' | '?'))

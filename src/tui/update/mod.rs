@@ -9,6 +9,7 @@
 mod command;
 mod dialogs;
 mod engine;
+mod history;
 mod mouse;
 mod output;
 mod search;
@@ -69,6 +70,14 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::Completions { .. } | Action::LocalPathChecked { .. } => {
             super::transfer::on_answer(app, action)
+        }
+        Action::JobsLoaded(jobs) => {
+            history::on_jobs(app, jobs);
+            Vec::new()
+        }
+        Action::OutputLoaded { run_dir, output } => {
+            history::on_output(app, &run_dir, output);
+            Vec::new()
         }
         Action::HistoryLoaded(older) => {
             app.cmdline.add_older_history(older);
@@ -158,6 +167,7 @@ fn global_cmd(app: &mut App, cmd: Cmd) -> Option<Vec<Effect>> {
         Cmd::Transfer => super::transfer::open(app),
         Cmd::ToggleSudo => command::toggle_sudo(app),
         Cmd::HostDetails => dialogs::host_details(app),
+        Cmd::JobHistory => return Some(history::open(app)),
         Cmd::Escape if app.zoom.is_some() => app.zoom = None,
         Cmd::Escape if app.search.active() => search::clear(app),
         Cmd::StartSearch => search::start(app),
