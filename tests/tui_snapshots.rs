@@ -607,8 +607,7 @@ fn job_history_lists_jobs_opens_output_and_reruns_on_failed_hosts() {
     let t0 = "2026-12-01T10:00:00+00:00";
     let lines = [
         format!(
-            r#"{{"type":"job-start","time":"{t0}","operator":"ops","job":1,"run":"r1","kind":"exec","command":"df -h /","pattern":"web","hosts":["web01","web02","db1"],"run_dir":{:?}}}"#,
-            run_dir
+            r#"{{"type":"job-start","time":"{t0}","operator":"ops","job":1,"run":"r1","kind":"exec","command":"df -h /","pattern":"web","hosts":["web01","web02","db1"],"run_dir":{run_dir:?}}}"#
         ),
         format!(
             r#"{{"type":"host-result","time":"{t0}","job":1,"run":"r1","host":"web01","exit_code":0,"duration_ms":5}}"#

@@ -3,6 +3,7 @@
 //! command on its failed hosts or on all: the hosts are selected and the command is put on the
 //! command line, so that Enter (with its usual confirmations) runs it.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use super::super::action::{Cmd, Effect};
@@ -127,16 +128,14 @@ fn open_output(app: &mut App, job: usize) -> Vec<Effect> {
     let Some(host) = j.hosts.get(h.cursor).map(|x| x.name.clone()) else {
         return Vec::new();
     };
-    match j.run_dir.clone() {
-        Some(run_dir) => vec![Effect::LoadOutput { run_dir, host }],
-        None => {
-            h.level = Level::Output {
-                job,
-                output: Err("this job kept no run folder".into()),
-            };
-            Vec::new()
-        }
+    if let Some(run_dir) = j.run_dir.clone() {
+        return vec![Effect::LoadOutput { run_dir, host }];
     }
+    h.level = Level::Output {
+        job,
+        output: Err("this job kept no run folder".into()),
+    };
+    Vec::new()
 }
 
 /// `f` / `r`: the job's command on its failed hosts / all its hosts, ready on the command line.
@@ -176,7 +175,7 @@ fn rerun(app: &mut App, failed_only: bool) {
         if failed_only { "failed" } else { "" }
     );
     if gone > 0 {
-        msg.push_str(&format!(" ({gone} no longer in the inventory)"));
+        let _ = write!(msg, " ({gone} no longer in the inventory)");
     }
     app.set_status(LogLevel::Info, msg.replace("  ", " "));
 }
