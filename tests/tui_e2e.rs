@@ -618,3 +618,38 @@ fn job_history_shows_past_jobs_and_their_output() {
     });
     assert!(s.contains("Hosts 1/3 selected"), "{s}");
 }
+
+/// `d` end to end: hosts print the same lines but one prints another; the diff view shows the
+/// largest group in full and the other as a diff against it.
+#[test]
+fn diff_view_shows_the_odd_host_as_a_diff() {
+    let lab = common::lab(3);
+    let tmp = lab.tmp().to_path_buf();
+    let tmux = Tmux::new("diff");
+    tmux.start(&console_command(&lab, &tmp));
+    tmux.wait_for("the console", Duration::from_secs(15), |s| {
+        s.contains("Hosts 0/3 selected")
+    });
+    let odd = lab.hosts()[2].port;
+    tmux.text("a");
+    tmux.text(&format!(
+        ":echo first; if [ ${{SSH_CONNECTION##* }} = {odd} ]; then echo changed-line; else echo middle; fi; echo last"
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the job done", Duration::from_secs(30), |s| {
+        s.matches("✓ ok").count() >= 3
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("focus on the tree", Duration::from_secs(5), |s| {
+        s.contains("[Space] select")
+    });
+    tmux.text("d");
+    let s = tmux.wait_for("the diff view", Duration::from_secs(5), |s| {
+        s.contains("largest group") && s.contains("+changed-line")
+    });
+    assert!(
+        s.contains("-middle") && s.contains(" first") && s.contains(" last"),
+        "{s}"
+    );
+    assert!(s.contains(&format!("✓ ok: {}", lab.hosts()[2].name)), "{s}");
+}

@@ -675,3 +675,27 @@ fn job_history_lists_jobs_opens_output_and_reruns_on_failed_hosts() {
         "the failed hosts (and the one with no result)"
     );
 }
+
+/// `d`: the largest group in full, every other group as a diff against it.
+#[test]
+fn diff_view_shows_outliers_as_diffs_120x40() {
+    let mut app = app(120, 40);
+    scenario(&mut app);
+    key(&mut app, KeyCode::Char('d'));
+    let s = snap(&app);
+    assert!(s.contains(" diff "), "{s}");
+    assert!(s.contains("largest group"), "{s}");
+    assert!(
+        s.contains("- 10:02:11 up 41 days"),
+        "db2's diff removes the common line:\n{s}"
+    );
+    assert!(s.contains("+ 10:02:11 up 3 days"), "and adds its own:\n{s}");
+    assert!(
+        s.contains("@@ -1 +1,2 @@") && s.contains("+warning: load is high"),
+        "{s}"
+    );
+    key(&mut app, KeyCode::Char('d'));
+    assert!(snap(&app).contains(" panes "));
+    key(&mut app, KeyCode::Char('d'));
+    insta::assert_snapshot!(snap(&app));
+}

@@ -3,10 +3,12 @@
 //! Pure functions, no terminal code; shared by the command line and the console.
 //! - [`sanitize`]: bytes → [`StyledLine`]s (SGR kept as style, every other control dropped);
 //! - [`Clean`]: one line of any string made safe for a terminal (what every console widget takes);
+//! - [`diff`]: unified diffs of one output against another (`-o diff`, the console's diff view);
 //! - [`hostset`]: host names → compact sets like `web[01-12],db3`;
 //! - [`gather`]: identical outputs folded, largest group first;
 //! - [`json`]: JSON that escapes terminal controls (C1, bidi, DEL) and still parses back.
 
+pub mod diff;
 pub mod gather;
 pub mod hostset;
 pub mod json;

@@ -107,6 +107,8 @@ pub enum Cmd {
     SelectAll,
     /// `v`: panes ↔ gathered.
     CycleView,
+    /// `d`: the diff view / panes.
+    DiffView,
     /// `z`: zoom the chosen host / back to the grid.
     Zoom,
     /// `F`: show only failed hosts' panes.

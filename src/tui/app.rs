@@ -45,6 +45,15 @@ impl Focus {
 pub enum View {
     Panes,
     Gathered,
+    /// `d`: the largest group in full, every other group as a diff against it.
+    Diff,
+}
+
+impl View {
+    /// Outputs folded into groups (gathered or diff), not one pane per host.
+    pub fn is_folded(self) -> bool {
+        matches!(self, View::Gathered | View::Diff)
+    }
 }
 
 /// The clock as `update` sees it (set by the runtime; fixed in tests).
@@ -87,6 +96,8 @@ pub struct App {
     /// Random hash keys, so that remote output cannot be crafted to collide.
     pub hash_state: std::collections::hash_map::RandomState,
     pub gathered_scroll: usize,
+    /// The diff view: per group after the first, its diff against the first (largest).
+    pub diffs: Vec<Vec<crate::output::diff::DiffLine>>,
     pub cmdline: CmdLine,
     /// `S`: commands from the command line run through sudo as `settings.sudo_user`.
     pub sudo: bool,
@@ -161,6 +172,7 @@ impl App {
             hash_cache: Vec::new(),
             hash_state: std::collections::hash_map::RandomState::new(),
             gathered_scroll: 0,
+            diffs: Vec::new(),
             cmdline: CmdLine::default(),
             sudo: false,
             log: LogState::new(),

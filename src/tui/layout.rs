@@ -3,7 +3,7 @@
 
 use ratatui::layout::Rect;
 
-use super::app::{App, View};
+use super::app::App;
 use crate::inventory::HostId;
 
 /// The smallest pane in the grid (borders included).
@@ -75,7 +75,7 @@ pub fn grid(app: &App, body: Rect) -> Grid {
             more: None,
         };
     }
-    if app.view == View::Gathered || hosts.is_empty() || body.width == 0 || body.height == 0 {
+    if app.view.is_folded() || hosts.is_empty() || body.width == 0 || body.height == 0 {
         return Grid {
             panes: Vec::new(),
             hidden: 0,

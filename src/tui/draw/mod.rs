@@ -3,6 +3,7 @@
 mod bottom;
 mod details;
 pub mod dialogs;
+mod diff;
 mod history;
 mod log;
 mod output;

@@ -21,6 +21,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let mode = match (app.zoom, app.view) {
         (Some(_), _) => " zoom ",
         (None, View::Gathered) => " gathered ",
+        (None, View::Diff) => " diff ",
         (None, View::Panes) if app.failed_only => " failed only ",
         (None, View::Panes) => " panes ",
     };
@@ -37,6 +38,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         draw_first_steps(frame, app, body);
     } else if app.view == View::Gathered && app.zoom.is_none() {
         draw_gathered(frame, app, body);
+    } else if app.view == View::Diff && app.zoom.is_none() {
+        super::diff::draw(frame, app, body);
     } else {
         draw_panes(frame, app, body, focused);
     }
@@ -394,7 +397,7 @@ fn draw_gathered(frame: &mut Frame, app: &App, body: Rect) {
 }
 
 /// A group's header rule: how many hosts, which kind of group, its state and its hosts.
-fn gather_header(
+pub(super) fn gather_header(
     app: &App,
     index: usize,
     g: &GatherGroup,

@@ -110,8 +110,12 @@ fn on_tick(app: &mut App) {
     let due = app
         .gathered_at
         .map_or(true, |t| app.clock.now.duration_since(t) >= GATHER_INTERVAL);
-    if app.view == View::Gathered && app.gathered_dirty && due {
-        compute_gathered(app);
+    if app.view.is_folded() && app.gathered_dirty && due {
+        if app.view == View::Diff {
+            output::compute_diffs(app);
+        } else {
+            compute_gathered(app);
+        }
     }
 }
 
@@ -152,6 +156,7 @@ fn global_cmd(app: &mut App, cmd: Cmd) -> Option<Vec<Effect>> {
         Cmd::Quit => return Some(dialogs::quit(app)),
         Cmd::CycleTheme => cycle_theme(app),
         Cmd::CycleView => output::cycle_view(app),
+        Cmd::DiffView => output::diff_view(app),
         Cmd::Zoom => output::zoom(app),
         Cmd::FailedOnly => output::failed_only(app),
         Cmd::SelectFailed => tree::select_failed(app),

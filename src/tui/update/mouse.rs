@@ -3,7 +3,7 @@
 
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 
-use super::super::app::{App, Focus, View};
+use super::super::app::{App, Focus};
 use super::super::dialog::Dialog;
 use super::super::layout::{self, areas, inner};
 use super::super::tree::Row;
@@ -87,7 +87,7 @@ fn on_wheel(app: &mut App, x: u16, y: u16, up: bool) {
         let h = tree_height(app);
         app.tree.scroll_into_view(h);
     } else if layout::contains(a.output, x, y) {
-        if app.view == View::Gathered && app.zoom.is_none() {
+        if app.view.is_folded() && app.zoom.is_none() {
             app.gathered_scroll = if up {
                 app.gathered_scroll.saturating_sub(WHEEL_LINES)
             } else {

@@ -46,7 +46,7 @@ pub(super) fn pane_page(app: &App) -> usize {
 }
 
 pub(super) fn output_cmd(app: &mut App, cmd: Cmd) {
-    if app.view == View::Gathered && app.zoom.is_none() {
+    if app.view.is_folded() && app.zoom.is_none() {
         let page = inner(areas(app.area).output).height.max(1) as usize;
         let s = &mut app.gathered_scroll;
         match cmd {
@@ -134,6 +134,38 @@ pub(super) fn cycle_view(app: &mut App) {
     if app.view == View::Gathered {
         compute_gathered(app);
     }
+}
+
+/// `d`: the diff view (largest group in full, the others as diffs against it) / panes.
+pub(super) fn diff_view(app: &mut App) {
+    app.zoom = None;
+    app.view = if app.view == View::Diff {
+        View::Panes
+    } else {
+        View::Diff
+    };
+    if app.view == View::Diff {
+        app.gathered_scroll = 0;
+        compute_diffs(app);
+    }
+}
+
+/// Most diff lines kept per group.
+const MAX_DIFF_LINES: usize = 20_000;
+
+/// Folds the outputs again and diffs every group's output against the largest group's.
+pub(super) fn compute_diffs(app: &mut App) {
+    compute_gathered(app);
+    let text = |app: &App, h: usize| app.hosts[h].pane.plain_text();
+    let Some(base) = app.gathered.first().map(|g| text(app, g.rep)) else {
+        app.diffs.clear();
+        return;
+    };
+    let diffs = app.gathered[1..]
+        .iter()
+        .map(|g| crate::output::diff::unified(&base, &text(app, g.rep), MAX_DIFF_LINES))
+        .collect();
+    app.diffs = diffs;
 }
 
 /// `F`: only the failed hosts' panes, or all again.
