@@ -113,7 +113,10 @@ pub fn check_private_dir(dir: &Path) -> io::Result<()> {
         return Err(refuse(&real, "is not a directory".into()));
     }
     if md.uid() != me {
-        return Err(refuse(&real, format!("belongs to uid {}, not to us", md.uid())));
+        return Err(refuse(
+            &real,
+            format!("belongs to uid {}, not to us", md.uid()),
+        ));
     }
     if md.mode() & 0o022 != 0 {
         return Err(refuse(
@@ -200,7 +203,10 @@ pub fn create_private_file(path: &Path) -> io::Result<fs::File> {
     // Truncated only once it is known to be our own regular file.
     let file = open_private(
         path,
-        fs::OpenOptions::new().create(true).write(true).truncate(false),
+        fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false),
     )?;
     file.set_len(0)?;
     Ok(file)
@@ -265,7 +271,10 @@ mod tests {
         let unique: HashSet<&String> = names.iter().collect();
         assert_eq!(unique.len(), hosts.len(), "{names:?}");
         for n in &names {
-            assert!(!n.is_empty() && !n.contains('/') && !n.starts_with('.'), "{n}");
+            assert!(
+                !n.is_empty() && !n.contains('/') && !n.starts_with('.'),
+                "{n}"
+            );
             assert!(n.len() <= HOST_FILE_NAME_MAX, "{n}");
             assert!(!n.chars().any(char::is_control), "{n:?}");
         }

@@ -403,7 +403,10 @@ fn sudo_prompt_only_where_sudo_writes_it_password_per_job() {
     );
     assert_eq!(run.ok, 0);
     for (name, hr) in &run.hosts {
-        let (class, msg) = hr.failed.clone().unwrap_or_else(|| panic!("{name}: {hr:?}"));
+        let (class, msg) = hr
+            .failed
+            .clone()
+            .unwrap_or_else(|| panic!("{name}: {hr:?}"));
         assert_eq!(class, ErrorClass::AuthFailed, "{name}: {msg}");
         assert!(msg.contains("wrong sudo password"), "{name}: {msg}");
     }
@@ -431,7 +434,9 @@ fn sudo_prompt_only_where_sudo_writes_it_password_per_job() {
     for t in &targets {
         let named = format!("on {} ", t.name);
         assert!(
-            prompts.iter().any(|p| p.contains(&named) && p.contains("first trusted")),
+            prompts
+                .iter()
+                .any(|p| p.contains(&named) && p.contains("first trusted")),
             "{} not asked by name: {prompts:?}",
             t.name
         );

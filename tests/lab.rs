@@ -649,10 +649,9 @@ fn lab_dir_writable_by_others_and_forged_state_are_refused() {
     );
     assert!(!below.join("lab.json").exists(), "nothing written");
     assert!(
-        fs::read_dir(&open).expect("ls").all(|e| e
-            .expect("entry")
-            .file_type()
-            .is_ok_and(|t| t.is_dir())),
+        fs::read_dir(&open)
+            .expect("ls")
+            .all(|e| e.expect("entry").file_type().is_ok_and(|t| t.is_dir())),
         "no file written in the open directory"
     );
 

@@ -817,7 +817,8 @@ fn pull_limits_on_depth_and_entries_write_nothing() {
     };
     let err = down_limited(&lab, &spec("wide", &dest), total).expect_err("too many in all");
     assert!(
-        err.to_string().contains("more than 42 entries in the whole fetch"),
+        err.to_string()
+            .contains("more than 42 entries in the whole fetch"),
         "{err}"
     );
     assert!(!dest.exists());

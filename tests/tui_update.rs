@@ -1088,7 +1088,11 @@ fn sudo_dialog_tab_keeps_the_password_for_the_session() {
     };
     let mut app = app(120, 40);
     ask(&mut app, 5);
-    assert!(screen(&app).contains("[ ] keep for this session"), "{}", screen(&app));
+    assert!(
+        screen(&app).contains("[ ] keep for this session"),
+        "{}",
+        screen(&app)
+    );
     chars(&mut app, "pw");
     match key(&mut app, KeyCode::Enter).as_slice() {
         [Effect::AnswerSecret(5, Some(s))] => assert!(!s.keep_for_session()),
@@ -1097,7 +1101,11 @@ fn sudo_dialog_tab_keeps_the_password_for_the_session() {
     ask(&mut app, 6);
     chars(&mut app, "pw");
     key(&mut app, KeyCode::Tab);
-    assert!(screen(&app).contains("[x] keep for this session"), "{}", screen(&app));
+    assert!(
+        screen(&app).contains("[x] keep for this session"),
+        "{}",
+        screen(&app)
+    );
     match key(&mut app, KeyCode::Enter).as_slice() {
         [Effect::AnswerSecret(6, Some(s))] => {
             assert!(s.keep_for_session());

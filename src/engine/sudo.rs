@@ -250,7 +250,11 @@ mod tests {
             ..asker(1, "fresh")
         };
         assert!(c.get(&fresh, &p).is_some());
-        assert_eq!(p.n(), 2, "the session's password is not handed to a new host");
+        assert_eq!(
+            p.n(),
+            2,
+            "the session's password is not handed to a new host"
+        );
         let last = lock(&p.prompts).last().cloned().unwrap_or_default();
         assert!(
             last.contains("on fresh") && last.contains("first trusted"),

@@ -15,8 +15,8 @@ use std::sync::atomic::AtomicBool;
 
 use ssh2::Sftp;
 
-use self::plan::{make_plan, Bounds};
 pub use self::plan::PullLimits;
+use self::plan::{make_plan, Bounds};
 use self::write::{open_dest, open_local_dir};
 use super::names::{sanitize_host, token};
 use super::{

@@ -70,7 +70,7 @@ pub(super) struct Bounds<'a> {
     pub(super) cancel: &'a AtomicBool,
 }
 
-fn over_limit(dir: &Path, what: String) -> TransferError {
+fn over_limit(dir: &Path, what: &str) -> TransferError {
     TransferError::Remote {
         what: format!("listing {}", shown(dir)),
         message: format!("{what}; nothing was written"),
@@ -101,7 +101,7 @@ fn list_dir(
                 if entries.len() >= b.limits.max_dir_entries {
                     return Err(over_limit(
                         dir,
-                        format!(
+                        &format!(
                             "more than {} entries in one directory (the limit)",
                             b.limits.max_dir_entries
                         ),
@@ -111,7 +111,7 @@ fn list_dir(
                 if plan.listed > b.limits.max_entries {
                     return Err(over_limit(
                         dir,
-                        format!(
+                        &format!(
                             "more than {} entries in the whole fetch (the limit)",
                             b.limits.max_entries
                         ),
@@ -174,7 +174,7 @@ fn walk(
             if depth + 1 > b.limits.max_depth {
                 return Err(over_limit(
                     &remote,
-                    format!(
+                    &format!(
                         "directories nested more than {} deep (the limit)",
                         b.limits.max_depth
                     ),
