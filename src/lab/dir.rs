@@ -46,7 +46,7 @@ pub(super) fn prepare_dir(dir: &Path) -> Result<PathBuf, LabError> {
         reason: e.to_string(),
     })?;
     let probe = abs.join(".write-test");
-    fs::write(&probe, b"").map_err(not_writable)?;
+    crate::paths::create_private_file(&probe).map_err(not_writable)?;
     let _ = fs::remove_file(&probe);
     let abs = abs.canonicalize().map_err(not_writable)?;
     Ok(abs)
