@@ -872,6 +872,26 @@ fn pull_destinations_are_injective_and_never_follow_symlinks() {
     dirs.sort();
     assert_eq!(dirs, ["a%2Fb", "a_b"]);
 
+    // With --naming suffix, `a.b` from host `c` and `a` from host `b.c` stay apart.
+    fs::create_dir_all(home.join("s")).expect("dir");
+    fs::write(home.join("s/a.b"), b"from c").expect("file");
+    fs::write(home.join("s/a"), b"from b.c").expect("file");
+    let suffixed = lab.tmp().join("suffixed");
+    for (host, remote) in [("c", "s/a.b"), ("b.c", "s/a")] {
+        let spec = DownloadSpec {
+            remote: remote.into(),
+            dest: suffixed.clone(),
+            naming: Naming::Suffix,
+            ..DownloadSpec::default()
+        };
+        download(&sess, host, &spec, &cancel, &mut no_progress()).expect("fetch");
+    }
+    assert_eq!(fs::read(suffixed.join("a.b.c")).expect("read"), b"from c");
+    assert_eq!(
+        fs::read(suffixed.join("a.b%2Ec")).expect("read"),
+        b"from b.c"
+    );
+
     // A symlink planted two levels below DEST/<host>: refused, nothing written outside.
     let outside = lab.tmp().join("outside");
     fs::create_dir_all(&outside).expect("outside");

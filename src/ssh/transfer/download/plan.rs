@@ -239,14 +239,17 @@ fn add_top(
     }
 }
 
-/// The local name of a top-level entry: `name` (subdir naming) or `name.<host>`.
+/// The local name of a top-level entry: `name` (subdir naming) or `name.<host>`. `host` is
+/// already a file name ([`crate::paths::host_file_name`]); for the suffix its dots are encoded
+/// too, so that the last `.` always separates name and host and two hosts' files never meet
+/// (`a.b` from `c` and `a` from `b.c`).
 fn top_local(name: &OsStr, spec: &DownloadSpec, host: &str) -> PathBuf {
     match spec.naming {
         Naming::Subdir => PathBuf::from(name),
         Naming::Suffix => {
             let mut n = name.to_os_string();
             n.push(".");
-            n.push(host);
+            n.push(host.replace('.', "%2E"));
             PathBuf::from(n)
         }
     }
