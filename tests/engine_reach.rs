@@ -93,20 +93,31 @@ fn exec(command: &str, sudo: Option<&str>, pty: bool, targets: Vec<Target>) -> J
     }
 }
 
-/// Answers every sudo question with one password and counts the questions.
+/// Answers every sudo question with one password (kept for the session when `keep`) and
+/// counts the questions.
 struct SudoPrompter {
     password: String,
+    keep: bool,
     asked: AtomicUsize,
     kinds: std::sync::Mutex<Vec<SecretKind>>,
+    prompts: std::sync::Mutex<Vec<String>>,
 }
 
 impl SudoPrompter {
     fn new(password: &str) -> Arc<Self> {
+        Self::with_keep(password, false)
+    }
+    fn with_keep(password: &str, keep: bool) -> Arc<Self> {
         Arc::new(SudoPrompter {
             password: password.into(),
+            keep,
             asked: AtomicUsize::new(0),
             kinds: std::sync::Mutex::new(Vec::new()),
+            prompts: std::sync::Mutex::new(Vec::new()),
         })
+    }
+    fn asked(&self) -> usize {
+        self.asked.load(Ordering::SeqCst)
     }
 }
 
@@ -114,10 +125,18 @@ impl Prompter for SudoPrompter {
     fn host_key(&self, _q: &HostKeyQuestion) -> HostKeyAnswer {
         HostKeyAnswer::Reject
     }
-    fn secret(&self, kind: &SecretKind, _prompt: &str) -> Option<Secret> {
+    fn secret(&self, kind: &SecretKind, prompt: &str) -> Option<Secret> {
         self.asked.fetch_add(1, Ordering::SeqCst);
         self.kinds.lock().expect("lock").push(kind.clone());
-        matches!(kind, SecretKind::Sudo { .. }).then(|| Secret::new(self.password.clone()))
+        self.prompts.lock().expect("lock").push(prompt.to_string());
+        let pw = self.password.clone();
+        matches!(kind, SecretKind::Sudo { .. }).then(|| {
+            if self.keep {
+                Secret::for_session(pw)
+            } else {
+                Secret::new(pw)
+            }
+        })
     }
 }
 
@@ -167,8 +186,9 @@ fn assert_no_secret(lab: &common::TestLab, run: &JobRun, secret: &str) {
 }
 
 /// 20 hosts whose login user's sudo asks a password: asked once for all of them (and not
-/// again in the next job), output intact without sudo's prompt; with a pty, the password is
-/// not echoed back; a wrong password fails every host fast with auth-failed.
+/// again in the next job when the operator kept it for the session), output intact without
+/// sudo's prompt; with a pty, the password is not echoed back; a wrong password fails every
+/// host fast with auth-failed.
 #[test]
 fn sudo_password_asked_once_wrong_one_fails_fast() {
     const N: usize = 20;
@@ -192,7 +212,7 @@ fn sudo_password_asked_once_wrong_one_fails_fast() {
         "sudo lab hosts log in as fdlab: {:?}",
         targets.iter().map(|t| &t.conn.user).collect::<Vec<_>>()
     );
-    let prompter = SudoPrompter::new(SUDO_PW);
+    let prompter = SudoPrompter::with_keep(SUDO_PW, true);
     let (engine, mut rx) = Engine::new(config(&lab, &lab.known_hosts_path(), prompter.clone()));
 
     // Without sudo: nothing is asked, the login user is fdlab.
@@ -228,7 +248,8 @@ fn sudo_password_asked_once_wrong_one_fails_fast() {
     );
     assert_no_secret(&lab, &run, SUDO_PW);
 
-    // Next job (sudo asks again on every host: timestamp_timeout=0): not asked again. As
+    // Next job (sudo asks again on every host: timestamp_timeout=0): not asked again (kept for
+    // the session). As
     // another user, and with a pty (where sudo's prompt and the terminal share stdout).
     let run = collect(
         &mut rx,
@@ -314,6 +335,124 @@ fn sudo_password_asked_once_wrong_one_fails_fast() {
         assert_eq!(class, ErrorClass::AuthFailed, "{name}: {msg}");
         assert!(msg.contains("none was given"), "{name}: {msg}");
     }
+    engine.shutdown();
+}
+
+/// The hosts of a sudo lab as targets, in the lab's order.
+fn sudo_targets(lab: &common::TestLab) -> Vec<Target> {
+    let mut m = lab_targets(lab);
+    lab.hosts()
+        .iter()
+        .map(|h| m.remove(&h.name).expect("target"))
+        .collect()
+}
+
+/// sudo's prompt marker counts only where sudo writes it, before the command runs: `ps aux`
+/// (which shows the marker in sudo's command line) and a command that prints the marker on
+/// stderr run fine with the right password, with and without a pty; a wrong one still fails
+/// as a wrong sudo password. The password lasts one job unless kept for the session, and a
+/// host whose key was first trusted in this session is asked about by name.
+#[test]
+fn sudo_prompt_only_where_sudo_writes_it_password_per_job() {
+    const N: usize = 3;
+    let lab = common::lab_with(
+        N,
+        &ReachOptions {
+            sudo_password: Some(SUDO_PW.into()),
+            ..ReachOptions::default()
+        },
+    );
+    let targets = sudo_targets(&lab);
+    let prompter = SudoPrompter::new(SUDO_PW);
+    let (engine, mut rx) = Engine::new(config(&lab, &lab.known_hosts_path(), prompter.clone()));
+    for pty in [false, true] {
+        let run = collect(
+            &mut rx,
+            engine.submit(exec("ps aux", Some("root"), pty, targets.clone())),
+        );
+        assert_eq!(run.ok, N, "pty {pty}: {:?}", run.hosts);
+        for (name, hr) in &run.hosts {
+            assert!(
+                contains(&hr.stdout, "fleetdeck-sudo-"),
+                "{name}: ps shows sudo's command line with the marker: {:?}",
+                String::from_utf8_lossy(&hr.stdout)
+            );
+        }
+    }
+    // The marker on stderr (sudo's stream) and stdout, printed by the command itself.
+    let echo = "m=$(ps -o args= -p $PPID); echo \"$m\" >&2; echo \"$m\"; id -un";
+    let run = collect(
+        &mut rx,
+        engine.submit(exec(echo, Some("root"), false, targets.clone())),
+    );
+    assert_eq!(run.ok, N, "{:?}", run.hosts);
+    for (name, hr) in &run.hosts {
+        assert!(contains(&hr.stderr, "fleetdeck-sudo-"), "{name}: {hr:?}");
+        assert!(hr.stdout.ends_with(b"root\n"), "{name}: {hr:?}");
+    }
+    // Three jobs, three questions: the password was kept for each job only.
+    assert_eq!(prompter.asked(), 3);
+    engine.shutdown();
+
+    // A wrong password is still a wrong password.
+    let wrong = SudoPrompter::new(WRONG_PW);
+    let (engine, mut rx) = Engine::new(config(&lab, &lab.known_hosts_path(), wrong.clone()));
+    let run = collect(
+        &mut rx,
+        engine.submit(exec("ps aux", Some("root"), false, targets.clone())),
+    );
+    assert_eq!(run.ok, 0);
+    for (name, hr) in &run.hosts {
+        let (class, msg) = hr
+            .failed
+            .clone()
+            .unwrap_or_else(|| panic!("{name}: {hr:?}"));
+        assert_eq!(class, ErrorClass::AuthFailed, "{name}: {msg}");
+        assert!(msg.contains("wrong sudo password"), "{name}: {msg}");
+    }
+    engine.shutdown();
+
+    // Keys first trusted in this session (accept-new into an empty known_hosts): every host
+    // is asked by name, even with an answer kept for the session; a later job reuses each
+    // host's own answer.
+    let kh = lab.tmp().join("fresh_known_hosts");
+    std::fs::write(&kh, "").expect("empty known_hosts");
+    let kept = SudoPrompter::with_keep(SUDO_PW, true);
+    let (engine, mut rx) = Engine::new(EngineConfig {
+        host_key_policy: HostKeyPolicy::AcceptNew,
+        ..config(&lab, &kh, kept.clone())
+    });
+    for _ in 0..2 {
+        let run = collect(
+            &mut rx,
+            engine.submit(exec("id -un", Some("root"), false, targets.clone())),
+        );
+        assert_eq!(run.ok, N, "{:?}", run.hosts);
+    }
+    assert_eq!(kept.asked(), N, "one question per newly trusted host");
+    let prompts = kept.prompts.lock().expect("lock").clone();
+    for t in &targets {
+        let named = format!("on {} ", t.name);
+        assert!(
+            prompts
+                .iter()
+                .any(|p| p.contains(&named) && p.contains("first trusted")),
+            "{} not asked by name: {prompts:?}",
+            t.name
+        );
+    }
+    engine.shutdown();
+    // Known from known_hosts now: one question for all, kept for the session.
+    let kept = SudoPrompter::with_keep(SUDO_PW, true);
+    let (engine, mut rx) = Engine::new(config(&lab, &kh, kept.clone()));
+    for _ in 0..2 {
+        let run = collect(
+            &mut rx,
+            engine.submit(exec("true", Some("root"), false, targets.clone())),
+        );
+        assert_eq!(run.ok, N, "{:?}", run.hosts);
+    }
+    assert_eq!(kept.asked(), 1);
     engine.shutdown();
 }
 

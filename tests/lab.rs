@@ -626,3 +626,50 @@ fn changing_the_host_count_adjusts_the_fleet() {
     );
     assert_eq!(Lab::open(lab.dir()).expect("open").hosts().len(), 1);
 }
+
+/// A lab `--dir` others can write is refused (they could swap what root's daemons read or
+/// plant symlinks for its writes), and so is one below a world-writable directory without the
+/// sticky bit; a lab.json that is a symlink or names another lab's (or the system's)
+/// namespaces is not read back.
+#[test]
+fn lab_dir_writable_by_others_and_forged_state_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let open = tmp.path().join("open");
+    fs::create_dir(&open).expect("mkdir");
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).expect("chmod");
+    let open_s = open.to_str().expect("utf-8");
+    assert_bad_input(tmp.path(), open_s, &["--hosts", "1"], "writable by others");
+    let below = open.join("lab");
+    assert_bad_input(
+        tmp.path(),
+        below.to_str().expect("utf-8"),
+        &["--hosts", "1"],
+        "sticky",
+    );
+    assert!(!below.join("lab.json").exists(), "nothing written");
+    assert!(
+        fs::read_dir(&open)
+            .expect("ls")
+            .all(|e| e.expect("entry").file_type().is_ok_and(|t| t.is_dir())),
+        "no file written in the open directory"
+    );
+
+    // lab.json as a symlink, and a lab.json naming a namespace the lab never made.
+    let dir = tmp.path().join("forged");
+    fs::create_dir(&dir).expect("mkdir");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).expect("chmod");
+    let real = tmp.path().join("elsewhere.json");
+    fs::write(&real, r#"{"base_port":42000,"hosts":1}"#).expect("write");
+    std::os::unix::fs::symlink(&real, dir.join("lab.json")).expect("symlink");
+    let err = Lab::open(&dir).expect_err("symlinked lab.json");
+    assert!(err.to_string().contains("lab.json"), "{err}");
+    fs::remove_file(dir.join("lab.json")).expect("rm");
+    fs::write(
+        dir.join("lab.json"),
+        r#"{"base_port":42000,"hosts":1,"reach":{"netns":["default"],"root_veths":["eth0"]}}"#,
+    )
+    .expect("write");
+    let err = Lab::open(&dir).expect_err("forged lab.json");
+    assert!(err.to_string().contains("not a lab namespace"), "{err}");
+}

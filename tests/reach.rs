@@ -528,3 +528,49 @@ fn dash_j_reaches_hosts_the_inventory_gives_no_jump_for() {
         assert!(out.is_empty(), "{bad}: {out}");
     }
 }
+
+/// `run --sudo -- ps aux`: `ps` shows sudo's prompt marker in its output, which is not taken
+/// for a second prompt (issue 13): every host succeeds with the right password, asked once;
+/// a command printing the marker on stderr too; a wrong password is still reported as one.
+#[test]
+fn run_sudo_ps_aux_is_not_a_second_prompt() {
+    let lab = lab_with(
+        3,
+        &ReachOptions {
+            sudo_password: Some(SUDO_PW.into()),
+            ..ReachOptions::default()
+        },
+    );
+    for command in ["ps aux", "ps -o args= -p $PPID >&2; id -un"] {
+        let r = run_with_tty(
+            &lab,
+            &["run", "--sudo", "-o", "json", "all", "--", command],
+            SUDO_PW,
+        );
+        assert_eq!(
+            r.code, 0,
+            "{command}: stdout:\n{}\nstderr:\n{}\ntty:\n{}",
+            r.out, r.err, r.tty
+        );
+        assert_eq!(r.tty.matches("password for").count(), 1, "{}", r.tty);
+        let rows = json_rows(&r.out);
+        assert_eq!(rows.len(), 3, "{}", r.out);
+        for row in &rows {
+            assert_eq!(row["exit_code"], 0, "{command}: {row}");
+            let both = format!("{}{}", row["stdout"], row["stderr"]);
+            assert!(both.contains("fleetdeck-sudo-"), "{command}: {row}");
+        }
+    }
+    let r = run_with_tty(
+        &lab,
+        &["run", "--sudo", "-o", "json", "all", "--", "ps aux"],
+        "not-the-password",
+    );
+    assert_ne!(r.code, 0, "{}", r.out);
+    for row in &json_rows(&r.out) {
+        assert_eq!(row["error"]["class"], "auth-failed", "{row}");
+        let msg = row["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains("wrong sudo password"), "{row}");
+    }
+    assert!(!r.out.contains(SUDO_PW) && !r.err.contains(SUDO_PW));
+}

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use fleetdeck::engine::ErrorClass;
 use fleetdeck::ssh::transfer::{
-    download, upload, DownloadSpec, Naming, Overwrite, TransferError, TransferReport, UploadSpec,
+    download, download_with_limits, upload, DownloadSpec, Naming, Overwrite, PullLimits,
+    TransferError, TransferReport, UploadSpec,
 };
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -739,6 +740,171 @@ fn hostile_remote_tree_writes_nothing_outside_dest() {
     };
     let err = down(&lab, 0, &spec).expect_err("dir without recursive");
     assert!(err.to_string().contains("--recursive"), "{err}");
+}
+
+fn down_limited(
+    lab: &TestLab,
+    spec: &DownloadSpec,
+    limits: PullLimits,
+) -> Result<TransferReport, TransferError> {
+    let sess = session(lab, 0);
+    download_with_limits(
+        &sess,
+        &lab.hosts()[0].name,
+        spec,
+        limits,
+        &AtomicBool::new(false),
+        &mut no_progress(),
+    )
+}
+
+/// A server's listing is bounded: a tree deeper than the limit (65 levels against the
+/// default 64) and a directory with more entries than the limit fail with the limit named,
+/// before anything is written; within the limits the same trees arrive whole.
+#[test]
+fn pull_limits_on_depth_and_entries_write_nothing() {
+    let lab = common::lab(1);
+    let home = lab.home(0);
+    let mut deep = home.join("deep");
+    for _ in 0..65 {
+        deep.push("d");
+    }
+    fs::create_dir_all(&deep).expect("deep tree");
+    fs::write(deep.join("bottom.txt"), b"bottom").expect("file");
+    fs::write(home.join("deep/top.txt"), b"top").expect("file");
+    let wide = home.join("wide");
+    fs::create_dir_all(wide.join("sub")).expect("wide dir");
+    for i in 0..41 {
+        fs::write(wide.join(format!("f{i:02}")), b"x").expect("file");
+    }
+    fs::write(wide.join("sub/inner"), b"y").expect("file");
+    let spec = |remote: &str, dest: &Path| DownloadSpec {
+        remote: remote.into(),
+        dest: dest.to_path_buf(),
+        recursive: true,
+        ..DownloadSpec::default()
+    };
+
+    let dest = lab.tmp().join("dest-deep");
+    let err = down(&lab, 0, &spec("deep", &dest)).expect_err("deeper than the default limit");
+    let msg = err.to_string();
+    assert!(msg.contains("nested more than 64 deep"), "{msg}");
+    assert!(msg.contains("nothing was written"), "{msg}");
+    assert!(!dest.exists(), "nothing written: {:?}", tree(&dest));
+    let limits = PullLimits {
+        max_depth: 66,
+        ..PullLimits::default()
+    };
+    let report = down_limited(&lab, &spec("deep", &dest), limits).expect("within the limit");
+    assert_eq!(report.files, 2);
+
+    let dest = lab.tmp().join("dest-wide");
+    let small = PullLimits {
+        max_dir_entries: 40,
+        ..PullLimits::default()
+    };
+    let err = down_limited(&lab, &spec("wide", &dest), small).expect_err("too many entries");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("more than 40 entries in one directory"),
+        "{msg}"
+    );
+    assert!(!dest.exists(), "nothing written: {:?}", tree(&dest));
+    // The whole fetch is bounded too: 42 + 1 entries against 42.
+    let total = PullLimits {
+        max_entries: 42,
+        ..PullLimits::default()
+    };
+    let err = down_limited(&lab, &spec("wide", &dest), total).expect_err("too many in all");
+    assert!(
+        err.to_string()
+            .contains("more than 42 entries in the whole fetch"),
+        "{err}"
+    );
+    assert!(!dest.exists());
+    let fits = PullLimits {
+        max_dir_entries: 42,
+        max_entries: 43,
+        ..PullLimits::default()
+    };
+    let report = down_limited(&lab, &spec("wide", &dest), fits).expect("within the limits");
+    assert_eq!(report.files, 42);
+    // A cancelled listing stops with "cancelled", nothing written.
+    let sess = session(&lab, 0);
+    let dest = lab.tmp().join("dest-cancel");
+    let err = download(
+        &sess,
+        &lab.hosts()[0].name,
+        &spec("wide", &dest),
+        &AtomicBool::new(true),
+        &mut no_progress(),
+    )
+    .expect_err("cancelled");
+    assert!(matches!(err, TransferError::Cancelled), "{err}");
+    assert!(!dest.exists());
+}
+
+/// Pull destinations: hosts whose names differ only in `/` vs `_` land in different
+/// directories, and a symlink planted below DEST (not only as its last component) is refused,
+/// never followed.
+#[test]
+fn pull_destinations_are_injective_and_never_follow_symlinks() {
+    let lab = common::lab(1);
+    let home = lab.home(0);
+    fs::create_dir_all(home.join("t/a/b")).expect("tree");
+    fs::write(home.join("t/a/b/f.txt"), b"one").expect("file");
+    let dest = lab.tmp().join("dest");
+    let sess = session(&lab, 0);
+    let spec = DownloadSpec {
+        remote: "t".into(),
+        dest: dest.clone(),
+        recursive: true,
+        ..DownloadSpec::default()
+    };
+    let cancel = AtomicBool::new(false);
+    for host in ["a/b", "a_b"] {
+        download(&sess, host, &spec, &cancel, &mut no_progress()).expect("fetch");
+    }
+    let mut dirs: Vec<String> = fs::read_dir(&dest)
+        .expect("ls dest")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs, ["a%2Fb", "a_b"]);
+
+    // With --naming suffix, `a.b` from host `c` and `a` from host `b.c` stay apart.
+    fs::create_dir_all(home.join("s")).expect("dir");
+    fs::write(home.join("s/a.b"), b"from c").expect("file");
+    fs::write(home.join("s/a"), b"from b.c").expect("file");
+    let suffixed = lab.tmp().join("suffixed");
+    for (host, remote) in [("c", "s/a.b"), ("b.c", "s/a")] {
+        let spec = DownloadSpec {
+            remote: remote.into(),
+            dest: suffixed.clone(),
+            naming: Naming::Suffix,
+            ..DownloadSpec::default()
+        };
+        download(&sess, host, &spec, &cancel, &mut no_progress()).expect("fetch");
+    }
+    assert_eq!(fs::read(suffixed.join("a.b.c")).expect("read"), b"from c");
+    assert_eq!(
+        fs::read(suffixed.join("a.b%2Ec")).expect("read"),
+        b"from b.c"
+    );
+
+    // A symlink planted two levels below DEST/<host>: refused, nothing written outside.
+    let outside = lab.tmp().join("outside");
+    fs::create_dir_all(&outside).expect("outside");
+    let host_dir = dest.join("planted");
+    fs::create_dir_all(host_dir.join("t")).expect("host dir");
+    std::os::unix::fs::symlink(&outside, host_dir.join("t/a")).expect("planted link");
+    let err = download(&sess, "planted", &spec, &cancel, &mut no_progress())
+        .expect_err("planted symlink refused");
+    assert!(err.to_string().contains("not a directory"), "{err}");
+    assert!(
+        fs::read_dir(&outside).expect("ls").next().is_none(),
+        "nothing written outside"
+    );
 }
 
 #[test]

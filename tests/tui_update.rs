@@ -1071,6 +1071,50 @@ fn sudo_password_dialog_names_the_user_and_is_masked() {
     }
 }
 
+/// The sudo password dialog keeps the answer for this job unless Tab chose the session.
+#[test]
+fn sudo_dialog_tab_keeps_the_password_for_the_session() {
+    let ask = |app: &mut fleetdeck::tui::app::App, id| {
+        update(
+            app,
+            Action::AskSecret(
+                id,
+                SecretKind::Sudo {
+                    user: "fdlab".into(),
+                },
+                "[sudo] password for fdlab (to run as root; asked first by web01)".into(),
+            ),
+        );
+    };
+    let mut app = app(120, 40);
+    ask(&mut app, 5);
+    assert!(
+        screen(&app).contains("[ ] keep for this session"),
+        "{}",
+        screen(&app)
+    );
+    chars(&mut app, "pw");
+    match key(&mut app, KeyCode::Enter).as_slice() {
+        [Effect::AnswerSecret(5, Some(s))] => assert!(!s.keep_for_session()),
+        other => panic!("{other:?}"),
+    }
+    ask(&mut app, 6);
+    chars(&mut app, "pw");
+    key(&mut app, KeyCode::Tab);
+    assert!(
+        screen(&app).contains("[x] keep for this session"),
+        "{}",
+        screen(&app)
+    );
+    match key(&mut app, KeyCode::Enter).as_slice() {
+        [Effect::AnswerSecret(6, Some(s))] => {
+            assert!(s.keep_for_session());
+            assert_eq!(s.expose(), "pw");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn i_shows_a_hosts_settings_and_where_each_came_from() {
     let mut app = reach_app(140, 45);

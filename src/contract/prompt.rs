@@ -47,7 +47,9 @@ pub enum SecretKind {
     /// Passphrase of an identity file.
     Passphrase { key_file: PathBuf },
     /// sudo password of login user `user`: asked when sudo first prompts, at most once per
-    /// engine for that user (again in a later job only after sudo rejected it), kept in memory.
+    /// job for that user, kept in memory for that job only unless the answer is
+    /// [`Secret::for_session`]. A host whose key was first trusted in this session is asked
+    /// about by name, never handed a password given for others.
     Sudo { user: String },
 }
 
@@ -59,16 +61,36 @@ pub trait Prompter: Send + Sync {
     fn secret(&self, kind: &SecretKind, prompt: &str) -> Option<Secret>;
 }
 
-/// A secret kept only in memory; its `Debug` never shows the value.
+/// A secret kept only in memory; its `Debug` never shows the value. The operator may ask for
+/// it to be kept for the rest of the session ([`Secret::for_session`]); otherwise a sudo
+/// password lasts one job.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret {
+    value: String,
+    keep_for_session: bool,
+}
 
 impl Secret {
+    /// A secret for the job that asked for it.
     pub fn new(value: String) -> Self {
-        Secret(value)
+        Secret {
+            value,
+            keep_for_session: false,
+        }
+    }
+    /// A secret the operator chose to keep for the rest of the session (later jobs too).
+    pub fn for_session(value: String) -> Self {
+        Secret {
+            value,
+            keep_for_session: true,
+        }
     }
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.value
+    }
+    /// True when the operator chose to keep it for the session.
+    pub fn keep_for_session(&self) -> bool {
+        self.keep_for_session
     }
 }
 

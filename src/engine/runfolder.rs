@@ -41,22 +41,10 @@ impl PrivateDir for std::fs::DirBuilder {
     }
 }
 
-/// A host name made safe as a file name (no `/`, no leading dot, no control characters).
+/// A host name as a file name: [`crate::paths::host_file_name`], the same mapping pull
+/// destinations use (no `/`, no leading dot, no control characters, and injective).
 pub fn host_file_stem(host: &str) -> String {
-    let mut s: String = host
-        .chars()
-        .map(|c| {
-            if c == '/' || c == '\0' || c.is_control() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    if s.starts_with('.') || s.is_empty() {
-        s.insert(0, '_');
-    }
-    s
+    crate::paths::host_file_name(host)
 }
 
 /// The two output files of one host in one run. Each is created on its stream's first byte,
@@ -133,8 +121,9 @@ mod tests {
     #[test]
     fn names_are_safe() {
         assert_eq!(host_file_stem("web01"), "web01");
-        assert_eq!(host_file_stem("../x"), "_.._x");
-        assert_eq!(host_file_stem("a\nb"), "a_b");
+        assert_eq!(host_file_stem("../x"), "%2E.%2Fx");
+        assert_eq!(host_file_stem("a\nb"), "a%0Ab");
+        assert_ne!(host_file_stem("a/b"), host_file_stem("a_b"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::error::io_err;
@@ -34,9 +34,19 @@ pub(super) fn prepare_dir(dir: &Path) -> Result<PathBuf, LabError> {
         dir: abs.clone(),
         source,
     };
-    crate::paths::create_private_dir(&abs).map_err(not_writable)?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&abs)
+        .map_err(not_writable)?;
+    // The lab runs daemons (often as root) from files in DIR: a DIR others can write would let
+    // them swap those files or plant symlinks for root's writes.
+    crate::paths::check_private_dir(&abs).map_err(|e| LabError::UnsafeDir {
+        dir: abs.clone(),
+        reason: e.to_string(),
+    })?;
     let probe = abs.join(".write-test");
-    fs::write(&probe, b"").map_err(not_writable)?;
+    crate::paths::create_private_file(&probe).map_err(not_writable)?;
     let _ = fs::remove_file(&probe);
     let abs = abs.canonicalize().map_err(not_writable)?;
     Ok(abs)
@@ -51,6 +61,8 @@ pub(super) fn lock_dir(dir: &Path) -> Result<DirLock, LabError> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .map_err(io_err(format!("open {}", path.display())))?;
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)

@@ -28,6 +28,8 @@ pub enum LabError {
     NoFreeRange(usize),
     #[error("lab directory {dir} is not writable: {source}")]
     DirNotWritable { dir: PathBuf, source: io::Error },
+    #[error("lab directory {} is not safe: {reason}; choose another --dir", dir.display())]
+    UnsafeDir { dir: PathBuf, reason: String },
     #[error(
         "lab directory {dir:?} holds {ch:?}, which sshd_config cannot quote; choose another --dir"
     )]
@@ -70,6 +72,7 @@ impl LabError {
                 | Self::PortInUse { .. }
                 | Self::NoFreeRange(_)
                 | Self::DirNotWritable { .. }
+                | Self::UnsafeDir { .. }
                 | Self::BadDir { .. }
                 | Self::NotALab(_)
                 | Self::DeepNeedsBastion

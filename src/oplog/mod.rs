@@ -219,7 +219,16 @@ fn end_torn_line(path: &Path, file: &mut std::fs::File) -> io::Result<()> {
         return Ok(());
     }
     let mut last = [0u8; 1];
-    std::fs::File::open(path)?.read_exact_at(&mut last, len - 1)?;
+    // Read through a second open of the same path, never through a symlink swapped in since
+    // (the append handle is write-only).
+    let reader = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)?
+    };
+    reader.read_exact_at(&mut last, len - 1)?;
     if last[0] != b'\n' {
         file.write_all(b"\n")?;
     }
@@ -230,6 +239,21 @@ fn end_torn_line(path: &Path, file: &mut std::fs::File) -> io::Result<()> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_symlinked_log_is_refused_not_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").expect("write");
+        let path = dir.path().join("oplog.jsonl");
+        std::os::unix::fs::symlink(&victim, &path).expect("symlink");
+        let e = OpLog::open(&path).expect_err("symlink refused");
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(&victim).expect("read"),
+            "precious\n"
+        );
+    }
 
     #[test]
     fn records_round_trip_as_tagged_json_lines() {

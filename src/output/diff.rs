@@ -108,7 +108,11 @@ mod tests {
 
     #[test]
     fn the_diff_is_cut_at_the_limit() {
-        let base = (0..100).map(|i| i.to_string()).collect::<Vec<_>>().join("\n") + "\n";
+        let base = (0..100)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
         let d = unified(&base, "", 10);
         assert_eq!(d.len(), 11);
         assert_eq!(d[10].kind, DiffKind::Cut);

@@ -57,6 +57,8 @@ pub enum Dialog {
         kind: SecretKind,
         text: String,
         input: String,
+        /// A sudo password kept for the session (Tab toggles) instead of this job only.
+        keep: bool,
     },
     /// `s`: select hosts by an inventory pattern.
     Pattern {

@@ -201,7 +201,15 @@ fn dialog_hints(d: &Dialog) -> &'static [(&'static str, &'static str)] {
             ("a", "accept and save"),
             ("r/Esc", "reject"),
         ],
-        Dialog::Secret { .. } => &[("Enter", "send"), ("Esc", "give none"), ("Ctrl-U", "clear")],
+        Dialog::Secret {
+            kind: crate::contract::SecretKind::Sudo { .. },
+            ..
+        } => &[
+            ("Enter", "send"),
+            ("Tab", "keep for this session"),
+            ("Esc", "decline"),
+        ],
+        Dialog::Secret { .. } => &[("Enter", "send"), ("Esc", "decline"), ("Ctrl-U", "clear")],
         Dialog::Pattern { .. } => &[("Enter", "select"), ("Esc", "cancel"), ("Ctrl-U", "clear")],
         Dialog::History(h) => match h.level {
             crate::tui::history::Level::Jobs => &[

@@ -78,10 +78,16 @@ impl Worker {
             .as_deref()
             .map(|run_as| crate::engine::sudo::JobSudo {
                 cache: &shared.sudo,
-                job: job.id,
-                user: &target.conn.user,
-                run_as,
-                host,
+                asker: crate::engine::sudo::Asker {
+                    job: job.id,
+                    user: &target.conn.user,
+                    run_as,
+                    host,
+                    newly_trusted: crate::engine::sudo::newly_trusted(
+                        &shared.accepted,
+                        &target.conn,
+                    ),
+                },
                 prompter: &shared.config.prompter,
             });
         let outcome = exec::run(

@@ -10,8 +10,8 @@ use ssh2::{Channel, Session};
 
 mod sudo;
 
-use self::sudo::MarkerFilter;
-pub use self::sudo::{remote_command, sudo_marker, SudoPassword};
+use self::sudo::PromptFilter;
+pub use self::sudo::{remote_command, SudoMarkers, SudoPassword};
 use super::{SshError, Waiter};
 use crate::contract::{ErrorClass, ExecSpec, ExitStatus, Stream};
 
@@ -234,16 +234,17 @@ fn run_inner(
     mut sudo: Option<&mut dyn SudoPassword>,
     on_output: &mut dyn FnMut(Stream, &[u8]),
 ) -> Result<(), SshError> {
-    let marker = sudo_marker();
-    start_command(sess, w, ch, spec, &marker)?;
+    let markers = SudoMarkers::fresh();
+    start_command(sess, w, ch, spec, &markers)?;
     let sudo_user = spec.sudo_user.as_deref().unwrap_or("root");
-    // With a pty sudo's prompt arrives on stdout (the terminal): both streams are filtered.
-    let mut filters = spec.sudo_user.as_ref().map(|_| {
-        [
-            MarkerFilter::new(marker.as_bytes()),
-            MarkerFilter::new(marker.as_bytes()),
-        ]
-    });
+    // sudo writes its prompt on stderr, which is the terminal (stdout) with a pty: only that
+    // stream is read for prompts, and only until the command runs.
+    let sudo_stream = if spec.pty {
+        Stream::Stdout
+    } else {
+        Stream::Stderr
+    };
+    let mut filter = spec.sudo_user.as_ref().map(|_| PromptFilter::new(&markers));
     let mut prompts = 0usize;
     let mut buf = vec![0u8; READ_CHUNK];
     let mut out_eof = false;
@@ -252,15 +253,15 @@ fn run_inner(
         let mut progressed = false;
         let mut found = 0usize;
         {
-            let mut sink = |stream: Stream, data: &[u8]| match filters.as_mut() {
-                Some(f) => {
-                    let (pass, n) = f[usize::from(stream == Stream::Stderr)].feed(data);
-                    found += n;
-                    if !pass.is_empty() {
-                        on_output(stream, &pass);
+            let mut sink = |stream: Stream, data: &[u8]| match filter.as_mut() {
+                Some(f) if stream == sudo_stream && !f.running() => {
+                    let fed = f.feed(data);
+                    found += fed.prompts;
+                    if !fed.pass.is_empty() {
+                        on_output(stream, &fed.pass);
                     }
                 }
-                None => on_output(stream, data),
+                _ => on_output(stream, data),
             };
             if !out_eof {
                 out_eof = drain(ch, &mut buf, Stream::Stdout, &mut sink, &mut progressed)?;
@@ -281,12 +282,10 @@ fn run_inner(
             answer_prompt(sess, w, ch, sudo.as_deref_mut(), prompts, sudo_user)?;
         }
         if out_eof && err_eof {
-            if let Some(f) = filters.as_mut() {
-                for (i, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
-                    let rest = f[i].finish();
-                    if !rest.is_empty() {
-                        on_output(stream, &rest);
-                    }
+            if let Some(f) = filter.as_mut() {
+                let rest = f.finish();
+                if !rest.is_empty() {
+                    on_output(sudo_stream, &rest);
                 }
             }
             return Ok(());
@@ -305,14 +304,14 @@ fn start_command(
     w: &Waiter<'_>,
     ch: &mut Channel,
     spec: &ExecSpec,
-    marker: &str,
+    markers: &SudoMarkers,
 ) -> Result<(), SshError> {
     if spec.pty {
         w.retry(sess, "requesting a pty", || {
             ch.request_pty("xterm", None, Some((200, 50, 0, 0)))
         })?;
     }
-    let command = remote_command(spec, marker);
+    let command = remote_command(spec, markers);
     w.retry(sess, "starting the command", || ch.exec(&command))?;
     if spec.sudo_user.is_none() && !spec.pty {
         // Nothing is ever written to the command's stdin: end it at once, as `ssh -n` does,

@@ -1,85 +1,157 @@
 //! Running a command through sudo: the command line that makes sudo read its password from
-//! stdin and print a marker as its prompt, and the filter that finds that marker in the output
-//! (where sudo writes it, not where `ps` output echoes it) and cuts it out.
+//! stdin and print a marker as its prompt, and the filter that recognises that marker only
+//! where sudo writes it: on sudo's stream (stderr, or the terminal with a pty), before the
+//! command starts. The command line makes the command's wrapper print a second nonce on that
+//! stream right after sudo authenticated; from then on nothing is a prompt, so a marker that
+//! `ps aux` shows or a command echoes is output like any other.
 
 use crate::contract::ExecSpec;
 use crate::util::shell_quote;
 
 /// The command line sent to the server. With `sudo_user`, sudo is told to read a password
-/// from stdin (`-S`) and to print `marker` as its prompt (on stderr), so that the prompt can
-/// be recognised, answered once and cut out of the output. `marker` must not contain `%`
-/// (sudo expands `%` escapes in prompts) nor a `'`.
-pub fn remote_command(spec: &ExecSpec, marker: &str) -> String {
+/// from stdin (`-S`) and to print `markers.prompt` as its prompt (on stderr), and the shell it
+/// starts prints `markers.ran` on stderr before it runs the command, so that prompts are
+/// recognised only before that. Neither marker may contain `%` (sudo expands `%` escapes in
+/// prompts) nor a `'`.
+pub fn remote_command(spec: &ExecSpec, markers: &SudoMarkers) -> String {
     match &spec.sudo_user {
-        Some(user) => format!(
-            "sudo -S -p {} -u {} -- sh -c {}",
-            shell_quote(marker),
-            shell_quote(user),
-            shell_quote(&spec.command)
-        ),
+        Some(user) => {
+            let wrapper = format!(
+                "printf '%s' {} >&2; exec sh -c \"$1\"",
+                shell_quote(&markers.ran)
+            );
+            format!(
+                "sudo -S -p {} -u {} -- sh -c {} sh {}",
+                shell_quote(&markers.prompt),
+                shell_quote(user),
+                shell_quote(&wrapper),
+                shell_quote(&spec.command)
+            )
+        }
         None => spec.command.clone(),
     }
 }
 
-/// A fresh prompt marker: unlikely to appear in any output, different for every command.
-pub fn sudo_marker() -> String {
-    use rand::Rng;
-    let n: u64 = rand::thread_rng().gen();
-    format!("[fleetdeck-sudo-{n:016x}]")
+/// The two nonces of one command run through sudo: sudo's prompt, and the line the command's
+/// wrapper prints once sudo let it run.
+#[derive(Debug, Clone)]
+pub struct SudoMarkers {
+    pub prompt: String,
+    pub ran: String,
+}
+
+impl SudoMarkers {
+    /// Fresh markers: unlikely to appear in any output, different for every command.
+    pub fn fresh() -> SudoMarkers {
+        use rand::Rng;
+        let mut rng = rand::thread_rng();
+        let (p, r): (u64, u64) = (rng.gen(), rng.gen());
+        SudoMarkers {
+            prompt: format!("[fleetdeck-sudo-{p:016x}]"),
+            ran: format!("[fleetdeck-ran-{r:016x}]"),
+        }
+    }
 }
 
 /// How a command run through sudo gets its password.
 pub trait SudoPassword {
-    /// The password to send when sudo prompts (asked at most once per engine and user; `None`
-    /// when the operator has none to give).
+    /// The password to send when sudo prompts (`None` when the operator has none to give).
     fn password(&mut self) -> Option<crate::contract::Secret>;
     /// Called when sudo prompted again: the password given was wrong on this host.
     fn rejected(&mut self);
 }
 
-/// Finds sudo's prompt marker in one output stream (it may arrive split across reads), cuts
-/// it out, and holds back only bytes that could be the start of a marker.
-pub(super) struct MarkerFilter<'m> {
-    marker: &'m [u8],
-    pending: Vec<u8>,
+/// What one feed of sudo's stream held.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Fed {
+    /// The bytes safe to pass on (markers cut out).
+    pub(super) pass: Vec<u8>,
+    /// How many prompts sudo printed in this feed.
+    pub(super) prompts: usize,
 }
 
-impl<'m> MarkerFilter<'m> {
-    pub(super) fn new(marker: &'m [u8]) -> Self {
-        MarkerFilter {
-            marker,
+/// Reads sudo's stream (it may arrive split across reads): before the `ran` marker, cuts out
+/// and counts prompt markers and holds back only bytes that could start a marker; from the
+/// `ran` marker on (the command runs), passes everything through unchanged.
+pub(super) struct PromptFilter<'m> {
+    prompt: &'m [u8],
+    ran: &'m [u8],
+    pending: Vec<u8>,
+    running: bool,
+}
+
+impl<'m> PromptFilter<'m> {
+    pub(super) fn new(markers: &'m SudoMarkers) -> Self {
+        PromptFilter {
+            prompt: markers.prompt.as_bytes(),
+            ran: markers.ran.as_bytes(),
             pending: Vec::new(),
+            running: false,
         }
     }
 
-    /// Feeds `data`; returns the bytes safe to pass on and how many markers were cut.
-    pub(super) fn feed(&mut self, data: &[u8]) -> (Vec<u8>, usize) {
+    /// True once sudo let the command run: no prompt can come any more.
+    pub(super) fn running(&self) -> bool {
+        self.running
+    }
+
+    /// Feeds `data` from sudo's stream.
+    pub(super) fn feed(&mut self, data: &[u8]) -> Fed {
+        if self.running {
+            return Fed {
+                pass: data.to_vec(),
+                prompts: 0,
+            };
+        }
         self.pending.extend_from_slice(data);
-        let mut out = Vec::with_capacity(self.pending.len());
-        let mut found = 0;
-        let m = self.marker;
+        let mut fed = Fed {
+            pass: Vec::with_capacity(self.pending.len()),
+            prompts: 0,
+        };
         let mut i = 0;
-        while let Some(pos) = find(&self.pending[i..], m) {
-            out.extend_from_slice(&self.pending[i..i + pos]);
-            i += pos + m.len();
-            found += 1;
+        loop {
+            let hay = &self.pending[i..];
+            let at_prompt = find(hay, self.prompt);
+            let at_ran = find(hay, self.ran);
+            let prompt_first = match (at_prompt, at_ran) {
+                (Some(p), Some(r)) => p < r,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if let (true, Some(p)) = (prompt_first, at_prompt) {
+                fed.pass.extend_from_slice(&hay[..p]);
+                i += p + self.prompt.len();
+                fed.prompts += 1;
+                continue;
+            }
+            if let Some(r) = at_ran {
+                fed.pass.extend_from_slice(&hay[..r]);
+                fed.pass.extend_from_slice(&hay[r + self.ran.len()..]);
+                self.pending.clear();
+                self.running = true;
+                return fed;
+            }
+            break;
         }
         let rest = &self.pending[i..];
-        // The longest suffix of `rest` that is a proper prefix of the marker is held back.
-        let keep = (1..m.len().min(rest.len() + 1))
-            .rev()
-            .find(|&k| rest.ends_with(&m[..k]))
-            .unwrap_or(0);
-        out.extend_from_slice(&rest[..rest.len() - keep]);
-        let tail = rest[rest.len() - keep..].to_vec();
-        self.pending = tail;
-        (out, found)
+        let keep = held_back(rest, self.prompt).max(held_back(rest, self.ran));
+        fed.pass.extend_from_slice(&rest[..rest.len() - keep]);
+        self.pending = rest[rest.len() - keep..].to_vec();
+        fed
     }
 
     /// What is left at the end of the stream.
     pub(super) fn finish(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.pending)
     }
+}
+
+/// The length of the longest suffix of `rest` that is a proper prefix of `marker`.
+fn held_back(rest: &[u8], marker: &[u8]) -> usize {
+    (1..marker.len().min(rest.len() + 1))
+        .rev()
+        .find(|&k| rest.ends_with(&marker[..k]))
+        .unwrap_or(0)
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -93,19 +165,46 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
+    fn markers() -> SudoMarkers {
+        SudoMarkers {
+            prompt: "[M-1234]".into(),
+            ran: "[R-99]".into(),
+        }
+    }
+
+    fn fed(pass: &[u8], prompts: usize) -> Fed {
+        Fed {
+            pass: pass.to_vec(),
+            prompts,
+        }
+    }
+
     #[test]
-    fn marker_filter_cuts_split_markers_and_keeps_the_rest() {
-        let m = b"[M-1234]";
-        let mut filter = MarkerFilter::new(m);
-        let feed = |f: &mut MarkerFilter, data: &[u8]| f.feed(data);
-        assert_eq!(feed(&mut filter, b"hello [M-1"), (b"hello ".to_vec(), 0));
-        assert_eq!(feed(&mut filter, b"234]world ["), (b"world ".to_vec(), 1));
-        assert_eq!(feed(&mut filter, b"x"), (b"[x".to_vec(), 0));
-        assert_eq!(
-            feed(&mut filter, b"[M-1234][M-1234]end[M"),
-            (b"end".to_vec(), 2)
-        );
-        assert_eq!(filter.finish(), b"[M");
+    fn prompts_split_across_reads_are_cut_until_the_command_runs() {
+        let m = markers();
+        let mut f = PromptFilter::new(&m);
+        assert_eq!(f.feed(b"hello [M-1"), fed(b"hello ", 0));
+        assert_eq!(f.feed(b"234]Sorry ["), fed(b"Sorry ", 1));
+        assert_eq!(f.feed(b"x"), fed(b"[x", 0));
+        assert_eq!(f.feed(b"[M-1234][M-1234]end[M"), fed(b"end", 2));
+        assert!(!f.running());
+        assert_eq!(f.finish(), b"[M");
+    }
+
+    #[test]
+    fn after_the_ran_marker_nothing_is_a_prompt() {
+        let m = markers();
+        let mut f = PromptFilter::new(&m);
+        // The ran marker split across reads, then output that shows the prompt marker (as
+        // `ps aux` does) and the ran marker again: passed through, never counted.
+        assert_eq!(f.feed(b"[M-1234][R-"), fed(b"", 1));
+        assert_eq!(f.feed(b"99]out [M-1234]"), fed(b"out [M-1234]", 0));
+        assert!(f.running());
+        assert_eq!(f.feed(b"[R-99][M-1"), fed(b"[R-99][M-1", 0));
+        assert_eq!(f.finish(), b"");
+        // The ran marker before a prompt marker in one read: the prompt marker is output.
+        let mut f = PromptFilter::new(&m);
+        assert_eq!(f.feed(b"a[R-99]b[M-1234]"), fed(b"ab[M-1234]", 0));
     }
 
     #[test]
@@ -115,19 +214,25 @@ mod tests {
             sudo_user: Some("root".into()),
             ..ExecSpec::default()
         };
-        let m = sudo_marker();
-        assert!(!m.contains('%') && !m.contains('\''));
+        let m = SudoMarkers::fresh();
+        for s in [&m.prompt, &m.ran] {
+            assert!(!s.contains('%') && !s.contains('\''), "{s}");
+        }
+        assert_ne!(m.prompt, m.ran);
         let words = shlex::split(&remote_command(&spec, &m)).expect("one shell command");
+        let wrapper = format!("printf '%s' '{}' >&2; exec sh -c \"$1\"", m.ran);
         let want = [
             "sudo",
             "-S",
             "-p",
-            &m,
+            &m.prompt,
             "-u",
             "root",
             "--",
             "sh",
             "-c",
+            &wrapper,
+            "sh",
             "echo 'a b'",
         ];
         assert_eq!(words, want);

@@ -22,6 +22,7 @@ use crate::contract::ErrorClass;
 pub use crate::contract::{DownloadSpec, Naming, Overwrite, UploadSpec};
 
 mod download;
+pub use download::PullLimits;
 pub mod names;
 mod remote;
 mod upload;
@@ -249,7 +250,19 @@ pub fn download(
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<TransferReport, TransferError> {
-    download::run(sess, host, spec, cancel, progress)
+    download_with_limits(sess, host, spec, PullLimits::default(), cancel, progress)
+}
+
+/// [`download`] with other bounds on what the server may list (tests use small ones).
+pub fn download_with_limits(
+    sess: &ssh2::Session,
+    host: &str,
+    spec: &DownloadSpec,
+    limits: PullLimits,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<TransferReport, TransferError> {
+    download::run(sess, host, spec, limits, cancel, progress)
 }
 
 #[cfg(test)]

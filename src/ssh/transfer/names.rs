@@ -39,25 +39,11 @@ pub fn check_remote_name(name: &[u8]) -> Option<&'static str> {
     None
 }
 
-/// A host name made safe as one local path component: characters other than ASCII letters,
-/// digits, `.`, `-`, `_` and `@` become `_`; names that would mean `.`/`..` or be hidden get a `_`
-/// in front.
+/// A host name as one local path component: [`crate::paths::host_file_name`], the mapping
+/// run folders use too (no `/`, no leading dot, no control characters, and injective, so
+/// `a/b` and `a_b` never share a directory).
 pub fn sanitize_host(host: &str) -> String {
-    let mut out: String = host
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if out.is_empty() || out.starts_with('.') {
-        out.insert(0, '_');
-    }
-    out.truncate(NAME_MAX - 16);
-    out
+    crate::paths::host_file_name(host)
 }
 
 /// A fresh random token for temp names (8 lowercase alphanumerics).
@@ -176,12 +162,15 @@ mod tests {
     fn host_names_are_one_safe_component() {
         assert_eq!(sanitize_host("web01"), "web01");
         assert_eq!(sanitize_host("db-1.example.com"), "db-1.example.com");
-        assert_eq!(sanitize_host(".."), "_..");
-        assert_eq!(sanitize_host("."), "_.");
-        assert_eq!(sanitize_host(""), "_");
-        assert_eq!(sanitize_host("../../etc"), "_.._.._etc");
-        assert_eq!(sanitize_host("a/b"), "a_b");
-        assert_eq!(sanitize_host("x\u{1b}[31m"), "x__31m");
+        assert_eq!(sanitize_host(".."), "%2E.");
+        assert_eq!(sanitize_host("."), "%2E");
+        assert_eq!(sanitize_host(""), "%");
+        assert_eq!(sanitize_host("../../etc"), "%2E.%2F..%2Fetc");
+        assert_eq!(sanitize_host("a/b"), "a%2Fb");
+        assert_eq!(sanitize_host("a_b"), "a_b");
+        assert_eq!(sanitize_host("a%2Fb"), "a%252Fb");
+        assert_eq!(sanitize_host("x\u{1b}[31m"), "x%1B[31m");
+        assert_eq!(sanitize_host("x\u{85}"), "x%C2%85");
         assert!(!sanitize_host("a/b/../c").contains('/'));
     }
 

@@ -97,6 +97,7 @@ pub fn draw_dialog(frame: &mut Frame, app: &App, dialog: &Dialog, area: Rect) {
             kind,
             text: prompt,
             input,
+            keep,
             ..
         } => {
             let w = if matches!(kind, SecretKind::Sudo { .. }) {
@@ -107,7 +108,7 @@ pub fn draw_dialog(frame: &mut Frame, app: &App, dialog: &Dialog, area: Rect) {
             (
                 secret_title(kind),
                 false,
-                secret_lines(app, kind, prompt, input),
+                secret_lines(app, kind, prompt, input, *keep),
                 w,
             )
         }
@@ -208,7 +209,13 @@ fn secret_title(kind: &SecretKind) -> String {
 }
 
 /// A password or passphrase question; the input shows as one dot per character.
-fn secret_lines<'a>(app: &App, kind: &SecretKind, prompt: &str, input: &str) -> Vec<SafeLine<'a>> {
+fn secret_lines<'a>(
+    app: &App,
+    kind: &SecretKind,
+    prompt: &str,
+    input: &str,
+    keep: bool,
+) -> Vec<SafeLine<'a>> {
     let t = &app.theme;
     let text = Style::default().fg(t.colors.text);
     let mut v = vec![
@@ -227,6 +234,14 @@ fn secret_lines<'a>(app: &App, kind: &SecretKind, prompt: &str, input: &str) -> 
         keys_line(app, &[("Enter", "send"), ("Esc", "decline")]),
     ];
     if matches!(kind, SecretKind::Sudo { .. }) {
+        v[4] = line_styled(
+            if keep {
+                "[x] keep for this session (Tab: this job only). Never written."
+            } else {
+                "[ ] keep for this session (Tab): kept for this job only, never written."
+            },
+            Style::default().fg(t.colors.dim),
+        );
         v.insert(
             4,
             line_styled(

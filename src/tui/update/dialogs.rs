@@ -5,7 +5,7 @@ use super::super::app::{App, Focus};
 use super::super::dialog::{Dialog, OnYes, RouteHop};
 use super::super::tree::Row;
 use super::command::start_job;
-use crate::engine::{HostKeyAnswer, LogLevel, Secret};
+use crate::engine::{HostKeyAnswer, LogLevel, Secret, SecretKind};
 use crate::inventory::HostId;
 
 /// The engine asks something: a dialog (queued behind an open one).
@@ -19,6 +19,7 @@ pub(super) fn on_question(app: &mut App, action: Action) {
             kind,
             text,
             input: String::new(),
+            keep: false,
         }),
         _ => {}
     }
@@ -216,18 +217,34 @@ fn host_key_cmd(app: &mut App, cmd: Cmd) -> Vec<Effect> {
 }
 
 fn secret_cmd(app: &mut App, cmd: Cmd) -> Vec<Effect> {
-    let Some(Dialog::Secret { prompt, input, .. }) = &mut app.dialog else {
+    let Some(Dialog::Secret {
+        prompt,
+        input,
+        kind,
+        keep,
+        ..
+    }) = &mut app.dialog
+    else {
         return Vec::new();
     };
     let prompt = *prompt;
     match cmd {
+        // Only a sudo password has a scope to choose: this job, or the session.
+        Cmd::FocusNext | Cmd::FocusPrev if matches!(kind, SecretKind::Sudo { .. }) => {
+            *keep = !*keep;
+        }
         Cmd::Insert(c) => input.push(c),
         Cmd::Backspace => {
             input.pop();
         }
         Cmd::ClearLine => input.clear(),
         Cmd::Submit => {
-            let secret = Secret::new(std::mem::take(input));
+            let value = std::mem::take(input);
+            let secret = if *keep {
+                Secret::for_session(value)
+            } else {
+                Secret::new(value)
+            };
             app.close_dialog();
             return vec![Effect::AnswerSecret(prompt, Some(secret))];
         }

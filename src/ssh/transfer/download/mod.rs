@@ -15,8 +15,9 @@ use std::sync::atomic::AtomicBool;
 
 use ssh2::Sftp;
 
-use self::plan::make_plan;
-use self::write::ensure_local_dir;
+pub use self::plan::PullLimits;
+use self::plan::{make_plan, Bounds};
+use self::write::{open_dest, open_local_dir};
 use super::names::{sanitize_host, token};
 use super::{
     check_cancel, resolve_remote, ssh_error, DownloadSpec, Naming, TransferError, TransferReport,
@@ -30,6 +31,8 @@ struct Ctx<'a> {
     spec: &'a DownloadSpec,
     cancel: &'a AtomicBool,
     base: PathBuf,
+    /// `base`, open: every local path below it is reached relative to this.
+    base_fd: std::os::fd::OwnedFd,
     token: String,
     buf: Vec<u8>,
     done: u64,
@@ -41,6 +44,7 @@ pub(super) fn run(
     sess: &ssh2::Session,
     host: &str,
     spec: &DownloadSpec,
+    limits: PullLimits,
     cancel: &AtomicBool,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<TransferReport, TransferError> {
@@ -59,7 +63,7 @@ pub(super) fn run(
     } else {
         resolve_remote(&home, typed)
     };
-    let plan = make_plan(&sftp, spec, &host_name, &remote, cancel)?;
+    let plan = make_plan(&sftp, spec, &host_name, &remote, &Bounds { limits, cancel })?;
 
     // DEST and any missing parents are private like everything fleetdeck creates.
     fs::DirBuilder::new()
@@ -69,12 +73,13 @@ pub(super) fn run(
         .map_err(|e| {
             TransferError::local(format!("creating directory {}", spec.dest.display()), e)
         })?;
-    let base = match spec.naming {
-        Naming::Subdir => {
-            ensure_local_dir(&spec.dest, Path::new(&host_name))?;
-            spec.dest.join(&host_name)
-        }
-        Naming::Suffix => spec.dest.clone(),
+    let dest_fd = open_dest(&spec.dest)?;
+    let (base, base_fd) = match spec.naming {
+        Naming::Subdir => (
+            spec.dest.join(&host_name),
+            open_local_dir(&dest_fd, &spec.dest, Path::new(&host_name))?,
+        ),
+        Naming::Suffix => (spec.dest.clone(), dest_fd),
     };
     let mut report = TransferReport {
         skipped: plan.skipped,
@@ -87,6 +92,7 @@ pub(super) fn run(
         spec,
         cancel,
         base,
+        base_fd,
         token: token(),
         buf: vec![0; 2 * CHUNK],
         done: 0,

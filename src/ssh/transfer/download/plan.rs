@@ -17,6 +17,29 @@ const LIBSSH2_ERROR_FILE: i32 = -16;
 /// Characters that make the last component of a remote path a glob.
 const GLOB_CHARS: &[char] = &['*', '?', '[', '{'];
 
+/// Bounds on what a listing from the (untrusted) server may hold, so that a hostile server
+/// can neither exhaust the worker's stack with nesting nor its memory with entries. A fetch
+/// that passes one fails before anything is written locally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PullLimits {
+    /// How many directories deep below the fetched one a tree may go.
+    pub max_depth: usize,
+    /// Entries one directory listing may hold.
+    pub max_dir_entries: usize,
+    /// Entries (files, directories, links) the whole fetch may list.
+    pub max_entries: usize,
+}
+
+impl Default for PullLimits {
+    fn default() -> Self {
+        PullLimits {
+            max_depth: 64,
+            max_dir_entries: 100_000,
+            max_entries: 1_000_000,
+        }
+    }
+}
+
 /// What will be written, relative to the local base directory.
 pub(super) enum Node {
     Dir {
@@ -35,22 +58,66 @@ pub(super) struct Plan {
     pub(super) nodes: Vec<Node>,
     pub(super) skipped: Vec<String>,
     pub(super) refused: Vec<String>,
+    /// Bytes to fetch: the sizes the server reported, summed saturating.
     pub(super) total: u64,
+    /// Entries listed so far (checked against [`PullLimits::max_entries`]).
+    listed: usize,
+}
+
+/// The limits a listing is checked against, and the cancel flag checked at every entry.
+pub(super) struct Bounds<'a> {
+    pub(super) limits: PullLimits,
+    pub(super) cancel: &'a AtomicBool,
+}
+
+fn over_limit(dir: &Path, what: &str) -> TransferError {
+    TransferError::Remote {
+        what: format!("listing {}", shown(dir)),
+        message: format!("{what}; nothing was written"),
+    }
 }
 
 /// Lists a remote directory with the raw names the server sent (not joined, so `..` or `a/b`
 /// stay visible to the name check). `.` and `..` entries, which every listing has, are dropped.
-fn list_dir(sftp: &Sftp, dir: &Path) -> Result<Vec<(Vec<u8>, FileStat)>, TransferError> {
+/// At most `limits.max_dir_entries` entries, and at most what is left of `max_entries`
+/// (`plan.listed` counts them).
+fn list_dir(
+    sftp: &Sftp,
+    dir: &Path,
+    plan: &mut Plan,
+    b: &Bounds<'_>,
+) -> Result<Vec<(Vec<u8>, FileStat)>, TransferError> {
     let what = || format!("listing {}", shown(dir));
     let mut handle = sftp.opendir(dir).map_err(|e| ssh_error(what(), &e))?;
     let mut entries = Vec::new();
     loop {
+        check_cancel(b.cancel)?;
         match handle.readdir() {
             Ok((name, stat)) => {
                 let raw = name.as_os_str().as_bytes().to_vec();
-                if raw != b"." && raw != b".." {
-                    entries.push((raw, stat));
+                if raw == b"." || raw == b".." {
+                    continue;
                 }
+                if entries.len() >= b.limits.max_dir_entries {
+                    return Err(over_limit(
+                        dir,
+                        &format!(
+                            "more than {} entries in one directory (the limit)",
+                            b.limits.max_dir_entries
+                        ),
+                    ));
+                }
+                plan.listed += 1;
+                if plan.listed > b.limits.max_entries {
+                    return Err(over_limit(
+                        dir,
+                        &format!(
+                            "more than {} entries in the whole fetch (the limit)",
+                            b.limits.max_entries
+                        ),
+                    ));
+                }
+                entries.push((raw, stat));
             }
             Err(e) if e.code() == ssh2::ErrorCode::Session(LIBSSH2_ERROR_FILE) => break,
             Err(e) => return Err(ssh_error(what(), &e)),
@@ -72,10 +139,11 @@ fn walk(
     local: &Path,
     depth: usize,
     plan: &mut Plan,
-    cancel: &AtomicBool,
+    b: &Bounds<'_>,
 ) -> Result<(), TransferError> {
-    check_cancel(cancel)?;
-    for (raw, stat) in list_dir(sftp, dir)? {
+    check_cancel(b.cancel)?;
+    for (raw, stat) in list_dir(sftp, dir, plan, b)? {
+        check_cancel(b.cancel)?;
         let shown_name = format!(
             "{}/{}",
             shown(dir),
@@ -103,13 +171,22 @@ fn walk(
                 ));
             }
         } else if stat.is_dir() {
+            if depth + 1 > b.limits.max_depth {
+                return Err(over_limit(
+                    &remote,
+                    &format!(
+                        "directories nested more than {} deep (the limit)",
+                        b.limits.max_depth
+                    ),
+                ));
+            }
             plan.nodes.push(Node::Dir {
                 local: local.clone(),
                 stat,
             });
-            walk(sftp, &remote, &local, depth + 1, plan, cancel)?;
+            walk(sftp, &remote, &local, depth + 1, plan, b)?;
         } else if stat.is_file() {
-            plan.total += stat.size.unwrap_or(0);
+            plan.total = plan.total.saturating_add(stat.size.unwrap_or(0));
             plan.nodes.push(Node::File {
                 local,
                 remote,
@@ -131,7 +208,7 @@ fn add_top(
     stat: FileStat,
     local: PathBuf,
     plan: &mut Plan,
-    cancel: &AtomicBool,
+    b: &Bounds<'_>,
 ) -> Result<(), TransferError> {
     if stat.is_dir() {
         if !spec.recursive {
@@ -144,9 +221,9 @@ fn add_top(
             local: local.clone(),
             stat,
         });
-        walk(sftp, remote, &local, 0, plan, cancel)
+        walk(sftp, remote, &local, 0, plan, b)
     } else if stat.is_file() {
-        plan.total += stat.size.unwrap_or(0);
+        plan.total = plan.total.saturating_add(stat.size.unwrap_or(0));
         plan.nodes.push(Node::File {
             local,
             remote: remote.to_path_buf(),
@@ -162,14 +239,17 @@ fn add_top(
     }
 }
 
-/// The local name of a top-level entry: `name` (subdir naming) or `name.<host>`.
+/// The local name of a top-level entry: `name` (subdir naming) or `name.<host>`. `host` is
+/// already a file name ([`crate::paths::host_file_name`]); for the suffix its dots are encoded
+/// too, so that the last `.` always separates name and host and two hosts' files never meet
+/// (`a.b` from `c` and `a` from `b.c`).
 fn top_local(name: &OsStr, spec: &DownloadSpec, host: &str) -> PathBuf {
     match spec.naming {
         Naming::Subdir => PathBuf::from(name),
         Naming::Suffix => {
             let mut n = name.to_os_string();
             n.push(".");
-            n.push(host);
+            n.push(host.replace('.', "%2E"));
             PathBuf::from(n)
         }
     }
@@ -182,14 +262,14 @@ pub(super) fn make_plan(
     spec: &DownloadSpec,
     host: &str,
     remote: &Path,
-    cancel: &AtomicBool,
+    b: &Bounds<'_>,
 ) -> Result<Plan, TransferError> {
     let last = remote
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     if last.contains(GLOB_CHARS) {
-        return plan_glob(sftp, spec, host, remote, &last, cancel);
+        return plan_glob(sftp, spec, host, remote, &last, b);
     }
     let mut plan = Plan::default();
 
@@ -219,7 +299,7 @@ pub(super) fn make_plan(
         stat,
         top_local(&name, spec, host),
         &mut plan,
-        cancel,
+        b,
     )?;
     Ok(plan)
 }
@@ -231,7 +311,7 @@ fn plan_glob(
     host: &str,
     remote: &Path,
     last: &str,
-    cancel: &AtomicBool,
+    b: &Bounds<'_>,
 ) -> Result<Plan, TransferError> {
     let mut plan = Plan::default();
     let parent = remote.parent().unwrap_or(Path::new("/"));
@@ -248,7 +328,8 @@ fn plan_glob(
         .compile_matcher();
     let want_hidden = last.starts_with('.');
     let mut matched = 0;
-    for (raw, stat) in list_dir(sftp, parent)? {
+    for (raw, stat) in list_dir(sftp, parent, &mut plan, b)? {
+        check_cancel(b.cancel)?;
         let name = OsStr::from_bytes(&raw);
         if !matcher.is_match(name) || (raw.first() == Some(&b'.') && !want_hidden) {
             continue;
@@ -293,7 +374,7 @@ fn plan_glob(
             stat,
             top_local(name, spec, host),
             &mut plan,
-            cancel,
+            b,
         )?;
     }
     if matched == 0 {

@@ -1,13 +1,18 @@
-//! Writing a download locally: directories below DEST created by us or checked to be real
-//! directories, each file streamed to a temp name (never through a planted symlink), checked
-//! and renamed into place.
+//! Writing a download locally: every directory below DEST opened relative to the one above
+//! it with `O_NOFOLLOW` (created 0700 by us where missing), each file streamed to a temp name
+//! created in that directory (`O_EXCL | O_NOFOLLOW`), checked and renamed into place there.
+//! Nothing is reached by path below DEST, so a symlink planted (or swapped in) anywhere below
+//! it cannot lead a write outside.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Component, Path};
 use std::time::{Duration, SystemTime};
 
+use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::io::Errno;
 use sha2::{Digest, Sha256};
 use ssh2::FileStat;
 
@@ -20,46 +25,90 @@ use crate::ssh::transfer::{
     MAX_LISTED,
 };
 
-/// Creates `dir` (which must lie below `dest`) and any missing parents below `dest`, refusing
-/// any existing component that is not a real directory (a symlink could lead outside DEST).
-pub(super) fn ensure_local_dir(dest: &Path, rel: &Path) -> Result<(), TransferError> {
-    let mut path = dest.to_path_buf();
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
+/// Opens DEST itself: the operator's own path (a symlink there is the operator's choice).
+pub(super) fn open_dest(dest: &Path) -> Result<OwnedFd, TransferError> {
+    rustix::fs::open(
+        dest,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| TransferError::local(format!("opening directory {}", dest.display()), e.into()))
+}
+
+fn not_a_dir(path: &Path) -> TransferError {
+    TransferError::local(
+        format!("creating directory {}", path.display()),
+        std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "exists and is not a directory",
+        ),
+    )
+}
+
+/// Opens the directory `rel` below the open directory `base` (shown as `base_path`), one
+/// component at a time, creating missing ones 0700 and refusing any that is not a real
+/// directory (a symlink could lead outside DEST).
+pub(super) fn open_local_dir(
+    base: &OwnedFd,
+    base_path: &Path,
+    rel: &Path,
+) -> Result<OwnedFd, TransferError> {
+    let mut fd = base
+        .try_clone()
+        .map_err(|e| TransferError::local(format!("opening {}", base_path.display()), e))?;
+    let mut path = base_path.to_path_buf();
     for part in rel.components() {
-        let std::path::Component::Normal(part) = part else {
+        let Component::Normal(part) = part else {
             return Err(TransferError::Invalid(format!(
                 "refusing local path {}",
                 rel.display()
             )));
         };
         path.push(part);
-        match fs::symlink_metadata(&path) {
-            Ok(md) if md.is_dir() => {}
-            Ok(_) => {
-                return Err(TransferError::local(
-                    format!("creating directory {}", path.display()),
-                    std::io::Error::new(
-                        std::io::ErrorKind::AlreadyExists,
-                        "exists and is not a directory",
-                    ),
-                ))
+        fd = open_child_dir(&fd, part, &path)?;
+    }
+    Ok(fd)
+}
+
+fn open_child_dir(parent: &OwnedFd, name: &OsStr, path: &Path) -> Result<OwnedFd, TransferError> {
+    let mut created = false;
+    loop {
+        match rustix::fs::openat(parent, name, DIR_FLAGS, Mode::empty()) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::NOENT) if !created => {
+                match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700)) {
+                    Ok(()) | Err(Errno::EXIST) => created = true,
+                    Err(e) => {
+                        return Err(TransferError::local(
+                            format!("creating directory {}", path.display()),
+                            e.into(),
+                        ))
+                    }
+                }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                fs::DirBuilder::new()
-                    .mode(0o700)
-                    .create(&path)
-                    .map_err(|e| {
-                        TransferError::local(format!("creating directory {}", path.display()), e)
-                    })?;
-            }
+            Err(Errno::LOOP | Errno::NOTDIR) => return Err(not_a_dir(path)),
             Err(e) => {
                 return Err(TransferError::local(
-                    format!("looking at {}", path.display()),
-                    e,
+                    format!("opening directory {}", path.display()),
+                    e.into(),
                 ))
             }
         }
     }
-    Ok(())
+}
+
+/// Where one fetched file goes: its directory (open), its name, its temp name, and the path
+/// shown in messages.
+struct LocalFile<'a> {
+    dir: &'a OwnedFd,
+    name: &'a OsStr,
+    tmp: &'a OsStr,
+    shown: &'a Path,
 }
 
 fn read_retry(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -87,15 +136,23 @@ impl Ctx<'_> {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(Option<String>, u64), TransferError> {
         check_cancel(self.cancel)?;
-        if let Some(parent) = local.parent() {
-            ensure_local_dir(&self.base, parent)?;
-        }
+        let dir = open_local_dir(
+            &self.base_fd,
+            &self.base,
+            local.parent().unwrap_or(Path::new("")),
+        )?;
         let target = self.base.join(local);
         let name = target.file_name().unwrap_or_default().to_os_string();
-        let tmp = target.with_file_name(temp_name(&name, &self.token));
-        let result = self.fetch_to(remote, &target, &tmp, stat, progress);
+        let tmp = temp_name(&name, &self.token);
+        let at = LocalFile {
+            dir: &dir,
+            name: &name,
+            tmp: &tmp,
+            shown: &target,
+        };
+        let result = self.fetch_to(remote, &at, stat, progress);
         if result.is_err() {
-            let _ = fs::remove_file(&tmp);
+            let _ = rustix::fs::unlinkat(&dir, &tmp, AtFlags::empty());
         }
         result
     }
@@ -103,8 +160,7 @@ impl Ctx<'_> {
     fn fetch_to(
         &mut self,
         remote: &Path,
-        target: &Path,
-        tmp: &Path,
+        at: &LocalFile<'_>,
         stat: &FileStat,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(Option<String>, u64), TransferError> {
@@ -120,13 +176,15 @@ impl Ctx<'_> {
             }
             Err(e) => return Err(ssh_error(what(), &e)),
         };
-        let mut out = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(tmp)
-            .map_err(|e| TransferError::local(format!("creating {}", tmp.display()), e))?;
+        let tmp = at.shown.with_file_name(at.tmp);
+        let mut out = rustix::fs::openat(
+            at.dir,
+            at.tmp,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map(fs::File::from)
+        .map_err(|e| TransferError::local(format!("creating {}", tmp.display()), e.into()))?;
         let mut hasher = self.spec.verify.then(Sha256::new);
         loop {
             check_cancel(self.cancel)?;
@@ -141,17 +199,16 @@ impl Ctx<'_> {
             }
             out.write_all(&self.buf[..n])
                 .map_err(|e| TransferError::local(format!("writing {}", tmp.display()), e))?;
-            self.done += n as u64;
-            written += n as u64;
+            self.done = self.done.saturating_add(n as u64);
+            written = written.saturating_add(n as u64);
             progress(self.done, self.total.max(self.done));
         }
         drop(src);
         if self.spec.keep_perms {
             let mode = stat.perm.unwrap_or(0o600) & 0o777;
-            out.set_permissions(fs::Permissions::from_mode(mode))
-                .map_err(|e| {
-                    TransferError::local(format!("setting mode of {}", tmp.display()), e)
-                })?;
+            rustix::fs::fchmod(&out, Mode::from_raw_mode(mode)).map_err(|e| {
+                TransferError::local(format!("setting mode of {}", tmp.display()), e.into())
+            })?;
             if let Some(times) = file_times(stat) {
                 out.set_times(times).map_err(|e| {
                     TransferError::local(format!("setting times of {}", tmp.display()), e)
@@ -164,8 +221,11 @@ impl Ctx<'_> {
             self.verify(remote, written, local_hash)?;
         }
         check_cancel(self.cancel)?;
-        fs::rename(tmp, target).map_err(|e| {
-            TransferError::local(format!("renaming into place {}", target.display()), e)
+        rustix::fs::renameat(at.dir, at.tmp, at.dir, at.name).map_err(|e| {
+            TransferError::local(
+                format!("renaming into place {}", at.shown.display()),
+                e.into(),
+            )
         })?;
         Ok((hash, written))
     }
@@ -202,7 +262,9 @@ impl Ctx<'_> {
         let mut hashes = Vec::new();
         for node in nodes {
             match node {
-                Node::Dir { local, .. } => ensure_local_dir(&self.base, local)?,
+                Node::Dir { local, .. } => {
+                    open_local_dir(&self.base_fd, &self.base, local)?;
+                }
                 Node::File {
                     local,
                     remote,
@@ -210,7 +272,7 @@ impl Ctx<'_> {
                 } => {
                     let (hash, bytes) = self.fetch(remote, local, stat, progress)?;
                     report.files += 1;
-                    report.bytes += bytes;
+                    report.bytes = report.bytes.saturating_add(bytes);
                     if report.paths.len() < MAX_LISTED {
                         report.paths.push(shown(remote));
                         report
@@ -232,13 +294,12 @@ impl Ctx<'_> {
             if let Node::Dir { local, stat, .. } = node {
                 let path = self.base.join(local);
                 let mode = stat.perm.unwrap_or(0o700) & 0o777;
+                let dir = fs::File::from(open_local_dir(&self.base_fd, &self.base, local)?);
                 if let Some(times) = file_times(stat) {
-                    if let Ok(f) = fs::File::open(&path) {
-                        let _ = f.set_times(times);
-                    }
+                    let _ = dir.set_times(times);
                 }
-                fs::set_permissions(&path, fs::Permissions::from_mode(mode)).map_err(|e| {
-                    TransferError::local(format!("setting mode of {}", path.display()), e)
+                rustix::fs::fchmod(dir.as_fd(), Mode::from_raw_mode(mode)).map_err(|e| {
+                    TransferError::local(format!("setting mode of {}", path.display()), e.into())
                 })?;
             }
         }
