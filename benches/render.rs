@@ -1,5 +1,6 @@
 //! Console drawing speed and memory: a frame with 500 hosts × 10,000 lines each (target: under
-//! 10 ms), and the memory held for 1,000 hosts × 10,000 lines (target: under 300 MB).
+//! 10 ms), the same at 2,000 hosts (frames, a key, the diff view, a search), and the memory
+//! held for 1,000 hosts × 10,000 lines (target: under 300 MB).
 //!
 //! `cargo bench --bench render` prints criterion's figures and, first, the memory figure.
 
@@ -169,7 +170,68 @@ fn frame(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, frame);
+/// The console at 2,000 hosts (issue 14's size): a frame of panes, gathered and diff views, a
+/// key moving the tree cursor, and a search through every pane (on Enter, not per frame).
+fn frame_2000(c: &mut Criterion) {
+    let mut group = c.benchmark_group("frame_2000x10000");
+    group.sample_size(10);
+    let (w, h) = (200u16, 60u16);
+    let mut app = loaded_app(2_000, w, h);
+    let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    group.bench_function("panes_200x60", |b| {
+        b.iter(|| {
+            term.draw(|f| draw(f, &app)).expect("draw");
+        });
+    });
+    group.bench_function("key_down_and_frame", |b| {
+        b.iter(|| {
+            update(
+                &mut app,
+                Action::Key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE)),
+            );
+            term.draw(|f| draw(f, &app)).expect("draw");
+        });
+    });
+    let key = |app: &mut App, c: char| {
+        update(
+            app,
+            Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)),
+        );
+    };
+    key(&mut app, 'v');
+    group.bench_function("gathered_200x60", |b| {
+        b.iter(|| {
+            term.draw(|f| draw(f, &app)).expect("draw");
+        });
+    });
+    key(&mut app, 'v');
+    key(&mut app, 'd');
+    group.bench_function("diff_200x60", |b| {
+        b.iter(|| {
+            term.draw(|f| draw(f, &app)).expect("draw");
+        });
+    });
+    key(&mut app, 'd');
+    app.focus = fleetdeck::tui::app::Focus::Output;
+    group.bench_function("search_20M_lines", |b| {
+        b.iter(|| {
+            key(&mut app, '/');
+            for c in "ERROR".chars() {
+                update(
+                    &mut app,
+                    Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::SHIFT)),
+                );
+            }
+            update(
+                &mut app,
+                Action::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+            );
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, frame, frame_2000);
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` does not (then only criterion's
