@@ -87,6 +87,12 @@ pub(super) fn on_event(app: &mut App, event: Event) {
                 app.gathered_dirty = true;
             }
         }
+        Event::Truncated {
+            job,
+            host,
+            limit,
+            dropped,
+        } => on_truncated(app, job, host, limit, dropped),
         Event::Progress {
             job,
             host,
@@ -138,6 +144,25 @@ fn on_job_started(app: &mut App, job: JobId, hosts: usize, run_dir: Option<std::
         None,
         format!("job {job} started on {hosts} hosts; {folder}"),
     );
+}
+
+/// The host's output passed the job's cap: said in its pane (once) and in the live log.
+fn on_truncated(app: &mut App, job: JobId, host: Arc<str>, limit: u64, dropped: u64) {
+    let Some(h) = host_of(app, job, &host) else {
+        return;
+    };
+    let first = app.hosts[h].pane.note_truncated(limit, dropped);
+    app.gathered_dirty = true;
+    let limit = crate::engine::human_size(limit);
+    let text = if first {
+        format!("{host}: output beyond {limit} (max_output) is not kept")
+    } else {
+        format!(
+            "{host}: {} of output beyond {limit} (max_output) not kept",
+            crate::engine::human_size(dropped)
+        )
+    };
+    app.push_log(LogLevel::Warn, Some(host), text);
 }
 
 fn on_finished(app: &mut App, job: JobId, host: Arc<str>, exit: ExitStatus, duration: Duration) {
