@@ -225,9 +225,17 @@ impl Pane {
         if index >= self.len {
             return None;
         }
-        let i = index + self.skip;
-        let block = &self.blocks[i / BLOCK_LINES];
-        let j = i % BLOCK_LINES;
+        // Blocks end at BLOCK_LINES lines or BLOCK_BYTES bytes: walk them (a pane holds at
+        // most a few dozen).
+        let mut j = index + self.skip;
+        let mut blocks = self.blocks.iter();
+        let block = loop {
+            let b = blocks.next()?;
+            if j < b.ends.len() {
+                break b;
+            }
+            j -= b.ends.len();
+        };
         let start = if j == 0 {
             0
         } else {

@@ -305,8 +305,9 @@ fn summary(
         .map(|(name, end)| HostReport {
             name: name.clone(),
             address: String::new(),
-            stdout: Vec::new(),
-            stderr: Vec::new(),
+            stdout: Default::default(),
+            stderr: Default::default(),
+            truncated: None,
             end: end.as_ref().map(|e| match e {
                 End::Ok => HostEnd::Exit(ExitStatus::Code(0)),
                 End::Failed { class, message } => HostEnd::Error {
