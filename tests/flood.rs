@@ -71,7 +71,10 @@ fn slow_reader_keeps_the_queue_bounded_and_cancel_ends_the_flood_at_once() {
         queued <= OUTPUT_QUEUE_BYTES + PENDING_BYTES,
         "{queued} bytes of output queued for a reader that reads nothing"
     );
-    assert!(grown < 64 << 20, "RSS grew {grown} bytes with nobody reading");
+    assert!(
+        grown < 64 << 20,
+        "RSS grew {grown} bytes with nobody reading"
+    );
     // The reader catches up for a moment: the flood really flows.
     let mut got = 0usize;
     let t = Instant::now();
@@ -95,12 +98,17 @@ fn slow_reader_keeps_the_queue_bounded_and_cancel_ends_the_flood_at_once() {
     };
     eprintln!("cancel to JobDone: {done:?}, {after} bytes of output after the cancel");
     assert!(done < Duration::from_secs(1), "cancel took {done:?}");
-    assert!(after <= OUTPUT_QUEUE_BYTES + 4 * PENDING_BYTES, "{after} bytes after cancel");
+    assert!(
+        after <= OUTPUT_QUEUE_BYTES + 4 * PENDING_BYTES,
+        "{after} bytes after cancel"
+    );
     engine.shutdown();
 }
 
 /// Runs the binary with stdout to `stdout` (a file); returns (status, stderr, peak RSS bytes
 /// of the fleetdeck process, wall time).
+// The child is reaped by wait4 (for its rusage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn run_measured(lab: &TestLab, args: &[&str], stdout: &Path) -> (i32, String, u64, Duration) {
     let file = std::fs::File::create(stdout).expect("stdout file");
     let started = Instant::now();
@@ -213,7 +221,16 @@ fn max_output_caps_the_run_folder_and_shows_the_truncation() {
     // Gathered: the block says it was cut; a bad size is a usage error.
     let (code, err, _, _) = run_measured(
         &lab,
-        &["run", "all", "-o", "gathered", "--max-output", "1M", "--", &cmd],
+        &[
+            "run",
+            "all",
+            "-o",
+            "gathered",
+            "--max-output",
+            "1M",
+            "--",
+            &cmd,
+        ],
         &out,
     );
     assert_eq!(code, 0, "{err}");
@@ -223,7 +240,11 @@ fn max_output_caps_the_run_folder_and_shows_the_truncation() {
         "{}",
         &text[..text.len().min(400)]
     );
-    let (code, err, _, _) = run_measured(&lab, &["run", "all", "--max-output", "lots", "--", "true"], &out);
+    let (code, err, _, _) = run_measured(
+        &lab,
+        &["run", "all", "--max-output", "lots", "--", "true"],
+        &out,
+    );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("lots"), "{err}");
 }
@@ -260,7 +281,8 @@ fn flood_rss(lab: &TestLab, mb: u64) {
             let f = std::io::BufReader::new(std::fs::File::open(&out).expect("open"));
             let mut n = 0;
             for line in f.lines() {
-                let v: serde_json::Value = serde_json::from_str(&line.expect("line")).expect("json");
+                let v: serde_json::Value =
+                    serde_json::from_str(&line.expect("line")).expect("json");
                 assert_eq!(v["stdout"].as_str().expect("stdout").len() as u64, bytes);
                 n += 1;
             }

@@ -15,7 +15,7 @@ use crate::face::{parse_seconds, plan_targets, usage_error, ConnArgs};
 use crate::inventory::Inventory;
 use crate::output::{to_plain, Sanitizer};
 
-mod capture;
+pub(crate) mod capture;
 mod prompt;
 pub(crate) mod render;
 
@@ -411,7 +411,10 @@ fn finish(mut view: RunView, order: &[Arc<str>], mode: OutputMode, color: bool) 
 /// Output that could not be shown (a run folder file unreadable), said on stderr.
 fn warn_not_shown(notes: &[String]) {
     for n in notes {
-        eprintln!("fleetdeck run: warning: {}", to_plain(n.as_bytes()).trim_end());
+        eprintln!(
+            "fleetdeck run: warning: {}",
+            to_plain(n.as_bytes()).trim_end()
+        );
     }
 }
 

@@ -317,7 +317,10 @@ mod tests {
             got += output(&rx.try_recv().expect("queued")).1;
         }
         sink.finish(&never);
-        assert_eq!(output(&rx.try_recv().expect("coalesced")), (Stream::Stdout, 4 * chunk.len()));
+        assert_eq!(
+            output(&rx.try_recv().expect("coalesced")),
+            (Stream::Stdout, 4 * chunk.len())
+        );
         assert_eq!(rx.queued_output_bytes(), 0);
     }
 

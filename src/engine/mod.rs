@@ -130,10 +130,10 @@ pub enum Event {
     },
 }
 
+pub(crate) use flow::EventSender;
 pub use flow::{
     human_size, parse_size, EventReceiver, DEFAULT_MAX_OUTPUT, OUTPUT_QUEUE_BYTES, PENDING_BYTES,
 };
-pub(crate) use flow::EventSender;
 
 /// Engine-wide settings.
 #[derive(Clone)]

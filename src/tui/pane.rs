@@ -448,10 +448,14 @@ mod tests {
                 p.heap_bytes()
             );
         }
-        assert!(p.len() < 2_000 && p.len() > 0);
+        assert!(p.len() < 2_000 && !p.is_empty());
         assert_eq!(p.dropped + p.len() as u64, 2_000);
         // The newest line is kept, the oldest ones went first.
-        assert!(p.line(p.len() - 1).expect("last").text().starts_with("01999 "));
+        assert!(p
+            .line(p.len() - 1)
+            .expect("last")
+            .text()
+            .starts_with("01999 "));
         let first = p.line(0).expect("first").text();
         assert_eq!(first[..5].parse::<u64>().expect("number"), p.dropped);
         // Short lines still keep the line bound.

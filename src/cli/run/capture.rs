@@ -188,7 +188,8 @@ mod tests {
         assert_eq!(c.len, bytes.len() as u64);
         assert_eq!(c.digest(), <[u8; 32]>::from(Sha256::digest(&bytes)));
         let mut back = Vec::new();
-        c.each_chunk(&mut |b| back.extend_from_slice(b)).expect("read back");
+        c.each_chunk(&mut |b| back.extend_from_slice(b))
+            .expect("read back");
         assert_eq!(back, bytes);
     }
 
@@ -211,7 +212,8 @@ mod tests {
         bytes.extend(std::iter::repeat(b'y').take(2 * CAPTURE_PREFIX));
         let (_dir, c) = from_file(&bytes);
         let mut json = String::from("\"");
-        c.each_json_piece(&mut |p| json.push_str(p)).expect("pieces");
+        c.each_json_piece(&mut |p| json.push_str(p))
+            .expect("pieces");
         json.push('"');
         assert!(!json.contains(['\u{1b}', '\u{9b}']));
         let back: String = serde_json::from_str(&json).expect("valid JSON");

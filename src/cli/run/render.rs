@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use unicode_width::UnicodeWidthStr;
 
-use crate::engine::{ErrorClass, ExitStatus, Stream};
 use super::capture::{render_line, Captured};
 use crate::engine::human_size;
+use crate::engine::{ErrorClass, ExitStatus, Stream};
 use crate::output::{compact, fold_by, line_to_sgr, to_plain, to_terminal_safe_json, StyledLine};
 
 /// Host name colours (SGR foreground codes), cycled by host index.
@@ -224,7 +224,12 @@ pub fn gathered(out: &mut dyn Write, reports: &[HostReport], color: bool) -> Vec
             let sep = if end.is_empty() { "" } else { " · " };
             let _ = write!(end, "{sep}cut at {} (--max-output)", human_size(limit));
         }
-        let key = (r.stdout.digest(), r.stdout.len, r.stderr.digest(), r.stderr.len);
+        let key = (
+            r.stdout.digest(),
+            r.stdout.len,
+            r.stderr.digest(),
+            r.stderr.len,
+        );
         (r.name.as_str(), (key, end))
     }));
     let mut notes = Vec::new();
@@ -547,7 +552,7 @@ mod truncation_tests {
 
     #[test]
     fn truncation_shows_in_gathered_json_and_summary() {
-        let mut r = HostReport {
+        let mut rep = HostReport {
             name: "web01".into(),
             address: "127.0.0.1:2201".into(),
             stdout: Captured::from_bytes(b"kept\n"),
@@ -556,21 +561,34 @@ mod truncation_tests {
             duration: Duration::from_millis(3),
             truncated: Some((1 << 20, 3 << 20)),
         };
-        let mut g = Vec::new();
-        gathered(&mut g, std::slice::from_ref(&r), false);
-        let g = String::from_utf8(g).unwrap();
-        assert!(g.contains("web01 (1 host) · cut at 1.0 MiB (--max-output)"), "{g}");
-        let mut j = Vec::new();
-        json_line(&mut j, &r);
-        let v: serde_json::Value = serde_json::from_slice(&j).unwrap();
-        assert_eq!(v["truncated_bytes"], 3 << 20);
-        let s = summary(std::slice::from_ref(&r), Duration::from_secs(1), false, false);
+        let mut block = Vec::new();
+        gathered(&mut block, std::slice::from_ref(&rep), false);
+        let block = String::from_utf8(block).unwrap();
         assert!(
-            s.ends_with("  truncated: web01 (output beyond 1.0 MiB per host not kept, --max-output; 3.0 MiB dropped)\n"),
-            "{s}"
+            block.contains("web01 (1 host) · cut at 1.0 MiB (--max-output)"),
+            "{block}"
         );
-        r.truncated = None;
-        let s = summary(std::slice::from_ref(&r), Duration::from_secs(1), false, false);
-        assert!(!s.contains("truncated"), "{s}");
+        let mut line = Vec::new();
+        json_line(&mut line, &rep);
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["truncated_bytes"], 3 << 20);
+        let text = summary(
+            std::slice::from_ref(&rep),
+            Duration::from_secs(1),
+            false,
+            false,
+        );
+        assert!(
+            text.ends_with("  truncated: web01 (output beyond 1.0 MiB per host not kept, --max-output; 3.0 MiB dropped)\n"),
+            "{text}"
+        );
+        rep.truncated = None;
+        let text = summary(
+            std::slice::from_ref(&rep),
+            Duration::from_secs(1),
+            false,
+            false,
+        );
+        assert!(!text.contains("truncated"), "{text}");
     }
 }

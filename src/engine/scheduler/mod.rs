@@ -258,9 +258,7 @@ impl Engine {
     /// from now on; [`super::DEFAULT_MAX_OUTPUT`] until set. Bytes beyond it are counted and
     /// dropped (not in the run folder, not in events) while the command runs on.
     pub fn set_max_output(&self, bytes: u64) {
-        self.shared()
-            .max_output
-            .store(bytes, Ordering::Relaxed);
+        self.shared().max_output.store(bytes, Ordering::Relaxed);
     }
 
     /// Cancels every running job.

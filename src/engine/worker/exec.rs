@@ -103,7 +103,6 @@ impl Worker {
             &mut on_output,
         );
         h.last_used = Instant::now();
-        drop(on_output);
         sink.finish(&|| job.cancel.load(Ordering::Relaxed));
         if sink.dropped > 0 {
             shared.emit(truncated(job, host, sink.dropped));
@@ -111,20 +110,25 @@ impl Worker {
         facts.bytes_out = out;
         facts.bytes_err = err;
         facts.truncated_bytes = sink.dropped;
-        if let Some(f) = files {
-            if let Err(e) = f.finish() {
-                self.shared.log(
-                    LogLevel::Warn,
-                    format!("{host}: writing the run folder failed: {e}"),
-                );
-            }
-        }
+        self.finish_files(host, files);
         if !outcome.session_ok {
             self.held = None;
         }
         match outcome.result {
             Ok(exit) => HostEnd::Finished(exit),
             Err(e) => HostEnd::Failed(e.class, e.message),
+        }
+    }
+}
+
+impl Worker {
+    /// Flushes the host's run folder files; a failure is a warning (the job's result stands).
+    fn finish_files(&self, host: &str, files: Option<HostFiles>) {
+        if let Some(Err(e)) = files.map(HostFiles::finish) {
+            self.shared.log(
+                LogLevel::Warn,
+                format!("{host}: writing the run folder failed: {e}"),
+            );
         }
     }
 }

@@ -81,12 +81,7 @@ pub(super) fn on_event(app: &mut App, event: Event) {
             host,
             stream,
             data,
-        } => {
-            if let Some(h) = host_of(app, job, &host) {
-                app.hosts[h].pane.feed(stream, &data);
-                app.gathered_dirty = true;
-            }
-        }
+        } => on_output(app, job, &host, stream, &data),
         Event::Truncated {
             job,
             host,
@@ -144,6 +139,19 @@ fn on_job_started(app: &mut App, job: JobId, hosts: usize, run_dir: Option<std::
         None,
         format!("job {job} started on {hosts} hosts; {folder}"),
     );
+}
+
+fn on_output(
+    app: &mut App,
+    job: JobId,
+    host: &Arc<str>,
+    stream: crate::engine::Stream,
+    data: &[u8],
+) {
+    if let Some(h) = host_of(app, job, host) {
+        app.hosts[h].pane.feed(stream, data);
+        app.gathered_dirty = true;
+    }
 }
 
 /// The host's output passed the job's cap: said in its pane (once) and in the live log.
