@@ -58,7 +58,11 @@ fn rss_self() -> u64 {
 
 #[test]
 fn slow_reader_keeps_the_queue_bounded_and_cancel_ends_the_flood_at_once() {
-    let lab = lab(3);
+    let hosts = std::env::var("FLEETDECK_FLOOD_HOSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let lab = lab(hosts);
     let (engine, mut rx) = engine(&lab);
     let rss_before = rss_self();
     let job = engine.submit(exec_all(&lab, "cat /dev/zero"));
@@ -85,18 +89,26 @@ fn slow_reader_keeps_the_queue_bounded_and_cancel_ends_the_flood_at_once() {
     }
     assert!(got > 8 << 20, "only {got} bytes in 0.5 s");
     // Ctrl-C: the job ends in under a second, without the backlog delivered first.
+    let queued_at_cancel = rx.queued_output_bytes();
     let cancelled = Instant::now();
     engine.cancel(job);
     let mut after = 0usize;
+    let mut ends = Vec::new();
     let done = loop {
         match rx.blocking_recv().expect("events") {
             Event::Output { data, .. } => after += data.len(),
+            Event::Finished { .. } | Event::Failed { .. } => ends.push(cancelled.elapsed()),
             Event::JobDone { job: j, .. } if j == job => break cancelled.elapsed(),
             _ => {}
         }
         assert!(cancelled.elapsed() < Duration::from_secs(10), "no JobDone");
     };
-    eprintln!("cancel to JobDone: {done:?}, {after} bytes of output after the cancel");
+    eprintln!(
+        "{hosts} hosts: cancel to JobDone: {done:?} (host ends: first {:?}, median {:?}, last {:?}), {after} bytes of output after the cancel ({queued_at_cancel} queued then)",
+        ends[0],
+        ends[ends.len() / 2],
+        ends[ends.len() - 1]
+    );
     assert!(done < Duration::from_secs(1), "cancel took {done:?}");
     assert!(
         after <= OUTPUT_QUEUE_BYTES + 4 * PENDING_BYTES,

@@ -226,15 +226,21 @@ impl<'a> OutputSink<'a> {
     /// the queue has no room, until `stop()` says the job is over (then pending output is
     /// dropped). An empty `data` only sends what is pending, if there is room.
     pub fn push(&mut self, stream: Stream, data: &[u8], stop: &dyn Fn() -> bool) {
+        if stop() {
+            // Cancelled or timed out: nothing more goes to the reader.
+            self.discard();
+            return;
+        }
         let i = usize::from(stream == Stream::Stderr);
         self.pending[i].extend_from_slice(data);
         self.try_flush();
         while self.pending[i].len() > PENDING_BYTES {
+            self.tx.credit.wait(CREDIT_WAIT_SLICE);
+            // Checked between the wait and the send: a cancel while waiting sends nothing more.
             if stop() {
                 self.discard();
                 return;
             }
-            self.tx.credit.wait(CREDIT_WAIT_SLICE);
             self.try_flush();
         }
     }
@@ -266,9 +272,12 @@ impl<'a> OutputSink<'a> {
     /// Delivers everything pending before the host's end is reported; gives up (dropping it)
     /// when `stop()` says the job is over.
     pub fn finish(&mut self, stop: &dyn Fn() -> bool) {
-        while !self.try_flush() {
+        loop {
             if stop() {
                 self.discard();
+                return;
+            }
+            if self.try_flush() {
                 return;
             }
             self.tx.credit.wait(CREDIT_WAIT_SLICE);

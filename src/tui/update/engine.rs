@@ -148,6 +148,10 @@ fn on_output(
     stream: crate::engine::Stream,
     data: &[u8],
 ) {
+    // Cancelled: output still queued is dropped, not shown (the run folder has it).
+    if app.job.as_ref().is_some_and(|j| j.cancel_requested) {
+        return;
+    }
     if let Some(h) = host_of(app, job, host) {
         app.hosts[h].pane.feed(stream, data);
         app.gathered_dirty = true;
