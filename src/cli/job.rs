@@ -27,10 +27,14 @@ pub fn cli_engine_config(conn: &ConnArgs, known_hosts: Vec<PathBuf>) -> EngineCo
     )
 }
 
+/// Events the forwarding thread may hold for the loop; bounded so that a slow view keeps the
+/// engine's back-pressure (see [`engine::OUTPUT_QUEUE_BYTES`]).
+const FORWARD_EVENTS: usize = 64;
+
 /// Moves engine events onto a crossbeam channel so that they can be selected together with
 /// signals and redraw ticks.
 pub fn forward(mut events: engine::EventReceiver) -> Receiver<Event> {
-    let (tx, rx) = crossbeam_channel::unbounded();
+    let (tx, rx) = crossbeam_channel::bounded(FORWARD_EVENTS);
     std::thread::Builder::new()
         .name("fleetdeck-events".into())
         .spawn(move || {
@@ -102,6 +106,7 @@ fn job_of(ev: &Event) -> Option<JobId> {
         | Event::Connected { job, .. }
         | Event::Running { job, .. }
         | Event::Output { job, .. }
+        | Event::Truncated { job, .. }
         | Event::Progress { job, .. }
         | Event::Finished { job, .. }
         | Event::Failed { job, .. }
@@ -138,6 +143,8 @@ pub fn drive(
         select! {
             recv(events) -> ev => match ev {
                 Ok(Event::JobDone { job: j, .. }) if j == job => break,
+                // Cancelled: output still queued is dropped, not shown (the run folder has it).
+                Ok(Event::Output { .. }) if driven.cancelled => {}
                 Ok(ev) if job_of(&ev).map_or(true, |j| j == job) => view.event(ev),
                 Ok(_) => {}
                 Err(_) => break,

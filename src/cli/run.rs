@@ -15,6 +15,7 @@ use crate::face::{parse_seconds, plan_targets, usage_error, ConnArgs};
 use crate::inventory::Inventory;
 use crate::output::{to_plain, Sanitizer};
 
+pub(crate) mod capture;
 mod prompt;
 pub(crate) mod render;
 
@@ -75,6 +76,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "USER")]
     pub sudo_user: Option<String>,
 
+    /// Output kept per host (stdout and stderr together; `10M`, `1G`: K, M, G binary, KB, MB
+    /// decimal). Beyond it bytes are counted, not kept or shown, and the command runs on.
+    #[arg(long, value_name = "SIZE", value_parser = engine::parse_size, default_value = "1G")]
+    pub max_output: u64,
+
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -102,6 +108,7 @@ pub fn run(inventory: Option<PathBuf>, args: RunArgs) -> ExitCode {
     let config = cli_engine_config(&args.conn, plan.known_hosts.clone());
     let color = std::io::stdout().is_terminal() && !crate::util::no_color();
     let (engine, events) = Engine::new(config);
+    engine.set_max_output(args.max_output);
     let spec = JobSpec {
         kind: JobKind::Exec(ExecSpec {
             command,
@@ -215,10 +222,11 @@ impl RunView {
                 let report = HostReport {
                     name: names[index].clone(),
                     address: address_of(t),
-                    stdout: Vec::new(),
-                    stderr: Vec::new(),
+                    stdout: capture::Captured::default(),
+                    stderr: capture::Captured::default(),
                     end: None,
                     duration: Duration::ZERO,
+                    truncated: None,
                 };
                 let state = HostState {
                     index,
@@ -248,8 +256,8 @@ impl RunView {
         };
         if self.mode != OutputMode::Inline {
             match stream {
-                Stream::Stdout => h.report.stdout.extend_from_slice(data),
-                Stream::Stderr => h.report.stderr.extend_from_slice(data),
+                Stream::Stdout => h.report.stdout.push(data),
+                Stream::Stderr => h.report.stderr.push(data),
             }
             return;
         }
@@ -270,6 +278,15 @@ impl RunView {
             host_done(&mut self.out, &self.inline, h, self.mode);
         }
     }
+
+    /// The run folder is known: gathered and JSON read long outputs back from it.
+    fn run_dir(&mut self, dir: &Path) {
+        for (name, h) in &mut self.hosts {
+            let files = engine::runfolder::HostFiles::new(dir, name);
+            h.report.stdout.file = Some(files.path(Stream::Stdout));
+            h.report.stderr.file = Some(files.path(Stream::Stderr));
+        }
+    }
 }
 
 impl JobView for RunView {
@@ -278,6 +295,19 @@ impl JobView for RunView {
             Event::Output {
                 host, stream, data, ..
             } => self.output(&host, stream, &data),
+            Event::JobStarted {
+                run_dir: Some(dir), ..
+            } => self.run_dir(&dir),
+            Event::Truncated {
+                host,
+                limit,
+                dropped,
+                ..
+            } => {
+                if let Some(h) = self.hosts.get_mut(&host) {
+                    h.report.truncated = Some((limit, dropped));
+                }
+            }
             Event::Finished {
                 host,
                 exit,
@@ -364,16 +394,28 @@ fn finish(mut view: RunView, order: &[Arc<str>], mode: OutputMode, color: bool) 
         })
         .collect();
     let out = &mut view.out;
+    let mut notes = Vec::new();
     if mode == OutputMode::Gathered {
-        let _ = out.write_all(render::gathered(&reports, color).as_bytes());
+        notes = render::gathered(out, &reports, color);
     }
     if mode == OutputMode::Json {
         for r in reports.iter().filter(|r| r.end.is_none()) {
-            let _ = writeln!(out, "{}", render::json_line(r));
+            notes.extend(render::json_line(out, r));
         }
     }
     let _ = out.flush();
+    warn_not_shown(&notes);
     reports
+}
+
+/// Output that could not be shown (a run folder file unreadable), said on stderr.
+fn warn_not_shown(notes: &[String]) {
+    for n in notes {
+        eprintln!(
+            "fleetdeck run: warning: {}",
+            to_plain(n.as_bytes()).trim_end()
+        );
+    }
 }
 
 fn level_word(level: LogLevel) -> &'static str {
@@ -435,10 +477,11 @@ fn host_done(out: &mut impl Write, inline: &Inline, h: &mut HostState, mode: Out
             }
         }
         OutputMode::Json => {
-            let _ = writeln!(out, "{}", render::json_line(&h.report));
+            let notes = render::json_line(out, &h.report);
+            warn_not_shown(&notes);
             // The bytes are in the JSON line; keep memory bounded by the hosts still running.
-            h.report.stdout = Vec::new();
-            h.report.stderr = Vec::new();
+            h.report.stdout.release();
+            h.report.stderr.release();
         }
         OutputMode::Gathered => {}
     }

@@ -107,6 +107,16 @@ pub enum Event {
         message: String,
         duration: Duration,
     },
+    /// The host's output reached the job's cap (`limit` bytes, both streams together): what
+    /// follows is counted, neither kept in the run folder nor sent. Sent when the cap is first
+    /// crossed (`dropped` = the bytes cut so far) and again with the final count before the
+    /// host's `Finished` or `Failed`.
+    Truncated {
+        job: JobId,
+        host: Arc<str>,
+        limit: u64,
+        dropped: u64,
+    },
     /// A free-form engine message for the live log (never contains secrets).
     Log {
         level: LogLevel,
@@ -120,11 +130,10 @@ pub enum Event {
     },
 }
 
-/// Receives engine events (usable from tokio with `.recv().await` or from plain threads with
-/// `.blocking_recv()`).
-pub type EventReceiver = tokio::sync::mpsc::UnboundedReceiver<Event>;
-/// Sends engine events.
-pub type EventSender = tokio::sync::mpsc::UnboundedSender<Event>;
+pub(crate) use flow::EventSender;
+pub use flow::{
+    human_size, parse_size, EventReceiver, DEFAULT_MAX_OUTPUT, OUTPUT_QUEUE_BYTES, PENDING_BYTES,
+};
 
 /// Engine-wide settings.
 #[derive(Clone)]
@@ -154,6 +163,7 @@ impl std::fmt::Debug for EngineConfig {
     }
 }
 
+mod flow;
 pub mod runfolder;
 pub mod scheduler;
 mod sudo;

@@ -111,12 +111,22 @@ pub struct HostResult {
     pub bytes_out: u64,
     #[serde(default)]
     pub bytes_err: u64,
+    /// Output bytes beyond the job's `--max-output` cap: counted, not kept in the run folder.
+    /// Absent (0) in records written before the cap existed and when nothing was cut.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub truncated_bytes: u64,
     /// Set when the host failed (connect, auth, timeout, cancel, transfer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
     /// Transfer jobs: what was moved on this host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<TransferResult>,
+}
+
+// serde's `skip_serializing_if` passes a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl HostResult {
@@ -283,6 +293,7 @@ mod tests {
             duration_ms: 5,
             bytes_out: 0,
             bytes_err: 0,
+            truncated_bytes: 0,
             error: Some(ErrorInfo {
                 class: ErrorClass::AuthFailed,
                 message: "no".into(),

@@ -153,6 +153,7 @@ mod tests {
             duration_ms: 1,
             bytes_out: 0,
             bytes_err: 0,
+            truncated_bytes: 0,
             error: error.map(|class| ErrorInfo {
                 class,
                 message: "m".into(),
@@ -186,6 +187,31 @@ mod tests {
             "{}",
             got.warnings[1]
         );
+    }
+
+    #[test]
+    fn truncated_bytes_round_trip_and_old_records_still_read() {
+        let mut rec = result("r1", "a", Some(0), None);
+        if let Record::HostResult(h) = &mut rec {
+            h.truncated_bytes = 12_345;
+        }
+        let line = serde_json::to_string(&rec).unwrap();
+        assert!(line.contains(r#""truncated_bytes":12345"#), "{line}");
+        let plain = serde_json::to_string(&result("r1", "a", Some(0), None)).unwrap();
+        // Nothing cut: the field is left out, so the record reads as it did before the cap.
+        assert!(!plain.contains("truncated_bytes"), "{plain}");
+        let text = format!("{line}\n{plain}\n");
+        let got = read_from(text.as_bytes(), "oplog.jsonl").unwrap();
+        assert!(got.warnings.is_empty(), "{:?}", got.warnings);
+        let cut: Vec<u64> = got
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                Record::HostResult(h) => Some(h.truncated_bytes),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(cut, vec![12_345, 0]);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! dangerous: ['\brm\s+-rf\b', '\breboot\b']   # regexes; replaces the built-in list
 //! pty: false
 //! command_timeout: 600    # seconds
+//! max_output: 1G          # output kept per host per job (K, M, G binary; KB, MB decimal)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,16 @@ pub struct ConsoleConfig {
     pub dangerous: Option<Vec<String>>,
     pub pty: Option<bool>,
     pub command_timeout: Option<u64>,
+    /// A size (`512M`, `1G`) or a number of bytes.
+    pub max_output: Option<SizeValue>,
+}
+
+/// `max_output:` as YAML gives it: `1G` is a string, `1048576` a number.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum SizeValue {
+    Bytes(u64),
+    Text(String),
 }
 
 pub fn config_path() -> PathBuf {
@@ -83,6 +94,17 @@ impl ConsoleConfig {
             s.pty = p;
         }
         s.command_timeout = self.command_timeout.map(Duration::from_secs);
+        match &self.max_output {
+            Some(SizeValue::Bytes(0)) => {
+                return Err("key `max_output`: must be more than 0 bytes (got 0)".into())
+            }
+            Some(SizeValue::Bytes(n)) => s.max_output = *n,
+            Some(SizeValue::Text(t)) => {
+                s.max_output =
+                    crate::engine::parse_size(t).map_err(|e| format!("key `max_output`: {e}"))?;
+            }
+            None => {}
+        }
         Ok(s)
     }
 }
@@ -104,5 +126,17 @@ mod tests {
             .settings()
             .expect_err("bad regex");
         assert!(e.contains("dangerous") && e.contains('('), "{e}");
+    }
+
+    #[test]
+    fn max_output_takes_sizes_and_refuses_nonsense() {
+        let get = |text: &str| ConsoleConfig::parse(text).expect("parse").settings();
+        assert_eq!(get("").expect("ok").max_output, 1 << 30);
+        assert_eq!(get("max_output: 10M\n").expect("ok").max_output, 10 << 20);
+        assert_eq!(get("max_output: 4096\n").expect("ok").max_output, 4096);
+        let e = get("max_output: lots\n").expect_err("bad size");
+        assert!(e.contains("max_output") && e.contains("lots"), "{e}");
+        let e = get("max_output: 0\n").expect_err("zero");
+        assert!(e.contains("max_output"), "{e}");
     }
 }

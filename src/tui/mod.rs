@@ -87,6 +87,7 @@ pub fn run_console(inventory: Option<PathBuf>, args: ConsoleArgs) -> ExitCode {
         face::CONSOLE_IDLE_TIMEOUT,
         Arc::new(prompter),
     ));
+    engine.set_max_output(settings.max_output);
     run_loop(app, &engine, events, prompts)
 }
 

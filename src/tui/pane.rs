@@ -1,4 +1,6 @@
-//! One host's output as the screen keeps it: a bounded tail of sanitized lines.
+//! One host's output as the screen keeps it: a bounded tail of sanitized lines, bounded in
+//! lines ([`DEFAULT_TAIL_LINES`], `tail_lines:`) and in bytes ([`MAX_PANE_BYTES`]), the oldest
+//! dropped first.
 //!
 //! Lines are packed into blocks (one `String` of text, a `u32` end offset per line, and a
 //! style run only where the style changes), so that 1,000 hosts × 10,000 lines fit in a few
@@ -11,6 +13,12 @@ use crate::output::{Sanitizer, StyledLine, TextStyle};
 
 /// Lines per block; whole blocks are dropped from the front when the tail is full.
 const BLOCK_LINES: usize = 512;
+/// A block also ends once its text reaches this many bytes, so that the byte bound drops
+/// little at a time.
+const BLOCK_BYTES: usize = 256 * 1024;
+/// Most bytes of text one pane holds (whole oldest blocks are dropped past it): 100 hosts
+/// flooding at once hold at most ~230 MiB of panes.
+pub const MAX_PANE_BYTES: usize = 2 * 1024 * 1024;
 /// Marks a stderr line in [`Block::ends`].
 const STDERR_BIT: u32 = 1 << 31;
 /// Longest text kept for one line; the rest is cut (the run folder has it all).
@@ -65,6 +73,10 @@ pub struct Pane {
     /// Lines up from the bottom; 0 follows new output.
     pub scroll: usize,
     version: u64,
+    /// Text bytes of the held blocks.
+    text_bytes: usize,
+    /// Set once the host's output passed the job's cap: bytes not kept so far.
+    pub truncated: Option<u64>,
 }
 
 impl Pane {
@@ -80,7 +92,29 @@ impl Pane {
             bytes: 0,
             scroll: 0,
             version: 0,
+            text_bytes: 0,
+            truncated: None,
         }
+    }
+
+    /// The host passed the job's output cap of `limit` bytes (`dropped` cut so far). The first
+    /// time a line saying so is added to the pane; true then.
+    pub fn note_truncated(&mut self, limit: u64, dropped: u64) -> bool {
+        let first = self.truncated.is_none();
+        self.truncated = Some(dropped);
+        if first {
+            let text = format!(
+                "── output beyond {} (max_output) is not kept: not shown, not in the run folder ──",
+                crate::engine::human_size(limit)
+            );
+            self.push(
+                &StyledLine {
+                    spans: vec![(TextStyle::default(), text)],
+                },
+                true,
+            );
+        }
+        first
     }
 
     /// Number of complete lines held.
@@ -113,7 +147,7 @@ impl Pane {
     /// Appends one sanitized line.
     pub fn push(&mut self, line: &StyledLine, stderr: bool) {
         let needs_new = self.blocks.back().map_or(true, |b| {
-            b.ends.len() >= BLOCK_LINES || b.text.len() > (STDERR_BIT as usize) / 2
+            b.ends.len() >= BLOCK_LINES || b.text.len() >= BLOCK_BYTES
         });
         if needs_new {
             self.blocks.push_back(Block::default());
@@ -135,13 +169,14 @@ impl Pane {
                 current = *style;
             }
             block.text.push_str(text);
+            self.text_bytes += text.len();
         }
         let mut end = block.text.len() as u32;
         if stderr {
             end |= STDERR_BIT;
         }
         block.ends.push(end);
-        if block.ends.len() == BLOCK_LINES {
+        if block.ends.len() == BLOCK_LINES || block.text.len() >= BLOCK_BYTES {
             // A full block never grows again: give back the spare capacity.
             block.text.shrink_to_fit();
             block.runs.shrink_to_fit();
@@ -152,11 +187,21 @@ impl Pane {
     }
 
     fn trim(&mut self) {
+        while self.text_bytes > MAX_PANE_BYTES && self.blocks.len() > 1 {
+            let first = self.blocks.pop_front().expect("more than one block");
+            let n = first.ends.len() - self.skip;
+            self.skip = 0;
+            self.len -= n;
+            self.dropped += n as u64;
+            self.text_bytes -= first.text.len();
+        }
         while self.len > self.limit {
             let excess = self.len - self.limit;
             let first_len = self.blocks[0].ends.len() - self.skip;
             if excess >= first_len && self.blocks.len() > 1 {
-                self.blocks.pop_front();
+                if let Some(b) = self.blocks.pop_front() {
+                    self.text_bytes -= b.text.len();
+                }
                 self.skip = 0;
                 self.len -= first_len;
                 self.dropped += first_len as u64;
@@ -166,7 +211,9 @@ impl Pane {
                 self.len -= n;
                 self.dropped += n as u64;
                 if self.skip == self.blocks[0].ends.len() && self.blocks.len() > 1 {
-                    self.blocks.pop_front();
+                    if let Some(b) = self.blocks.pop_front() {
+                        self.text_bytes -= b.text.len();
+                    }
                     self.skip = 0;
                 }
             }
@@ -178,9 +225,17 @@ impl Pane {
         if index >= self.len {
             return None;
         }
-        let i = index + self.skip;
-        let block = &self.blocks[i / BLOCK_LINES];
-        let j = i % BLOCK_LINES;
+        // Blocks end at BLOCK_LINES lines or BLOCK_BYTES bytes: walk them (a pane holds at
+        // most a few dozen).
+        let mut j = index + self.skip;
+        let mut blocks = self.blocks.iter();
+        let block = loop {
+            let b = blocks.next()?;
+            if j < b.ends.len() {
+                break b;
+            }
+            j -= b.ends.len();
+        };
         let start = if j == 0 {
             0
         } else {
@@ -376,6 +431,49 @@ mod tests {
         let l2 = p.line(2).expect("l");
         assert_eq!(l2.spans, vec![(red, "d")]);
         assert!(l2.stderr);
+    }
+
+    #[test]
+    fn bounded_in_bytes_oldest_dropped_first() {
+        let mut p = Pane::new(DEFAULT_TAIL_LINES);
+        let long = "x".repeat(MAX_LINE_BYTES);
+        // 10,000 lines of 16 KiB (160 MiB) were held before the byte bound.
+        let mut fed = 0usize;
+        for i in 0..2_000 {
+            p.feed(Stream::Stdout, format!("{i:05} {long}\n").as_bytes());
+            fed += long.len();
+            assert!(
+                p.heap_bytes() <= MAX_PANE_BYTES + 2 * BLOCK_BYTES,
+                "{} bytes held after {fed} fed",
+                p.heap_bytes()
+            );
+        }
+        assert!(p.len() < 2_000 && !p.is_empty());
+        assert_eq!(p.dropped + p.len() as u64, 2_000);
+        // The newest line is kept, the oldest ones went first.
+        assert!(p
+            .line(p.len() - 1)
+            .expect("last")
+            .text()
+            .starts_with("01999 "));
+        let first = p.line(0).expect("first").text();
+        assert_eq!(first[..5].parse::<u64>().expect("number"), p.dropped);
+        // Short lines still keep the line bound.
+        let mut q = Pane::new(100);
+        for i in 0..1000 {
+            q.feed(Stream::Stdout, format!("{i}\n").as_bytes());
+        }
+        assert_eq!(q.len(), 100);
+    }
+
+    #[test]
+    fn truncation_is_said_once() {
+        let mut p = Pane::new(10);
+        assert!(p.note_truncated(1 << 30, 5));
+        assert!(!p.note_truncated(1 << 30, 500));
+        assert_eq!(p.truncated, Some(500));
+        assert_eq!(p.len(), 1);
+        assert!(p.line(0).expect("l").text().contains("1.0 GiB"));
     }
 
     #[test]

@@ -3,14 +3,15 @@
 //! bytes always go through [`crate::output`] before they reach a terminal.
 
 use std::fmt::Write as _;
+use std::io::Write;
 use std::time::Duration;
 
 use unicode_width::UnicodeWidthStr;
 
+use super::capture::{render_line, Captured};
+use crate::engine::human_size;
 use crate::engine::{ErrorClass, ExitStatus, Stream};
-use crate::output::{
-    compact, fold_by, line_to_sgr, to_plain, to_safe_sgr, to_terminal_safe_json, StyledLine,
-};
+use crate::output::{compact, fold_by, line_to_sgr, to_plain, to_terminal_safe_json, StyledLine};
 
 /// Host name colours (SGR foreground codes), cycled by host index.
 const HOST_COLORS: [u8; 6] = [36, 32, 33, 35, 34, 96];
@@ -30,11 +31,20 @@ pub struct HostReport {
     pub name: String,
     /// `address:port`.
     pub address: String,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
+    pub stdout: Captured,
+    pub stderr: Captured,
     /// `None` when the engine never reported an end (the job was interrupted).
     pub end: Option<HostEnd>,
     pub duration: Duration,
+    /// `(limit, dropped)` when the output passed `--max-output`.
+    pub truncated: Option<(u64, u64)>,
+}
+
+impl HostReport {
+    /// Bytes of output not kept (beyond `--max-output`).
+    pub fn truncated_bytes(&self) -> u64 {
+        self.truncated.map_or(0, |t| t.1)
+    }
 }
 
 /// The summary buckets, in the order they are printed.
@@ -191,32 +201,39 @@ impl Inline {
 }
 
 /// Gathered output: hosts with identical stdout, stderr and end folded into one block headed
-/// by their compact host set; largest group first. Hosts that never ran and printed nothing
-/// (unreachable and the like) are left to the summary.
-pub fn gathered(reports: &[HostReport], color: bool) -> String {
-    let shown = reports.iter().filter(|r| {
-        matches!(r.end, Some(HostEnd::Exit(_))) || !r.stdout.is_empty() || !r.stderr.is_empty()
-    });
-    let groups = fold_by(shown.map(|r| {
-        let end = match &r.end {
+/// by their compact host set; largest group first. Outputs are compared by their SHA-256 and
+/// length, so nothing but the prefixes is held; a block's text is read back from the run
+/// folder when it was longer. Hosts that never ran and printed nothing (unreachable and the
+/// like) are left to the summary. Returns what could not be shown, for warnings.
+pub fn gathered(out: &mut dyn Write, reports: &[HostReport], color: bool) -> Vec<String> {
+    let shown: Vec<&HostReport> = reports
+        .iter()
+        .filter(|r| {
+            matches!(r.end, Some(HostEnd::Exit(_))) || !r.stdout.is_empty() || !r.stderr.is_empty()
+        })
+        .collect();
+    let by_name: std::collections::HashMap<&str, &HostReport> =
+        shown.iter().map(|r| (r.name.as_str(), *r)).collect();
+    let groups = fold_by(shown.iter().map(|r| {
+        let mut end = match &r.end {
             Some(HostEnd::Exit(e)) if !e.success() => describe_end(r.end.as_ref()),
             Some(HostEnd::Error { class, .. }) => class.as_str().to_string(),
             _ => String::new(),
         };
-        (
-            r.name.as_str(),
-            (r.stdout.as_slice(), r.stderr.as_slice(), end),
-        )
-    }));
-    let render = |bytes: &[u8]| {
-        if color {
-            to_safe_sgr(bytes)
-        } else {
-            to_plain(bytes)
+        if let Some((limit, _)) = r.truncated {
+            let sep = if end.is_empty() { "" } else { " · " };
+            let _ = write!(end, "{sep}cut at {} (--max-output)", human_size(limit));
         }
-    };
-    let mut out = String::new();
-    for (hosts, (stdout, stderr, end)) in groups {
+        let key = (
+            r.stdout.digest(),
+            r.stdout.len,
+            r.stderr.digest(),
+            r.stderr.len,
+        );
+        (r.name.as_str(), (key, end))
+    }));
+    let mut notes = Vec::new();
+    for (hosts, (_, end)) in groups {
         let set = compact(&hosts);
         let mut title = format!(
             "{set} ({} host{})",
@@ -227,33 +244,34 @@ pub fn gathered(reports: &[HostReport], color: bool) -> String {
             let _ = write!(title, " · {end}");
         }
         let rule = "-".repeat(title.width().clamp(15, 100));
-        if color {
-            let _ = writeln!(
+        let _ = if color {
+            writeln!(
                 out,
                 "\x1b[2m{rule}\x1b[0m\n\x1b[1;36m{title}\x1b[0m\n\x1b[2m{rule}\x1b[0m"
-            );
+            )
         } else {
-            let _ = writeln!(out, "{rule}\n{title}\n{rule}");
-        }
-        let text = render(stdout);
-        out.push_str(&text);
-        if !text.is_empty() && !text.ends_with('\n') {
-            out.push('\n');
-        }
-        let err = render(stderr);
-        for line in err.lines() {
-            if color {
-                let _ = writeln!(out, "\x1b[31m!\x1b[0m {line}");
-            } else {
-                let _ = writeln!(out, "! {line}");
-            }
-        }
+            writeln!(out, "{rule}\n{title}\n{rule}")
+        };
+        let Some(rep) = by_name.get(hosts[0].as_str()) else {
+            continue;
+        };
+        let r = rep.stdout.each_line(&mut |line| {
+            let _ = writeln!(out, "{}", render_line(line, color));
+        });
+        notes.extend(r.err().map(|e| format!("{} stdout: {e}", rep.name)));
+        let mark = if color { "\x1b[31m!\x1b[0m" } else { "!" };
+        let r = rep.stderr.each_line(&mut |line| {
+            let _ = writeln!(out, "{mark} {}", render_line(line, color));
+        });
+        notes.extend(r.err().map(|e| format!("{} stderr: {e}", rep.name)));
     }
-    out
+    notes
 }
 
-/// One JSON object (one line, no newline) for a host; terminal controls in strings escaped.
-pub fn json_line(r: &HostReport) -> String {
+/// One JSON object (one line, with its newline) for a host, written as it is read back so that
+/// a long output is never held whole; terminal controls in strings escaped. Returns what could
+/// not be shown, for warnings.
+pub fn json_line(out: &mut dyn Write, r: &HostReport) -> Vec<String> {
     let (exit_code, signal) = match &r.end {
         Some(HostEnd::Exit(ExitStatus::Code(c))) => (Some(*c), None),
         Some(HostEnd::Exit(ExitStatus::Signal(s))) => (None, Some(s.clone())),
@@ -266,18 +284,34 @@ pub fn json_line(r: &HostReport) -> String {
         None => serde_json::json!({ "class": "cancelled", "message": "no result reported" }),
         Some(HostEnd::Exit(_)) => serde_json::Value::Null,
     };
-    let v = serde_json::json!({
-        "host": r.name,
-        "address": r.address,
-        "exit_code": exit_code,
-        "signal": signal,
-        "duration_ms": u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
-        "stdout": String::from_utf8_lossy(&r.stdout),
-        "stderr": String::from_utf8_lossy(&r.stderr),
-        "error": error,
-    });
-    // A `Value` always serializes.
-    to_terminal_safe_json(&v).unwrap_or_default()
+    // Values always serialize.
+    let j = |v: &serde_json::Value| to_terminal_safe_json(v).unwrap_or_default();
+    let _ = write!(
+        out,
+        "{{\"host\":{},\"address\":{},\"exit_code\":{},\"signal\":{},\"duration_ms\":{}",
+        j(&r.name.as_str().into()),
+        j(&r.address.as_str().into()),
+        j(&exit_code.into()),
+        j(&signal.into()),
+        u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
+    );
+    let mut notes = Vec::new();
+    for (key, stream) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+        let _ = write!(out, ",\"{key}\":\"");
+        if let Err(e) = stream.each_json_piece(&mut |p| {
+            let _ = out.write_all(p.as_bytes());
+        }) {
+            notes.push(format!("{} {key}: {e}", r.name));
+        }
+        let _ = out.write_all(b"\"");
+    }
+    let _ = writeln!(
+        out,
+        ",\"error\":{},\"truncated_bytes\":{}}}",
+        j(&error),
+        r.truncated_bytes()
+    );
+    notes
 }
 
 /// The closing summary: a count line, then one line per non-empty bucket naming its hosts as
@@ -316,6 +350,19 @@ pub fn summary(reports: &[HostReport], elapsed: Duration, cancelled: bool, color
             let _ = writeln!(out, "  {label}  {set}");
         }
     }
+    let cut: Vec<&HostReport> = reports.iter().filter(|r| r.truncated.is_some()).collect();
+    if let Some(first) = cut.first() {
+        let names: Vec<&str> = cut.iter().map(|r| r.name.as_str()).collect();
+        let dropped: u64 = cut.iter().map(|r| r.truncated_bytes()).sum();
+        let limit = first.truncated.map_or(0, |t| t.0);
+        let _ = writeln!(
+            out,
+            "  truncated: {} (output beyond {} per host not kept, --max-output; {} dropped)",
+            compact(&names),
+            human_size(limit),
+            human_size(dropped)
+        );
+    }
     out
 }
 
@@ -328,11 +375,26 @@ mod tests {
         HostReport {
             name: name.into(),
             address: "127.0.0.1:2201".into(),
-            stdout: out.as_bytes().to_vec(),
-            stderr: Vec::new(),
+            stdout: Captured::from_bytes(out.as_bytes()),
+            stderr: Captured::default(),
             end,
             duration: Duration::from_millis(12),
+            truncated: None,
         }
+    }
+
+    fn json_line(r: &HostReport) -> String {
+        let mut out = Vec::new();
+        assert!(super::json_line(&mut out, r).is_empty());
+        let text = String::from_utf8(out).expect("UTF-8");
+        assert_eq!(text.matches('\n').count(), 1, "one line: {text}");
+        text.trim_end().to_string()
+    }
+
+    fn gathered(reports: &[HostReport], color: bool) -> String {
+        let mut out = Vec::new();
+        assert!(super::gathered(&mut out, reports, color).is_empty());
+        String::from_utf8(out).expect("UTF-8")
     }
 
     /// A successful end, as reports hold it.
@@ -410,7 +472,7 @@ mod tests {
     #[test]
     fn json_has_every_field() {
         let mut r = report("h1", "out\x1b]0;x\x07", OK);
-        r.stderr = b"\xff".to_vec();
+        r.stderr = Captured::from_bytes(b"\xff");
         let v: serde_json::Value = serde_json::from_str(&json_line(&r)).unwrap();
         assert_eq!(v["host"], "h1");
         assert_eq!(v["address"], "127.0.0.1:2201");
@@ -420,11 +482,12 @@ mod tests {
         assert_eq!(v["stdout"], "out\x1b]0;x\x07");
         assert_eq!(v["stderr"], "\u{FFFD}");
         assert_eq!(v["error"], serde_json::Value::Null);
+        assert_eq!(v["truncated_bytes"], 0);
         // The JSON text itself carries no raw ESC.
         assert!(!json_line(&r).contains('\x1b'));
         // Nor raw C1 or bidi controls, from the output or the host name.
         let mut c1 = report("h\u{202E}1", "a\u{9B}2J\u{2066}b", OK);
-        c1.stderr = "\u{85}".as_bytes().to_vec();
+        c1.stderr = Captured::from_bytes("\u{85}".as_bytes());
         let text = json_line(&c1);
         assert!(
             !text.contains(['\u{9B}', '\u{85}', '\u{202E}', '\u{2066}']),
@@ -480,5 +543,52 @@ mod tests {
              \x20 auth-failed  db4\n\
              \x20 no-result    db5\n"
         );
+    }
+}
+
+#[cfg(test)]
+mod truncation_tests {
+    use super::*;
+
+    #[test]
+    fn truncation_shows_in_gathered_json_and_summary() {
+        let mut rep = HostReport {
+            name: "web01".into(),
+            address: "127.0.0.1:2201".into(),
+            stdout: Captured::from_bytes(b"kept\n"),
+            stderr: Captured::default(),
+            end: Some(HostEnd::Exit(ExitStatus::Code(0))),
+            duration: Duration::from_millis(3),
+            truncated: Some((1 << 20, 3 << 20)),
+        };
+        let mut block = Vec::new();
+        gathered(&mut block, std::slice::from_ref(&rep), false);
+        let block = String::from_utf8(block).unwrap();
+        assert!(
+            block.contains("web01 (1 host) · cut at 1.0 MiB (--max-output)"),
+            "{block}"
+        );
+        let mut line = Vec::new();
+        json_line(&mut line, &rep);
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["truncated_bytes"], 3 << 20);
+        let text = summary(
+            std::slice::from_ref(&rep),
+            Duration::from_secs(1),
+            false,
+            false,
+        );
+        assert!(
+            text.ends_with("  truncated: web01 (output beyond 1.0 MiB per host not kept, --max-output; 3.0 MiB dropped)\n"),
+            "{text}"
+        );
+        rep.truncated = None;
+        let text = summary(
+            std::slice::from_ref(&rep),
+            Duration::from_secs(1),
+            false,
+            false,
+        );
+        assert!(!text.contains("truncated"), "{text}");
     }
 }

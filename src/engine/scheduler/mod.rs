@@ -65,10 +65,18 @@ pub(crate) struct JobState {
     started: Instant,
     pub run_dir: Option<PathBuf>,
     pub run: String,
+    /// Output kept per host (both streams), the rest counted and dropped.
+    pub max_output: u64,
 }
 
 impl JobState {
-    fn new(id: JobId, spec: JobSpec, run: String, run_dir: Option<PathBuf>) -> Self {
+    fn new(
+        id: JobId,
+        spec: JobSpec,
+        run: String,
+        run_dir: Option<PathBuf>,
+        max_output: u64,
+    ) -> Self {
         let fanout = if spec.fanout == 0 {
             DEFAULT_FANOUT
         } else {
@@ -86,6 +94,7 @@ impl JobState {
             run_dir,
             run,
             spec,
+            max_output,
         }
     }
 }
@@ -104,13 +113,15 @@ pub(crate) struct Shared {
     jobs: Mutex<HashMap<JobId, Arc<JobState>>>,
     next_job: AtomicU64,
     shutting_down: AtomicBool,
+    /// The cap of output kept per host for jobs submitted from now on.
+    max_output: AtomicU64,
     oplog: Option<OpLog>,
 }
 
 impl Shared {
     /// Sends an event; a dropped receiver is not an error (nobody is watching).
     pub fn emit(&self, ev: Event) {
-        let _ = self.tx.send(ev);
+        self.tx.send(ev);
     }
 
     pub fn log(&self, level: LogLevel, message: String) {
@@ -146,7 +157,7 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Starts an engine; events of every job arrive on the returned receiver.
     pub fn new(config: EngineConfig) -> (Engine, EventReceiver) {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, rx) = super::flow::channel();
         let mut open_error = None;
         let oplog = config.oplog.as_ref().and_then(|p| match OpLog::open(p) {
             Ok(l) => Some(l),
@@ -172,6 +183,7 @@ impl Engine {
             jobs: Mutex::new(HashMap::new()),
             next_job: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
+            max_output: AtomicU64::new(super::DEFAULT_MAX_OUTPUT),
             oplog,
         });
         if let Some(msg) = open_error {
@@ -203,7 +215,8 @@ impl Engine {
             .as_ref()
             .and_then(|dir| run_folder(shared, dir, &stamp, id));
         let hosts = spec.targets.len();
-        let job = Arc::new(JobState::new(id, spec, run, run_dir.clone()));
+        let max_output = shared.max_output.load(Ordering::Relaxed);
+        let job = Arc::new(JobState::new(id, spec, run, run_dir.clone(), max_output));
         shared.record_job_start(&job, now.fixed_offset(), run_dir.clone());
         shared.emit(Event::JobStarted {
             job: id,
@@ -239,6 +252,13 @@ impl Engine {
             j.cancel.store(true, Ordering::Relaxed);
             j.fanout.wake_all();
         }
+    }
+
+    /// Sets the cap of output kept per host per job (both streams together) for jobs submitted
+    /// from now on; [`super::DEFAULT_MAX_OUTPUT`] until set. Bytes beyond it are counted and
+    /// dropped (not in the run folder, not in events) while the command runs on.
+    pub fn set_max_output(&self, bytes: u64) {
+        self.shared().max_output.store(bytes, Ordering::Relaxed);
     }
 
     /// Cancels every running job.

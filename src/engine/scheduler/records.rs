@@ -23,6 +23,8 @@ pub(crate) struct HostFacts {
     pub address: String,
     pub bytes_out: u64,
     pub bytes_err: u64,
+    /// Output bytes beyond the job's cap, not kept.
+    pub truncated_bytes: u64,
     pub transfer: Option<oplog::TransferResult>,
 }
 
@@ -105,6 +107,7 @@ impl Shared {
             duration_ms: duration.as_millis() as u64,
             bytes_out: facts.bytes_out,
             bytes_err: facts.bytes_err,
+            truncated_bytes: facts.truncated_bytes,
             error,
             transfer: facts.transfer,
         }));

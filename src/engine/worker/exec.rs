@@ -1,9 +1,12 @@
 //! A command job on one host: output streamed to events and the run folder as it arrives,
 //! sudo's prompt answered from the engine's cache.
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::Worker;
+use crate::engine::flow::OutputSink;
 use crate::engine::runfolder::HostFiles;
 use crate::engine::scheduler::{HostEnd, HostFacts, JobState};
 use crate::engine::{ErrorClass, Event, ExecSpec, LogLevel, Stream, Target};
@@ -58,38 +61,32 @@ impl Worker {
         w.set_deadline(spec.timeout, "command timeout");
         let shared = &self.shared;
         let (mut out, mut err) = (0u64, 0u64);
+        let mut sink = OutputSink::new(&shared.tx, job.id, host.clone(), job.max_output);
+        // A worker held back by a slow reader gives up its pending output at cancel or deadline.
+        let stop = || w.check("waiting for the reader").is_err();
         let mut on_output = |stream: Stream, data: &[u8]| {
+            if data.is_empty() {
+                // The read loop is idle: send what a slow reader left pending, if it can.
+                sink.push(stream, data, &stop);
+                return;
+            }
             match stream {
                 Stream::Stdout => out += data.len() as u64,
                 Stream::Stderr => err += data.len() as u64,
             }
-            if let Some(f) = files.as_mut() {
-                f.write(stream, data);
+            let kept = sink.cap(data);
+            if kept.first_cut {
+                shared.emit(truncated(job, host, sink.dropped));
             }
-            shared.emit(Event::Output {
-                job: job.id,
-                host: host.clone(),
-                stream,
-                data: data.to_vec(),
-            });
+            if let Some(f) = files.as_mut() {
+                f.write(stream, kept.data);
+            }
+            sink.push(stream, kept.data, &stop);
         };
         let mut sudo = spec
             .sudo_user
             .as_deref()
-            .map(|run_as| crate::engine::sudo::JobSudo {
-                cache: &shared.sudo,
-                asker: crate::engine::sudo::Asker {
-                    job: job.id,
-                    user: &target.conn.user,
-                    run_as,
-                    host,
-                    newly_trusted: crate::engine::sudo::newly_trusted(
-                        &shared.accepted,
-                        &target.conn,
-                    ),
-                },
-                prompter: &shared.config.prompter,
-            });
+            .map(|run_as| job_sudo(shared, job.id, target, run_as));
         let outcome = exec::run(
             &h.conn.sess,
             &w,
@@ -99,16 +96,14 @@ impl Worker {
             &mut on_output,
         );
         h.last_used = Instant::now();
+        sink.finish(&|| job.cancel.load(Ordering::Relaxed));
+        if sink.dropped > 0 {
+            shared.emit(truncated(job, host, sink.dropped));
+        }
         facts.bytes_out = out;
         facts.bytes_err = err;
-        if let Some(f) = files {
-            if let Err(e) = f.finish() {
-                self.shared.log(
-                    LogLevel::Warn,
-                    format!("{host}: writing the run folder failed: {e}"),
-                );
-            }
-        }
+        facts.truncated_bytes = sink.dropped;
+        self.finish_files(host, files);
         if !outcome.session_ok {
             self.held = None;
         }
@@ -116,5 +111,47 @@ impl Worker {
             Ok(exit) => HostEnd::Finished(exit),
             Err(e) => HostEnd::Failed(e.class, e.message),
         }
+    }
+}
+
+/// How the command asks for and caches the sudo password on `target`.
+fn job_sudo<'a>(
+    shared: &'a crate::engine::scheduler::Shared,
+    job: crate::engine::JobId,
+    target: &'a Target,
+    run_as: &'a str,
+) -> crate::engine::sudo::JobSudo<'a> {
+    crate::engine::sudo::JobSudo {
+        cache: &shared.sudo,
+        asker: crate::engine::sudo::Asker {
+            job,
+            user: &target.conn.user,
+            run_as,
+            host: &target.name,
+            newly_trusted: crate::engine::sudo::newly_trusted(&shared.accepted, &target.conn),
+        },
+        prompter: &shared.config.prompter,
+    }
+}
+
+impl Worker {
+    /// Flushes the host's run folder files; a failure is a warning (the job's result stands).
+    fn finish_files(&self, host: &str, files: Option<HostFiles>) {
+        if let Some(Err(e)) = files.map(HostFiles::finish) {
+            self.shared.log(
+                LogLevel::Warn,
+                format!("{host}: writing the run folder failed: {e}"),
+            );
+        }
+    }
+}
+
+/// The event saying `host` passed the job's output cap, `dropped` bytes cut so far.
+fn truncated(job: &JobState, host: &Arc<str>, dropped: u64) -> Event {
+    Event::Truncated {
+        job: job.id,
+        host: host.clone(),
+        limit: job.max_output,
+        dropped,
     }
 }

@@ -43,7 +43,10 @@ pub fn close_channel(sess: &Session, fd: std::os::unix::io::RawFd, ch: &mut Chan
             .is_ok()
 }
 
-/// Runs `spec` on the already opened channel `ch`, calling `on_output` for every chunk.
+/// Runs `spec` on the already opened channel `ch`, calling `on_output` for every chunk (and
+/// with an empty chunk whenever the channel has nothing to read). `on_output` may block to
+/// slow the command down: the channel is not read meanwhile, so SSH flow control holds the
+/// remote side.
 /// `w` carries the command deadline and the cancel flag. With `spec.sudo_user`, `sudo` answers
 /// sudo's password prompt (a wrong password fails with [`ErrorClass::AuthFailed`]; the
 /// password never reaches `on_output`).
@@ -292,6 +295,8 @@ fn run_inner(
         }
         w.check("running the command")?;
         if !progressed {
+            // An empty chunk: the reader may take what it was given but could not yet pass on.
+            on_output(Stream::Stdout, &[]);
             w.wait(sess);
         }
     }

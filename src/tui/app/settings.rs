@@ -41,6 +41,8 @@ pub struct Settings {
     pub command_timeout: Option<Duration>,
     /// The user `S` (sudo toggle) runs commands as.
     pub sudo_user: String,
+    /// Output kept per host per job (`max_output:`), the rest counted and dropped.
+    pub max_output: u64,
 }
 
 impl Default for Settings {
@@ -54,6 +56,7 @@ impl Default for Settings {
                 .map(|p| Regex::new(p).expect("built-in pattern is valid"))
                 .collect(),
             host_key_policy: HostKeyPolicy::default(),
+            max_output: crate::engine::DEFAULT_MAX_OUTPUT,
             known_hosts: Vec::new(),
             pty: false,
             command_timeout: None,

@@ -81,12 +81,13 @@ pub(super) fn on_event(app: &mut App, event: Event) {
             host,
             stream,
             data,
-        } => {
-            if let Some(h) = host_of(app, job, &host) {
-                app.hosts[h].pane.feed(stream, &data);
-                app.gathered_dirty = true;
-            }
-        }
+        } => on_output(app, job, &host, stream, &data),
+        Event::Truncated {
+            job,
+            host,
+            limit,
+            dropped,
+        } => on_truncated(app, job, host, limit, dropped),
         Event::Progress {
             job,
             host,
@@ -138,6 +139,42 @@ fn on_job_started(app: &mut App, job: JobId, hosts: usize, run_dir: Option<std::
         None,
         format!("job {job} started on {hosts} hosts; {folder}"),
     );
+}
+
+fn on_output(
+    app: &mut App,
+    job: JobId,
+    host: &Arc<str>,
+    stream: crate::engine::Stream,
+    data: &[u8],
+) {
+    // Cancelled: output still queued is dropped, not shown (the run folder has it).
+    if app.job.as_ref().is_some_and(|j| j.cancel_requested) {
+        return;
+    }
+    if let Some(h) = host_of(app, job, host) {
+        app.hosts[h].pane.feed(stream, data);
+        app.gathered_dirty = true;
+    }
+}
+
+/// The host's output passed the job's cap: said in its pane (once) and in the live log.
+fn on_truncated(app: &mut App, job: JobId, host: Arc<str>, limit: u64, dropped: u64) {
+    let Some(h) = host_of(app, job, &host) else {
+        return;
+    };
+    let first = app.hosts[h].pane.note_truncated(limit, dropped);
+    app.gathered_dirty = true;
+    let limit = crate::engine::human_size(limit);
+    let text = if first {
+        format!("{host}: output beyond {limit} (max_output) is not kept")
+    } else {
+        format!(
+            "{host}: {} of output beyond {limit} (max_output) not kept",
+            crate::engine::human_size(dropped)
+        )
+    };
+    app.push_log(LogLevel::Warn, Some(host), text);
 }
 
 fn on_finished(app: &mut App, job: JobId, host: Arc<str>, exit: ExitStatus, duration: Duration) {
