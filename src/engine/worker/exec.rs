@@ -1,6 +1,7 @@
 //! A command job on one host: output streamed to events and the run folder as it arrives,
 //! sudo's prompt answered from the engine's cache.
 
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -37,51 +38,43 @@ impl Worker {
             }
         };
         self.announce(job.id, host, reused);
-        let end = self.exec_held(job, target, spec, ch, &mut facts);
-        self.shared
-            .host_done(job, host, end, start.elapsed(), facts);
+        if let Some(end) = self.exec_held(job, target, spec, ch, (start, &mut facts)) {
+            self.shared
+                .host_done(job, host, end, start.elapsed(), facts);
+        }
     }
 
     /// Runs `spec` on `ch`, a channel of the held session; counts its output into `facts`.
+    /// Returns `None` when the host was already reported: a cancelled or timed-out command is
+    /// reported at once, and stopping it on the remote side (a second channel, seconds on a
+    /// loaded machine) happens after, so that Ctrl-C ends a job without waiting for it.
     fn exec_held(
         &mut self,
         job: &JobState,
         target: &Target,
         spec: &ExecSpec,
         ch: ssh2::Channel,
-        facts: &mut HostFacts,
-    ) -> HostEnd {
+        (start, facts): (Instant, &mut HostFacts),
+    ) -> Option<HostEnd> {
         let host = &target.name;
-        let mut files = job.run_dir.as_ref().map(|d| HostFiles::new(d, host));
         let Some(h) = self.held.as_mut() else {
             // session_channel always leaves a held session behind a returned channel.
-            return HostEnd::Failed(ErrorClass::Protocol, "internal: no session".into());
+            return Some(HostEnd::Failed(ErrorClass::Protocol, "internal: no session".into()));
         };
         let w = Waiter::new(h.conn.fd, Some(&job.cancel));
         w.set_deadline(spec.timeout, "command timeout");
         let shared = &self.shared;
-        let (mut out, mut err) = (0u64, 0u64);
-        let mut sink = OutputSink::new(&shared.tx, job.id, host.clone(), job.max_output);
+        let cap = Capture::new(shared, job, host);
         // A worker held back by a slow reader gives up its pending output at cancel or deadline.
         let stop = || w.check("waiting for the reader").is_err();
-        let mut on_output = |stream: Stream, data: &[u8]| {
-            if data.is_empty() {
-                // The read loop is idle: send what a slow reader left pending, if it can.
-                sink.push(stream, data, &stop);
-                return;
-            }
-            match stream {
-                Stream::Stdout => out += data.len() as u64,
-                Stream::Stderr => err += data.len() as u64,
-            }
-            let kept = sink.cap(data);
-            if kept.first_cut {
-                shared.emit(truncated(job, host, sink.dropped));
-            }
-            if let Some(f) = files.as_mut() {
-                f.write(stream, kept.data);
-            }
-            sink.push(stream, kept.data, &stop);
+        let mut on_output = |stream: Stream, data: &[u8]| cap.output(stream, data, &stop);
+        let reported = Cell::new(false);
+        let mut on_stop = |e: &crate::ssh::SshError| {
+            let f = cap.finish(&|| true, facts);
+            finish_files(shared, host, f);
+            let end = HostEnd::Failed(e.class, e.message.clone());
+            shared.host_done(job, host, end, start.elapsed(), std::mem::take(facts));
+            reported.set(true);
         };
         let mut sudo = spec
             .sudo_user
@@ -93,24 +86,93 @@ impl Worker {
             ch,
             spec,
             sudo.as_mut().map(|s| s as &mut dyn exec::SudoPassword),
-            &mut on_output,
+            (&mut on_output, &mut on_stop),
         );
         h.last_used = Instant::now();
-        sink.finish(&|| job.cancel.load(Ordering::Relaxed));
-        if sink.dropped > 0 {
-            shared.emit(truncated(job, host, sink.dropped));
-        }
-        facts.bytes_out = out;
-        facts.bytes_err = err;
-        facts.truncated_bytes = sink.dropped;
-        self.finish_files(host, files);
         if !outcome.session_ok {
             self.held = None;
         }
-        match outcome.result {
+        if reported.get() {
+            // Reported as cancelled already; say so if the command could not be stopped.
+            if let Err(e) = outcome.result.as_ref() {
+                if e.message.contains(exec::MAY_STILL_RUN) {
+                    self.shared.log(LogLevel::Warn, format!("{host}: {}", e.message));
+                }
+            }
+            return None;
+        }
+        let files = cap.finish(&|| job.cancel.load(Ordering::Relaxed), facts);
+        finish_files(&self.shared, host, files);
+        Some(match outcome.result {
             Ok(exit) => HostEnd::Finished(exit),
             Err(e) => HostEnd::Failed(e.class, e.message),
+        })
+    }
+}
+
+/// What a command's output becomes while it runs: counted, capped, written to the run folder
+/// and sent as events (through the bounded queue).
+struct Capture<'a> {
+    shared: &'a crate::engine::scheduler::Shared,
+    job: &'a JobState,
+    host: &'a std::sync::Arc<str>,
+    out: Cell<u64>,
+    err: Cell<u64>,
+    sink: RefCell<OutputSink<'a>>,
+    files: RefCell<Option<HostFiles>>,
+}
+
+impl<'a> Capture<'a> {
+    fn new(
+        shared: &'a crate::engine::scheduler::Shared,
+        job: &'a JobState,
+        host: &'a std::sync::Arc<str>,
+    ) -> Self {
+        Capture {
+            shared,
+            job,
+            host,
+            out: Cell::new(0),
+            err: Cell::new(0),
+            sink: RefCell::new(OutputSink::new(&shared.tx, job.id, host.clone(), job.max_output)),
+            files: RefCell::new(job.run_dir.as_ref().map(|d| HostFiles::new(d, host))),
         }
+    }
+
+    fn output(&self, stream: Stream, data: &[u8], stop: &dyn Fn() -> bool) {
+        let mut sink = self.sink.borrow_mut();
+        if data.is_empty() {
+            // The read loop is idle: send what a slow reader left pending, if it can.
+            sink.push(stream, data, stop);
+            return;
+        }
+        let n = match stream {
+            Stream::Stdout => &self.out,
+            Stream::Stderr => &self.err,
+        };
+        n.set(n.get() + data.len() as u64);
+        let kept = sink.cap(data);
+        if kept.first_cut {
+            self.shared.emit(truncated(self.job, self.host, sink.dropped));
+        }
+        if let Some(f) = self.files.borrow_mut().as_mut() {
+            f.write(stream, kept.data);
+        }
+        sink.push(stream, kept.data, stop);
+    }
+
+    /// Sends what is pending (unless `stop`), counts into `facts`; the run-folder files to
+    /// finish (taken: a second call finds none).
+    fn finish(&self, stop: &dyn Fn() -> bool, facts: &mut HostFacts) -> Option<HostFiles> {
+        let mut sink = self.sink.borrow_mut();
+        sink.finish(stop);
+        if sink.dropped > 0 && facts.truncated_bytes != sink.dropped {
+            self.shared.emit(truncated(self.job, self.host, sink.dropped));
+        }
+        facts.bytes_out = self.out.get();
+        facts.bytes_err = self.err.get();
+        facts.truncated_bytes = sink.dropped;
+        self.files.borrow_mut().take()
     }
 }
 
@@ -134,17 +196,6 @@ fn job_sudo<'a>(
     }
 }
 
-impl Worker {
-    /// Flushes the host's run folder files; a failure is a warning (the job's result stands).
-    fn finish_files(&self, host: &str, files: Option<HostFiles>) {
-        if let Some(Err(e)) = files.map(HostFiles::finish) {
-            self.shared.log(
-                LogLevel::Warn,
-                format!("{host}: writing the run folder failed: {e}"),
-            );
-        }
-    }
-}
 
 /// The event saying `host` passed the job's output cap, `dropped` bytes cut so far.
 fn truncated(job: &JobState, host: &Arc<str>, dropped: u64) -> Event {
@@ -153,5 +204,15 @@ fn truncated(job: &JobState, host: &Arc<str>, dropped: u64) -> Event {
         host: host.clone(),
         limit: job.max_output,
         dropped,
+    }
+}
+
+/// Flushes the host's run folder files; a failure is a warning (the job's result stands).
+fn finish_files(shared: &crate::engine::scheduler::Shared, host: &str, files: Option<HostFiles>) {
+    if let Some(Err(e)) = files.map(HostFiles::finish) {
+        shared.log(
+            LogLevel::Warn,
+            format!("{host}: writing the run folder failed: {e}"),
+        );
     }
 }

@@ -15,6 +15,10 @@ pub use self::sudo::{remote_command, SudoMarkers, SudoPassword};
 use super::{SshError, Waiter};
 use crate::contract::{ErrorClass, ExecSpec, ExitStatus, Stream};
 
+/// Said when a cancelled command could not be stopped.
+pub const MAY_STILL_RUN: &str =
+    "the remote command may still be running (without a pty, closing the channel does not stop it)";
+
 /// How long closing a channel may take after the command ended or was aborted.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -49,14 +53,15 @@ pub fn close_channel(sess: &Session, fd: std::os::unix::io::RawFd, ch: &mut Chan
 /// remote side.
 /// `w` carries the command deadline and the cancel flag. With `spec.sudo_user`, `sudo` answers
 /// sudo's password prompt (a wrong password fails with [`ErrorClass::AuthFailed`]; the
-/// password never reaches `on_output`).
+/// password never reaches `on_output`). `on_stop` is called when the command is cancelled or
+/// timed out, before it is stopped on the remote side (which may take seconds).
 pub fn run(
     sess: &Session,
     w: &Waiter<'_>,
     mut ch: Channel,
     spec: &ExecSpec,
     sudo: Option<&mut dyn SudoPassword>,
-    on_output: &mut dyn FnMut(Stream, &[u8]),
+    (on_output, on_stop): (&mut dyn FnMut(Stream, &[u8]), &mut dyn FnMut(&SshError)),
 ) -> ExecOutcome {
     let started = run_inner(sess, w, &mut ch, spec, sudo, on_output);
     match started {
@@ -96,15 +101,18 @@ pub fn run(
             }
         }
         Err(mut e) if matches!(e.class, ErrorClass::Cancelled | ErrorClass::Timeout) => {
-            // Without a pty, sshd neither hangs up nor (for forced commands) accepts a
-            // `signal` request: end the command's process group from a second channel.
-            let killed = !spec.pty && kill_other_sessions(sess, w.fd());
-            let a = abort(sess, w.fd(), &mut ch, spec.pty || killed);
+            // The caller may report the host now; stopping the command comes after.
+            on_stop(&e);
+            // Closing the channel hangs a pty up; without one, sshd then closes the command's
+            // output, so a command that writes (a flood) dies of SIGPIPE. One that stays quiet
+            // is ended from a second channel (sshd accepts no `signal` for forced commands).
+            let mut a = abort(sess, w.fd(), &mut ch, spec.pty);
+            if !a.stopped && a.session_ok && !spec.pty && kill_other_sessions(sess, w.fd()) {
+                a = abort(sess, w.fd(), &mut ch, true);
+            }
             if !a.stopped {
-                e.message.push_str(
-                    "; the remote command may still be running (without a pty, closing the \
-                     channel does not stop it)",
-                );
+                e.message.push_str("; ");
+                e.message.push_str(MAY_STILL_RUN);
             }
             ExecOutcome {
                 result: Err(e),
