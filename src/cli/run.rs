@@ -16,6 +16,7 @@ use crate::inventory::Inventory;
 use crate::output::{to_plain, Sanitizer};
 
 pub(crate) mod capture;
+mod input;
 mod prompt;
 pub(crate) mod render;
 
@@ -44,7 +45,7 @@ pub enum FailedFrom {
 /// Arguments of `fleetdeck run`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  fleetdeck run web -- uptime\n  fleetdeck run 'prod:&db' --output gathered -- df -h /\n  fleetdeck run --failed-from last -- systemctl restart app"
+    after_help = "Examples:\n  fleetdeck run web -- uptime\n  fleetdeck run 'prod:&db' --output gathered -- df -h /\n  fleetdeck run --failed-from last -- systemctl restart app\n  fleetdeck run db --stdin schema.sql -- psql app\n  fleetdeck run web --script ./check.sh -- --verbose"
 )]
 pub struct RunArgs {
     /// Target pattern (`web`, `web:db`, `prod:&web`, `all:!db`, `web[01-04]`). Optional with
@@ -52,9 +53,21 @@ pub struct RunArgs {
     #[arg(value_name = "PATTERN")]
     pub pattern: Option<String>,
 
-    /// The command to run (after `--`); its words are joined with spaces, as ssh does.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    /// The command to run (after `--`); its words are joined with spaces, as ssh does. With
+    /// `--script`, the script's arguments.
+    #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+
+    /// Feed this file (`-`: fleetdeck's own stdin) to the command's stdin on every host
+    /// (without it, stdin ends at once, as with `ssh -n`).
+    #[arg(long, value_name = "FILE|-")]
+    pub stdin: Option<String>,
+
+    /// Run this local script on every host, through the interpreter its `#!` line names
+    /// (`sh` without one), fed on stdin: no file is left on the hosts. Words after `--` are its
+    /// arguments.
+    #[arg(long, value_name = "FILE", conflicts_with = "stdin")]
+    pub script: Option<PathBuf>,
 
     /// Per-host command timeout in seconds.
     #[arg(short = 't', long, value_name = "SECONDS", value_parser = parse_seconds)]
@@ -95,10 +108,10 @@ struct Plan {
 // By value: the dispatcher in `cli/mod.rs` hands every subcommand its arguments.
 #[allow(clippy::needless_pass_by_value)]
 pub fn run(inventory: Option<PathBuf>, args: RunArgs) -> ExitCode {
-    let command = args.command.join(" ");
-    if command.trim().is_empty() {
-        return usage_error("run", "the command after `--` is empty");
-    }
+    let (command, stdin) = match command_and_stdin(&args) {
+        Ok(x) => x,
+        Err(msg) => return usage_error("run", &msg),
+    };
     let oplog_path = crate::oplog::default_path();
     let plan = match plan(&crate::face::inventory_path(inventory), &args, &oplog_path) {
         Ok(Some(p)) => p,
@@ -118,6 +131,7 @@ pub fn run(inventory: Option<PathBuf>, args: RunArgs) -> ExitCode {
                 .sudo_user
                 .clone()
                 .or_else(|| args.sudo.then(|| "root".into())),
+            stdin: stdin.map(Arc::from),
         }),
         targets: plan.targets,
         fanout: args.conn.fanout,
@@ -126,6 +140,20 @@ pub fn run(inventory: Option<PathBuf>, args: RunArgs) -> ExitCode {
     let code = execute(&engine, events, spec, args.output, color);
     engine.shutdown();
     code
+}
+
+/// The remote command and what it reads on stdin, from `-- COMMAND`, `--stdin` and `--script`.
+fn command_and_stdin(args: &RunArgs) -> Result<(String, Option<Vec<u8>>), String> {
+    if let Some(path) = &args.script {
+        let s = input::script(path, &args.command)?;
+        return Ok((s.command, Some(s.body)));
+    }
+    let command = args.command.join(" ");
+    if command.trim().is_empty() {
+        return Err("give the command after `--` (or --script FILE)".into());
+    }
+    let stdin = args.stdin.as_deref().map(input::stdin_bytes).transpose()?;
+    Ok((command, stdin))
 }
 
 /// Loads the inventory and picks the targets. `Ok(None)`: nothing to do (said on stderr).

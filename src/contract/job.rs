@@ -18,6 +18,9 @@ pub struct ExecSpec {
     /// the engine asks the prompter once ([`SecretKind::Sudo`](super::SecretKind::Sudo)) and answers sudo on every host;
     /// a wrong or missing password fails the host as [`ErrorClass::AuthFailed`].
     pub sudo_user: Option<String>,
+    /// What the command reads on stdin (`run --stdin`, `run --script`), the same bytes for
+    /// every host; `None`: stdin ends at once, as with `ssh -n`.
+    pub stdin: Option<std::sync::Arc<[u8]>>,
 }
 
 /// Which output stream a chunk came from.

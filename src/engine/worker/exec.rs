@@ -59,7 +59,10 @@ impl Worker {
         let host = &target.name;
         let Some(h) = self.held.as_mut() else {
             // session_channel always leaves a held session behind a returned channel.
-            return Some(HostEnd::Failed(ErrorClass::Protocol, "internal: no session".into()));
+            return Some(HostEnd::Failed(
+                ErrorClass::Protocol,
+                "internal: no session".into(),
+            ));
         };
         let w = Waiter::new(h.conn.fd, Some(&job.cancel));
         w.set_deadline(spec.timeout, "command timeout");
@@ -96,7 +99,8 @@ impl Worker {
             // Reported as cancelled already; say so if the command could not be stopped.
             if let Err(e) = outcome.result.as_ref() {
                 if e.message.contains(exec::MAY_STILL_RUN) {
-                    self.shared.log(LogLevel::Warn, format!("{host}: {}", e.message));
+                    self.shared
+                        .log(LogLevel::Warn, format!("{host}: {}", e.message));
                 }
             }
             return None;
@@ -134,7 +138,12 @@ impl<'a> Capture<'a> {
             host,
             out: Cell::new(0),
             err: Cell::new(0),
-            sink: RefCell::new(OutputSink::new(&shared.tx, job.id, host.clone(), job.max_output)),
+            sink: RefCell::new(OutputSink::new(
+                &shared.tx,
+                job.id,
+                host.clone(),
+                job.max_output,
+            )),
             files: RefCell::new(job.run_dir.as_ref().map(|d| HostFiles::new(d, host))),
         }
     }
@@ -153,7 +162,8 @@ impl<'a> Capture<'a> {
         n.set(n.get() + data.len() as u64);
         let kept = sink.cap(data);
         if kept.first_cut {
-            self.shared.emit(truncated(self.job, self.host, sink.dropped));
+            self.shared
+                .emit(truncated(self.job, self.host, sink.dropped));
         }
         if let Some(f) = self.files.borrow_mut().as_mut() {
             f.write(stream, kept.data);
@@ -167,7 +177,8 @@ impl<'a> Capture<'a> {
         let mut sink = self.sink.borrow_mut();
         sink.finish(stop);
         if sink.dropped > 0 && facts.truncated_bytes != sink.dropped {
-            self.shared.emit(truncated(self.job, self.host, sink.dropped));
+            self.shared
+                .emit(truncated(self.job, self.host, sink.dropped));
         }
         facts.bytes_out = self.out.get();
         facts.bytes_err = self.err.get();
@@ -195,7 +206,6 @@ fn job_sudo<'a>(
         prompter: &shared.config.prompter,
     }
 }
-
 
 /// The event saying `host` passed the job's output cap, `dropped` bytes cut so far.
 fn truncated(job: &JobState, host: &Arc<str>, dropped: u64) -> Event {

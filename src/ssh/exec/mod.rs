@@ -15,6 +15,12 @@ pub use self::sudo::{remote_command, SudoMarkers, SudoPassword};
 use super::{SshError, Waiter};
 use crate::contract::{ErrorClass, ExecSpec, ExitStatus, Stream};
 
+/// What `run` calls: `on_output` with every chunk, `on_stop` at a cancel or timeout.
+pub type Callbacks<'a> = (
+    &'a mut dyn FnMut(Stream, &[u8]),
+    &'a mut dyn FnMut(&SshError),
+);
+
 /// Said when a cancelled command could not be stopped.
 pub const MAY_STILL_RUN: &str =
     "the remote command may still be running (without a pty, closing the channel does not stop it)";
@@ -61,7 +67,7 @@ pub fn run(
     mut ch: Channel,
     spec: &ExecSpec,
     sudo: Option<&mut dyn SudoPassword>,
-    (on_output, on_stop): (&mut dyn FnMut(Stream, &[u8]), &mut dyn FnMut(&SshError)),
+    (on_output, on_stop): Callbacks<'_>,
 ) -> ExecOutcome {
     let started = run_inner(sess, w, &mut ch, spec, sudo, on_output);
     match started {
@@ -260,6 +266,11 @@ fn run_inner(
     let mut buf = vec![0u8; READ_CHUNK];
     let mut out_eof = false;
     let mut err_eof = false;
+    // Without sudo and stdin, start_command ended stdin already; with a pty it stays open.
+    let mut input = Input::new(
+        spec.stdin.clone(),
+        !spec.pty && (spec.stdin.is_some() || spec.sudo_user.is_some()),
+    );
     loop {
         let mut progressed = false;
         let mut found = 0usize;
@@ -292,6 +303,11 @@ fn run_inner(
             prompts += found;
             answer_prompt(sess, w, ch, sudo.as_deref_mut(), prompts, sudo_user)?;
         }
+        // The command's stdin, once it is the command's (after sudo ran it): the given bytes,
+        // then EOF.
+        if filter.as_ref().map_or(true, PromptFilter::running) {
+            progressed |= input.feed(sess, w, ch)?;
+        }
         if out_eof && err_eof {
             if let Some(f) = filter.as_mut() {
                 let rest = f.finish();
@@ -307,6 +323,57 @@ fn run_inner(
             on_output(Stream::Stdout, &[]);
             w.wait(sess);
         }
+    }
+}
+
+/// The bytes the command reads on stdin, written as the channel's window allows, then EOF.
+struct Input {
+    data: Option<std::sync::Arc<[u8]>>,
+    sent: usize,
+    /// EOF is still to be sent.
+    eof: bool,
+}
+
+impl Input {
+    fn new(data: Option<std::sync::Arc<[u8]>>, eof: bool) -> Input {
+        Input { data, sent: 0, eof }
+    }
+
+    /// Writes what the window takes; true when something was written.
+    fn feed(&mut self, sess: &Session, w: &Waiter<'_>, ch: &mut Channel) -> Result<bool, SshError> {
+        let mut progressed = false;
+        if let Some(data) = &self.data {
+            while self.sent < data.len() {
+                match std::io::Write::write(ch, &data[self.sent..]) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        self.sent += n;
+                        progressed = true;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        // The command ended or closed its stdin: the rest is not wanted, as
+                        // with a pipe; its exit status tells how it went.
+                        self.data = None;
+                        self.eof = false;
+                        return Ok(progressed);
+                    }
+                }
+            }
+            if self.sent < data.len() {
+                return Ok(progressed);
+            }
+        }
+        if self.eof {
+            self.eof = false;
+            progressed = true;
+            if let Err(e) = w.retry(sess, "ending stdin", || ch.send_eof()) {
+                if matches!(e.class, ErrorClass::Cancelled | ErrorClass::Timeout) {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(progressed)
     }
 }
 
@@ -326,7 +393,7 @@ fn start_command(
     }
     let command = remote_command(spec, markers);
     w.retry(sess, "starting the command", || ch.exec(&command))?;
-    if spec.sudo_user.is_none() && !spec.pty {
+    if spec.sudo_user.is_none() && !spec.pty && spec.stdin.is_none() {
         // Nothing is ever written to the command's stdin: end it at once, as `ssh -n` does,
         // so that a command reading stdin sees EOF instead of waiting forever.
         w.retry(sess, "ending stdin", || ch.send_eof())?;

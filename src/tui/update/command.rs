@@ -193,6 +193,7 @@ pub fn start_job(app: &mut App, command: &str, hosts: Vec<HostId>) -> Vec<Effect
             pty: app.settings.pty,
             timeout: app.settings.command_timeout,
             sudo_user,
+            stdin: None,
         }),
         targets,
         fanout: app.settings.fanout,
