@@ -36,6 +36,7 @@ fn exec_all(lab: &TestLab, command: &str) -> JobSpec {
             pty: false,
             timeout: None,
             sudo_user: None,
+            stdin: None,
         }),
         targets: (0..lab.hosts().len())
             .map(|i| lab.target(i, Duration::from_secs(5)))
