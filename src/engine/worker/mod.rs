@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use self::session::Held;
-use super::scheduler::{HostEnd, HostFacts, JobState, Shared};
+use super::scheduler::{HostEnd, HostFacts, Idle, JobState, Shared};
 use super::{Event, JobKind};
 
 /// Stack of a worker thread: libssh2 and OpenSSL need little; most of it is never touched.
@@ -115,6 +115,16 @@ impl Worker {
                         );
                     }
                     idle_since = Instant::now();
+                    let shared = self.shared.clone();
+                    let idle = self.held.is_none().then_some(Idle {
+                        key: &mut self.key,
+                        rx: &self.rx,
+                    });
+                    shared.host_slot_done(&job, idle);
+                    // A thread without a session is worth nothing between jobs.
+                    if self.held.is_none() && shared.retire_worker(&self.key, &self.rx) {
+                        break;
+                    }
                 }
                 Ok(WorkItem::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
@@ -145,8 +155,8 @@ impl Worker {
     fn run_item(&mut self, job: &JobState, idx: usize) {
         let target = &job.spec.targets[idx];
         let host = target.name.clone();
-        let queued = Instant::now();
-        let cancelled = |d: Duration| {
+        // The fanout slot was taken when the host was handed here; the main loop frees it.
+        if job.cancel.load(Ordering::Relaxed) {
             self.shared.host_done(
                 job,
                 &host,
@@ -154,18 +164,11 @@ impl Worker {
                     super::ErrorClass::Cancelled,
                     "cancelled before it started".into(),
                 ),
-                d,
+                Duration::ZERO,
                 HostFacts::default(),
             );
-        };
-        if job.cancel.load(Ordering::Relaxed) {
-            cancelled(Duration::ZERO);
             return;
         }
-        let Some(_permit) = job.fanout.acquire(&job.cancel) else {
-            cancelled(queued.elapsed());
-            return;
-        };
         let start = Instant::now();
         self.shared.emit(Event::Connecting {
             job: job.id,
