@@ -89,18 +89,22 @@ impl FileIndex {
     /// Parses `bytes` as a whole file.
     pub(super) fn parse(bytes: Vec<u8>) -> Self {
         let mut idx = FileIndex::default();
-        idx.extend(bytes);
+        idx.add_lines(&bytes);
+        idx.bytes = bytes;
         idx
     }
 
     /// Adds the lines of `more`, which starts at a line boundary.
-    fn extend(&mut self, more: Vec<u8>) {
-        let text = String::from_utf8_lossy(&more).into_owned();
-        for line in text.lines() {
+    fn extend(&mut self, more: &[u8]) {
+        self.add_lines(more);
+        self.bytes.extend_from_slice(more);
+    }
+
+    fn add_lines(&mut self, text: &[u8]) {
+        for line in String::from_utf8_lossy(text).lines() {
             self.lines += 1;
             self.add_line(line);
         }
-        self.bytes.extend_from_slice(&more);
     }
 
     fn add_line(&mut self, line: &str) {
@@ -184,8 +188,8 @@ fn updated(old: Arc<FileIndex>, bytes: Vec<u8>) -> Arc<FileIndex> {
     let at_line_end = old.bytes.is_empty() || old.bytes.ends_with(b"\n");
     if at_line_end && bytes.len() > old.bytes.len() && bytes.starts_with(&old.bytes) {
         let mut idx = Arc::try_unwrap(old).unwrap_or_else(|shared| (*shared).clone());
-        let more = bytes[idx.bytes.len()..].to_vec();
-        idx.extend(more);
+        let at = idx.bytes.len();
+        idx.extend(&bytes[at..]);
         return Arc::new(idx);
     }
     Arc::new(FileIndex::parse(bytes))
