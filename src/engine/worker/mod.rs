@@ -1,5 +1,5 @@
-//! One worker thread per host: it owns that host's libssh2 session, takes work from its own
-//! queue in submission order, keeps the session for the next job (keepalives while idle,
+//! One worker thread per host: it owns that host's libssh2 session, takes the hosts the job's
+//! fanout queue hands it in order, keeps the session for the next job (keepalives while idle,
 //! closed after the idle timeout), and replaces a dead session transparently.
 
 mod exec;
@@ -90,39 +90,8 @@ impl Worker {
             };
             match self.rx.recv_timeout(wait) {
                 Ok(WorkItem::Run(job, idx)) => {
-                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        self.run_item(&job, idx);
-                    }));
-                    if let Err(panic) = ran {
-                        // A bug must not hang the job: the host fails, and its session (maybe
-                        // mid-operation) is never reused.
-                        self.held = None;
-                        let what = panic
-                            .downcast_ref::<&str>()
-                            .map(ToString::to_string)
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_default();
-                        let host = job.spec.targets[idx].name.clone();
-                        self.shared.host_done(
-                            &job,
-                            &host,
-                            HostEnd::Failed(
-                                super::ErrorClass::Protocol,
-                                format!("internal error, please report it: {what}"),
-                            ),
-                            Duration::ZERO,
-                            HostFacts::default(),
-                        );
-                    }
                     idle_since = Instant::now();
-                    let shared = self.shared.clone();
-                    let idle = self.held.is_none().then_some(Idle {
-                        key: &mut self.key,
-                        rx: &self.rx,
-                    });
-                    shared.host_slot_done(&job, idle);
-                    // A thread without a session is worth nothing between jobs.
-                    if self.held.is_none() && shared.retire_worker(&self.key, &self.rx) {
+                    if self.run_guarded(&job, idx) {
                         break;
                     }
                 }
@@ -150,6 +119,43 @@ impl Worker {
             }
         }
         self.held = None;
+    }
+
+    /// Runs one host of `job` (a panic fails the host), then hands its fanout slot on.
+    /// Returns true when this worker retired (no session, nothing queued).
+    fn run_guarded(&mut self, job: &Arc<JobState>, idx: usize) -> bool {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run_item(job, idx);
+        }));
+        if let Err(panic) = ran {
+            // A bug must not hang the job: the host fails, and its session (maybe
+            // mid-operation) is never reused.
+            self.held = None;
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(ToString::to_string)
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let host = job.spec.targets[idx].name.clone();
+            self.shared.host_done(
+                job,
+                &host,
+                HostEnd::Failed(
+                    super::ErrorClass::Protocol,
+                    format!("internal error, please report it: {what}"),
+                ),
+                Duration::ZERO,
+                HostFacts::default(),
+            );
+        }
+        let shared = self.shared.clone();
+        let idle = self.held.is_none().then_some(Idle {
+            key: &mut self.key,
+            rx: &self.rx,
+        });
+        shared.host_slot_done(job, idle);
+        // A thread without a session is worth nothing between jobs.
+        self.held.is_none() && shared.retire_worker(&self.key, &self.rx)
     }
 
     fn run_item(&mut self, job: &JobState, idx: usize) {
