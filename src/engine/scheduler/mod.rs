@@ -238,13 +238,16 @@ impl Engine {
     pub fn cancel(&self, job: JobId) {
         let j = lock(&self.shared().jobs).get(&job).cloned();
         if let Some(j) = j {
-            self.shared().cancel_job(&j);
+            self.shared().cancel_job_detached(&j);
         }
     }
 
     /// Cancels every running job.
     pub fn cancel_all(&self) {
-        cancel_all(self.shared());
+        let jobs: Vec<Arc<JobState>> = lock(&self.shared().jobs).values().cloned().collect();
+        for j in jobs {
+            self.shared().cancel_job_detached(&j);
+        }
     }
 
     pub fn stats(&self) -> EngineStats {

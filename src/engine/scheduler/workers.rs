@@ -74,7 +74,29 @@ impl Shared {
     /// Cancels `job`: running hosts see the flag, queued ones fail as cancelled now.
     pub(super) fn cancel_job(&self, job: &JobState) {
         job.cancel.store(true, Ordering::Relaxed);
-        for idx in job.fanout.drain() {
+        self.fail_queued(job, job.fanout.drain());
+    }
+
+    /// Like [`Shared::cancel_job`], but the queued hosts are failed (events, oplog records)
+    /// on a thread of their own: the caller may be the console's loop, which reads the events.
+    pub(super) fn cancel_job_detached(self: &Arc<Self>, job: &Arc<JobState>) {
+        job.cancel.store(true, Ordering::Relaxed);
+        let queued = job.fanout.drain();
+        if queued.is_empty() {
+            return;
+        }
+        let (shared, job2, range) = (self.clone(), job.clone(), queued.clone());
+        let spawned = std::thread::Builder::new()
+            .name("fleetdeck-cancel".into())
+            .spawn(move || shared.fail_queued(&job2, range));
+        if spawned.is_err() {
+            // No thread to spare: the queue is already drained, so fail them here.
+            self.fail_queued(job, queued);
+        }
+    }
+
+    fn fail_queued(&self, job: &JobState, queued: std::ops::Range<usize>) {
+        for idx in queued {
             self.host_done(
                 job,
                 &job.spec.targets[idx].name,
