@@ -2,7 +2,9 @@
 //! parallel-scp) on one local lab fleet, in one run, alternating tools and reporting medians
 //! and ratios. Not a timed test: run it by hand (`scripts/bench`), read BENCHMARKS.md.
 //!
-//! `cargo bench --bench fleet -- [--hosts N] [--runs R] [--quick] [--no-transfer]`
+//! `cargo bench --bench fleet -- [--hosts N] [--runs R] [--quick] [--no-transfer]
+//! [--known-hosts-lines L]` (L generated known_hosts lines, half hashed, read by every
+//! fleetdeck run and the in-process engine; 0 for the lab's file alone)
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -18,11 +20,15 @@ use fleetdeck::inventory::Inventory;
 use fleetdeck::lab::{Lab, LabOptions};
 use nix::sys::resource::{getrusage, UsageWho};
 
+#[path = "fleet_scale.rs"]
+mod scale;
+
 struct Opts {
     hosts: usize,
     runs: usize,
     transfer: bool,
     big_mb: usize,
+    known_hosts_lines: usize,
 }
 
 fn parse_opts() -> Opts {
@@ -31,6 +37,7 @@ fn parse_opts() -> Opts {
         runs: 5,
         transfer: true,
         big_mb: 500,
+        known_hosts_lines: 5000,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -53,6 +60,10 @@ fn parse_opts() -> Opts {
                 o.big_mb = 100;
             }
             "--no-transfer" => o.transfer = false,
+            "--known-hosts-lines" => {
+                i += 1;
+                o.known_hosts_lines = args[i].parse().expect("--known-hosts-lines L");
+            }
             _ => {} // cargo passes --bench
         }
         i += 1;
@@ -311,6 +322,14 @@ fn bench(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path) {
     let cfg = lab.ssh_config_path();
     let names: Vec<String> = lab.hosts().iter().map(|h| h.name.clone()).collect();
     let mut md = String::new();
+    // The operator's known_hosts (`--known-hosts`), big and half hashed, besides the lab's.
+    let big_kh = tmp.join("known_hosts_big");
+    let kh_args: Vec<String> = if o.known_hosts_lines > 0 {
+        scale::big_known_hosts(&big_kh, o.known_hosts_lines, &lab.known_hosts_path());
+        vec!["--known-hosts".into(), big_kh.display().to_string()]
+    } else {
+        Vec::new()
+    };
     let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -321,12 +340,15 @@ fn bench(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path) {
         .unwrap_or_default();
     let _ = writeln!(
         md,
-        "## Run of {} on {} cores ({cpu_model}), {} lab hosts, {} alternated runs per tool\n",
+        "## Run of {} on {} cores ({cpu_model}), {} lab hosts, {} alternated runs per tool, \
+         known_hosts of {} generated lines (half hashed) + the lab's\n",
         chrono::Local::now().format("%Y-%m-%d %H:%M %Z"),
         std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
         o.hosts,
-        o.runs
+        o.runs,
+        o.known_hosts_lines
     );
+    cpu_curve(o, bin, &state, &inv_path, &names, &kh_args, &mut md);
 
     let mut sizes = vec![10usize.min(o.hosts), o.hosts];
     sizes.dedup();
@@ -349,6 +371,7 @@ fn bench(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path) {
                 &inv_path,
             )
             .arg(&list)
+            .args(&kh_args)
             .args(["--fanout", &fanout, "--output", "inline", "--", command])];
             if have("parallel-ssh") {
                 tools.push(
@@ -392,9 +415,13 @@ fn bench(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path) {
     let inv = Inventory::load(&inv_path).expect("load lab inventory");
     let ids: Vec<usize> = (0..inv.hosts.len()).collect();
     let targets = resolve_targets(&inv, &ids).expect("targets");
+    let mut known_hosts = inv.known_hosts.clone();
+    if o.known_hosts_lines > 0 {
+        known_hosts.insert(0, big_kh.clone());
+    }
     let (engine, mut rx) = Engine::new(EngineConfig {
         host_key_policy: HostKeyPolicy::Strict,
-        known_hosts: inv.known_hosts.clone(),
+        known_hosts: known_hosts.clone(),
         idle_timeout: Duration::from_secs(600),
         keepalive: Duration::from_secs(30),
         runs_dir: None,
@@ -414,6 +441,14 @@ fn bench(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path) {
         warm_seq.push(engine_job(&engine, &mut rx, &targets, "seq 1 20000").0);
     }
     let stats = engine.stats();
+    let mut scale_rows = String::new();
+    scale::warm(&mut scale_rows, &engine, &mut rx, &targets, o.runs);
+    let threads = std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count);
+    let _ = writeln!(
+        scale_rows,
+        "| threads of the process with {} sessions held | {threads} |",
+        engine.stats().sessions_held
+    );
     let _ = writeln!(
         md,
         "\n### In-process engine (what the console does), {} hosts\n",
@@ -450,6 +485,9 @@ fn bench(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path) {
         "| TCP connections made in all these jobs | {} |",
         stats.tcp_connects_total
     );
+    md.push_str(&scale_rows);
+    engine.shutdown();
+    scale::refused(&mut md, &targets, known_hosts, self_cpu);
     print!(
         "{}",
         md.rsplit("\n### ")
@@ -457,7 +495,6 @@ fn bench(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path) {
             .map(|s| format!("\n### {s}"))
             .unwrap_or_default()
     );
-    engine.shutdown();
 
     if o.transfer {
         transfers(o, bin, lab, tmp, &mut md);
@@ -468,6 +505,41 @@ fn bench(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path) {
         .join("fleetdeck-bench-latest.md");
     let _ = std::fs::write(&out, &md);
     println!("\n\n==== markdown ====\n{md}");
+}
+
+/// fleetdeck's CPU per host for cold `true` at fanout 64, at each size of [`scale::CURVE`] the
+/// lab has, with the big known_hosts: the figure must not grow with the fleet.
+fn cpu_curve(
+    o: &Opts,
+    bin: &Path,
+    state: &Path,
+    inv: &Path,
+    names: &[String],
+    kh_args: &[String],
+    md: &mut String,
+) {
+    let _ = writeln!(
+        md,
+        "\n### fleetdeck CPU per host, cold `true`, fanout 64 (target ≤ 2.5 ms at 600 and 2,000)\n"
+    );
+    let _ = writeln!(
+        md,
+        "| hosts | wall | CPU | CPU per host |\n|---|---|---|---|"
+    );
+    for n in scale::CURVE.into_iter().filter(|&n| n <= names.len()) {
+        let tool = Tool::fleetdeck(format!("fleetdeck {n}"), bin, state, "run", inv)
+            .arg(names[..n].join(","))
+            .args(kh_args)
+            .args(["--fanout", "64", "--output", "inline", "--", "true"]);
+        let rows = compare(o.runs, &[tool]);
+        let _ = writeln!(
+            md,
+            "| {n} | {:.2} s | {:.2} s | {:.2} ms |",
+            rows[0].wall.as_secs_f64(),
+            rows[0].cpu.as_secs_f64(),
+            rows[0].cpu.as_secs_f64() * 1000.0 / n as f64
+        );
+    }
 }
 
 fn make_file(path: &Path, mb: usize) {

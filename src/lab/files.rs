@@ -1,4 +1,4 @@
-//! The text files a lab writes: each host's sshd_config, the forced-command shell, the
+//! The text files a lab writes: each host's sshd_config (with its forced command), the
 //! inventory, known_hosts and an ssh_config for `ssh -F`.
 
 use std::fmt::Write as _;
@@ -8,8 +8,6 @@ use super::LabHost;
 
 /// The sftp-server sshd runs for the `sftp` subsystem (Debian's path).
 pub const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
-
-pub use crate::util::shell_quote;
 
 /// Quotes `s` as a YAML scalar (serde_yaml picks plain or quoted as needed).
 pub fn yaml_str(s: &str) -> String {
@@ -21,12 +19,6 @@ pub fn yaml_str(s: &str) -> String {
 pub fn sshd_config(dir: &Path, host: &LabHost) -> String {
     let d = dir.display();
     let h = host.dir.display();
-    let shell = dir.join("lab-shell");
-    let force = format!(
-        "{} {}",
-        shell_quote(&shell.display().to_string()),
-        shell_quote(&host.home.display().to_string())
-    );
     // A sudo host's login user cannot read the lab directory (0700): its key comes through
     // a command run as root, and its sessions start in its own home (no forced command).
     let (keys, force) = if host.login.is_some() {
@@ -42,8 +34,10 @@ pub fn sshd_config(dir: &Path, host: &LabHost) -> String {
         (
             format!("AuthorizedKeysFile \"{d}/authorized_keys\"\n"),
             format!(
-                "# Every session (commands, shells, sftp) runs in this host's own home.\n\
-                 ForceCommand {force}\n"
+                "# Every session (commands, shells, sftp) runs in this host's own home, under the\n\
+                 # lab user's login shell as on a real host: sshd runs this line with `$SHELL -c`.\n\
+                 ForceCommand {}\n",
+                forced_command(&host.home),
             ),
         )
     };
@@ -77,23 +71,18 @@ pub fn sshd_config(dir: &Path, host: &LabHost) -> String {
     )
 }
 
-/// The forced command of every lab host: runs the client's command, shell or sftp in the
-/// host's own home with a plain `sh` (no rc files).
-pub fn lab_shell() -> String {
+/// The forced command of every lab host, one line that sshd hands to the lab user's login
+/// shell (`$SHELL -c`, as it runs any command on a real host): it makes `home` the session's
+/// `HOME` and working directory (sshd's `SetEnv` cannot change `HOME`), starts sftp or an
+/// interactive login shell there, or evaluates the client's command in that same shell (no
+/// second shell, nothing of the lab between the command and the shell).
+pub fn forced_command(home: &Path) -> String {
+    let home = crate::util::shell_quote(&home.display().to_string());
     format!(
-        "#!/bin/sh\n\
-         # fleetdeck lab: the forced command of every lab host (generated).\n\
-         # $1 is the host's home; commands, shells and sftp all start there. Commands are\n\
-         # evaluated by this shell itself (one exec less per command than sh -c).\n\
-         HOME=$1\n\
-         export HOME\n\
-         unset ENV BASH_ENV\n\
-         cd \"$HOME\" || exit 1\n\
-         case ${{SSH_ORIGINAL_COMMAND-}} in\n\
-         '{SFTP_SERVER}') exec {SFTP_SERVER} -d \"$HOME\" ;;\n\
-         '') exec /bin/sh -i ;;\n\
-         *) shift; eval \"$SSH_ORIGINAL_COMMAND\" ;;\n\
-         esac\n"
+        "HOME={home}; export HOME; cd \"$HOME\" || exit 1; case ${{SSH_ORIGINAL_COMMAND-}} in \
+         '{SFTP_SERVER}') exec {SFTP_SERVER} -d \"$HOME\" ;; \
+         '') exec \"$SHELL\" -il ;; \
+         esac; eval \"$SSH_ORIGINAL_COMMAND\""
     )
 }
 
@@ -304,10 +293,16 @@ mod tests {
     }
 
     #[test]
-    fn shell_quote_survives_quotes() {
-        assert_eq!(
-            shlex::split(&shell_quote("a'b")),
-            Some(vec!["a'b".to_string()])
+    fn the_forced_command_is_one_line_for_the_login_shell() {
+        let hosts = make_hosts(Path::new("/l"), 30000, 1);
+        let cfg = sshd_config(Path::new("/l"), &hosts[0]);
+        let force = forced_command(&hosts[0].home);
+        assert!(
+            force.starts_with("HOME=/l/hosts/web01/home; export HOME;"),
+            "{force}"
         );
+        assert!(cfg.contains(&format!("ForceCommand {force}\n")), "{cfg}");
+        assert!(!force.contains('\n') && !force.contains('#'), "{force}");
+        assert!(!cfg.contains("lab-shell"), "{cfg}");
     }
 }

@@ -218,15 +218,16 @@ fn unwanted_pids(dir: &Path, hosts: &[LabHost], scan: &HashMap<String, i32>) -> 
     pids
 }
 
-/// What every host reads besides its sshd_config: its home, the keys, authorized_keys and
-/// the forced command.
+/// What every host reads besides its sshd_config: its home, the keys and authorized_keys.
 fn write_host_files(dir: &Path, user: &str, hosts: &[LabHost]) -> Result<(), LabError> {
     for h in hosts {
         crate::paths::create_private_dir(&h.home)
             .map_err(io_err(format!("create {}", h.home.display())))?;
     }
     ensure_keys(dir, user, hosts)?;
-    write_file(&dir.join("lab-shell"), &files::lab_shell(), 0o700)
+    // Labs made before the forced command moved into sshd_config had a script for it.
+    let _ = fs::remove_file(dir.join("lab-shell"));
+    Ok(())
 }
 
 /// Writes each host's sshd_config and decides its fate: a host already running with the

@@ -15,7 +15,6 @@
 //! DIR/ssh_config        for `ssh -F DIR/ssh_config NAME`
 //! DIR/client_key(.pub)  the client identity (ed25519, no passphrase)
 //! DIR/authorized_keys   the client key, read by every host
-//! DIR/lab-shell         the forced command (cd to the host's home, run the command)
 //! DIR/hosts/NAME/       sshd_config, ssh_host_ed25519_key, sshd.pid, sshd.log, home/
 //! ```
 //!

@@ -5,7 +5,8 @@
 //! line by line (a bad line is skipped, later lines still count), `[host]:port` for non-22
 //! ports, hashed `|1|salt|hash` entries (HMAC-SHA1), wildcard and negated patterns, and
 //! `@revoked` and `@cert-authority` markers. New keys are appended as one whole line; the file
-//! is never rewritten.
+//! is never rewritten. Each file is read once per process and indexed by host (see
+//! [`index`]), and read again only when it changed on disk.
 //!
 //! Every file given is consulted, as OpenSSH consults its user and global files together: a
 //! key on record for the host in *any* of them, other than the presented one, means the key
@@ -21,11 +22,13 @@ use std::sync::Mutex;
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use crate::util::{lock, ssh_wildcard};
+use crate::util::lock;
+
+mod index;
+
+pub use self::index::{lookup, reads};
 
 /// One known_hosts entry that names the host being checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,84 +76,6 @@ pub fn host_token(host: &str, port: u16) -> String {
     } else {
         format!("[{host}]:{port}")
     }
-}
-
-/// Every entry of `files` that names `host` on `port`, in file order. Missing files and lines
-/// that do not parse are skipped.
-pub fn lookup(files: &[PathBuf], host: &str, port: u16) -> Vec<KnownKey> {
-    let token = host_token(host, port).to_ascii_lowercase();
-    let mut found = Vec::new();
-    for file in files {
-        let Ok(text) = fs::read(file) else { continue };
-        let text = String::from_utf8_lossy(&text);
-        for (i, line) in text.lines().enumerate() {
-            if let Some((marker, key_type, blob)) = parse_line_for(line, &token) {
-                found.push(KnownKey {
-                    file: file.clone(),
-                    line: i + 1,
-                    key_type,
-                    blob,
-                    marker,
-                });
-            }
-        }
-    }
-    found
-}
-
-/// Parses one line; returns `(marker, key type, key blob)` when it names `token`. Lines with
-/// an unknown marker are skipped.
-fn parse_line_for(line: &str, token: &str) -> Option<(Marker, String, Vec<u8>)> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    let mut fields = line.split_whitespace();
-    let mut first = fields.next()?;
-    let mut marker = Marker::None;
-    if let Some(name) = first.strip_prefix('@') {
-        marker = match name {
-            "revoked" => Marker::Revoked,
-            "cert-authority" => Marker::CertAuthority,
-            _ => return None,
-        };
-        first = fields.next()?;
-    }
-    let key_type = fields.next()?;
-    let blob = STANDARD.decode(fields.next()?).ok()?;
-    if !host_field_matches(first, token) {
-        return None;
-    }
-    Some((marker, key_type.to_string(), blob))
-}
-
-/// Whether a known_hosts host field (hashed, or comma-separated patterns) names `token`.
-fn host_field_matches(field: &str, token: &str) -> bool {
-    if let Some(rest) = field.strip_prefix("|1|") {
-        let Some((salt, hash)) = rest.split_once('|') else {
-            return false;
-        };
-        let (Ok(salt), Ok(hash)) = (STANDARD.decode(salt), STANDARD.decode(hash)) else {
-            return false;
-        };
-        let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(&salt) else {
-            return false;
-        };
-        mac.update(token.as_bytes());
-        return mac.verify_slice(&hash).is_ok();
-    }
-    let mut matched = false;
-    for pattern in field.split(',') {
-        let pattern = pattern.to_ascii_lowercase();
-        if let Some(negated) = pattern.strip_prefix('!') {
-            if ssh_wildcard(negated, token) {
-                return false;
-            }
-        } else if ssh_wildcard(&pattern, token) {
-            matched = true;
-        }
-    }
-    matched
 }
 
 /// Judges the key the server presented against the entries for its host, from every
@@ -297,6 +222,8 @@ pub fn append(file: &Path, host: &str, port: u16, blob: &[u8]) -> io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hmac::{Hmac, Mac};
+    use sha1::Sha1;
 
     fn blob(kind: &str, body: &[u8]) -> Vec<u8> {
         let mut b = (kind.len() as u32).to_be_bytes().to_vec();

@@ -1,4 +1,4 @@
-//! The scheduler: the [`Engine`] handle, job bookkeeping, the fanout limit, and the map of
+//! The scheduler: the [`Engine`] handle, job bookkeeping, the fanout queue, and the map of
 //! per-host worker threads (one per host, kept between jobs with its session).
 
 mod fanout;
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 pub(crate) use self::fanout::Fanout;
 pub(crate) use self::records::{HostEnd, HostFacts};
+pub(crate) use self::workers::Idle;
 use self::workers::WorkerHandle;
 use super::{
     EngineConfig, ErrorClass, Event, EventReceiver, EventSender, JobId, JobSpec, LogLevel,
@@ -84,7 +85,7 @@ impl JobState {
         };
         JobState {
             id,
-            fanout: Fanout::new(fanout),
+            fanout: Fanout::new(fanout, spec.targets.len()),
             cancel: AtomicBool::new(false),
             remaining: AtomicUsize::new(spec.targets.len()),
             ok: AtomicUsize::new(0),
@@ -248,9 +249,9 @@ impl Engine {
     /// Cancels a job: queued hosts fail as cancelled, running commands are signalled and their
     /// channels closed; sessions stay open for the next job. `JobDone` still arrives.
     pub fn cancel(&self, job: JobId) {
-        if let Some(j) = lock(&self.shared().jobs).get(&job) {
-            j.cancel.store(true, Ordering::Relaxed);
-            j.fanout.wake_all();
+        let j = lock(&self.shared().jobs).get(&job).cloned();
+        if let Some(j) = j {
+            self.shared().cancel_job_detached(&j);
         }
     }
 
@@ -263,9 +264,9 @@ impl Engine {
 
     /// Cancels every running job.
     pub fn cancel_all(&self) {
-        for j in lock(&self.shared().jobs).values() {
-            j.cancel.store(true, Ordering::Relaxed);
-            j.fanout.wake_all();
+        let jobs: Vec<Arc<JobState>> = lock(&self.shared().jobs).values().cloned().collect();
+        for j in jobs {
+            self.shared().cancel_job_detached(&j);
         }
     }
 
@@ -291,13 +292,18 @@ impl Engine {
 
 fn shutdown(shared: &Arc<Shared>) {
     shared.shutting_down.store(true, Ordering::Relaxed);
-    for j in lock(&shared.jobs).values() {
-        j.cancel.store(true, Ordering::Relaxed);
-        j.fanout.wake_all();
-    }
+    cancel_all(shared);
     shared.stop_workers();
     // Jump sessions last: the workers' sessions ran through them.
     shared.jumps.shutdown();
+}
+
+/// Cancels every job (outside the jobs lock: failing queued hosts may finish a job).
+fn cancel_all(shared: &Shared) {
+    let jobs: Vec<Arc<JobState>> = lock(&shared.jobs).values().cloned().collect();
+    for j in jobs {
+        shared.cancel_job(&j);
+    }
 }
 
 /// The job's run folder under `dir`; `None` (with a warning) when it cannot be created, since

@@ -1,17 +1,25 @@
 //! The map of per-host worker threads: one per host (keyed by everything its connection uses),
-//! started on first use, kept between jobs with its session, retired once idle.
+//! started on first use, kept between jobs with its session, retired once it has none. Hosts
+//! reach their workers through the job's fanout queue, never more than `fanout` at once.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 
 use super::{HostEnd, HostFacts, JobState, Shared};
 use crate::engine::worker::{self, WorkItem};
 use crate::engine::{ErrorClass, Target};
 use crate::util::lock;
+
+/// A worker with no session and nothing queued, offering its thread to the next host.
+pub(crate) struct Idle<'a> {
+    /// The worker's key, rewritten when its thread takes another host.
+    pub key: &'a mut String,
+    pub rx: &'a Receiver<WorkItem>,
+}
 
 pub(super) struct WorkerHandle {
     tx: Sender<WorkItem>,
@@ -40,7 +48,7 @@ fn worker_key(t: &Target) -> String {
 impl Shared {
     /// Called by an idle worker without a session: removes it from the map unless work
     /// arrived meanwhile. Returns true when the worker may exit.
-    pub fn retire_worker(&self, key: &str, rx: &crossbeam_channel::Receiver<WorkItem>) -> bool {
+    pub fn retire_worker(&self, key: &str, rx: &Receiver<WorkItem>) -> bool {
         let mut workers = lock(&self.workers);
         if !rx.is_empty() || self.shutting_down.load(Ordering::Relaxed) {
             return false;
@@ -49,49 +57,119 @@ impl Shared {
         true
     }
 
-    /// Queues every host of `job` on its worker, starting the workers that do not exist.
+    /// Starts `job`: hands its first `fanout` hosts to their workers; the rest wait in the
+    /// job's queue (a cursor, O(1) however many hosts) until a slot frees.
     pub(super) fn enqueue(self: &Arc<Self>, job: &Arc<JobState>) {
-        // Enqueue every host under the map lock, so that every worker sees jobs in the same
-        // order (no fanout deadlock between jobs) and no idle worker retires past an item.
+        self.admit_more(job, None);
+    }
+
+    /// A worker finished a host of `job`: its slot goes to the next queued host. A worker with
+    /// no session and no other work passes itself as `idle`, and its thread takes that host
+    /// when the host has no worker yet (no thread started, none left waiting).
+    pub(crate) fn host_slot_done(self: &Arc<Self>, job: &Arc<JobState>, idle: Option<Idle<'_>>) {
+        job.fanout.release();
+        self.admit_more(job, idle);
+    }
+
+    /// Cancels `job`: running hosts see the flag, queued ones fail as cancelled now.
+    pub(super) fn cancel_job(&self, job: &JobState) {
+        job.cancel.store(true, Ordering::Relaxed);
+        self.fail_queued(job, job.fanout.drain());
+    }
+
+    /// Like [`Shared::cancel_job`], but the queued hosts are failed (events, oplog records)
+    /// on a thread of their own: the caller may be the console's loop, which reads the events.
+    pub(super) fn cancel_job_detached(self: &Arc<Self>, job: &Arc<JobState>) {
+        job.cancel.store(true, Ordering::Relaxed);
+        let queued = job.fanout.drain();
+        if queued.is_empty() {
+            return;
+        }
+        let (shared, job2, range) = (self.clone(), job.clone(), queued.clone());
+        let spawned = std::thread::Builder::new()
+            .name("fleetdeck-cancel".into())
+            .spawn(move || shared.fail_queued(&job2, range));
+        if spawned.is_err() {
+            // No thread to spare: the queue is already drained, so fail them here.
+            self.fail_queued(job, queued);
+        }
+    }
+
+    fn fail_queued(&self, job: &JobState, queued: std::ops::Range<usize>) {
+        for idx in queued {
+            self.host_done(
+                job,
+                &job.spec.targets[idx].name,
+                HostEnd::Failed(ErrorClass::Cancelled, "cancelled before it started".into()),
+                job.started.elapsed(),
+                HostFacts::default(),
+            );
+        }
+    }
+
+    /// Hands queued hosts of `job` to workers while it has free slots.
+    fn admit_more(self: &Arc<Self>, job: &Arc<JobState>, mut idle: Option<Idle<'_>>) {
+        if job.cancel.load(Ordering::Relaxed) {
+            self.cancel_job(job);
+            return;
+        }
+        while let Some(idx) = job.fanout.admit() {
+            if let Err(e) = self.dispatch(job, idx, &mut idle) {
+                self.host_done(
+                    job,
+                    &job.spec.targets[idx].name,
+                    HostEnd::Failed(
+                        ErrorClass::Protocol,
+                        format!("cannot start a worker thread: {e}"),
+                    ),
+                    Duration::ZERO,
+                    HostFacts::default(),
+                );
+                job.fanout.release();
+            }
+        }
+    }
+
+    /// Gives target `idx` of `job` to its host's worker: the existing one (queued behind its
+    /// current work), else the idle worker's thread under the new key, else a new thread.
+    fn dispatch(
+        self: &Arc<Self>,
+        job: &Arc<JobState>,
+        idx: usize,
+        idle: &mut Option<Idle<'_>>,
+    ) -> std::io::Result<()> {
+        let key = worker_key(&job.spec.targets[idx]);
+        let item = WorkItem::Run(job.clone(), idx);
         let mut workers = lock(&self.workers);
-        for (idx, target) in job.spec.targets.iter().enumerate() {
-            let key = worker_key(target);
-            let item = WorkItem::Run(job.clone(), idx);
-            let item = match workers.get(&key) {
-                Some(h) => match h.tx.send(item) {
-                    Ok(()) => continue,
-                    Err(e) => e.into_inner(),
-                },
-                None => item,
-            };
-            let (tx, rx) = crossbeam_channel::unbounded();
-            let _ = tx.send(item);
-            match worker::spawn(self.clone(), key.clone(), rx) {
-                Ok(join) => {
-                    workers.insert(
-                        key,
-                        WorkerHandle {
-                            tx,
-                            join: Some(join),
-                        },
-                    );
-                }
-                Err(e) => {
-                    drop(workers);
-                    self.host_done(
-                        job,
-                        &target.name,
-                        HostEnd::Failed(
-                            ErrorClass::Protocol,
-                            format!("cannot start a worker thread: {e}"),
-                        ),
-                        Duration::ZERO,
-                        HostFacts::default(),
-                    );
-                    workers = lock(&self.workers);
+        let item = match workers.get(&key) {
+            Some(h) => match h.tx.send(item) {
+                Ok(()) => return Ok(()),
+                Err(e) => e.into_inner(),
+            },
+            None => item,
+        };
+        if let Some(me) = idle.take() {
+            if me.rx.is_empty() && !self.shutting_down.load(Ordering::Relaxed) {
+                if let Some(h) = workers.remove(me.key.as_str()) {
+                    // The worker's own channel: it reads this item next.
+                    let _ = h.tx.send(item);
+                    workers.insert(key.clone(), h);
+                    *me.key = key;
+                    return Ok(());
                 }
             }
         }
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let _ = tx.send(item);
+        let join = worker::spawn(self.clone(), key.clone(), rx)?;
+        workers.insert(
+            key,
+            WorkerHandle {
+                tx,
+                join: Some(join),
+            },
+        );
+        Ok(())
     }
 
     /// Tells every worker to stop (closing its session) and joins them.

@@ -1,5 +1,5 @@
-//! One worker thread per host: it owns that host's libssh2 session, takes work from its own
-//! queue in submission order, keeps the session for the next job (keepalives while idle,
+//! One worker thread per host: it owns that host's libssh2 session, takes the hosts the job's
+//! fanout queue hands it in order, keeps the session for the next job (keepalives while idle,
 //! closed after the idle timeout), and replaces a dead session transparently.
 
 mod exec;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use self::session::Held;
-use super::scheduler::{HostEnd, HostFacts, JobState, Shared};
+use super::scheduler::{HostEnd, HostFacts, Idle, JobState, Shared};
 use super::{Event, JobKind};
 
 /// Stack of a worker thread: libssh2 and OpenSSL need little; most of it is never touched.
@@ -90,31 +90,10 @@ impl Worker {
             };
             match self.rx.recv_timeout(wait) {
                 Ok(WorkItem::Run(job, idx)) => {
-                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        self.run_item(&job, idx);
-                    }));
-                    if let Err(panic) = ran {
-                        // A bug must not hang the job: the host fails, and its session (maybe
-                        // mid-operation) is never reused.
-                        self.held = None;
-                        let what = panic
-                            .downcast_ref::<&str>()
-                            .map(ToString::to_string)
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_default();
-                        let host = job.spec.targets[idx].name.clone();
-                        self.shared.host_done(
-                            &job,
-                            &host,
-                            HostEnd::Failed(
-                                super::ErrorClass::Protocol,
-                                format!("internal error, please report it: {what}"),
-                            ),
-                            Duration::ZERO,
-                            HostFacts::default(),
-                        );
-                    }
                     idle_since = Instant::now();
+                    if self.run_guarded(&job, idx) {
+                        break;
+                    }
                 }
                 Ok(WorkItem::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
@@ -142,11 +121,48 @@ impl Worker {
         self.held = None;
     }
 
+    /// Runs one host of `job` (a panic fails the host), then hands its fanout slot on.
+    /// Returns true when this worker retired (no session, nothing queued).
+    fn run_guarded(&mut self, job: &Arc<JobState>, idx: usize) -> bool {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run_item(job, idx);
+        }));
+        if let Err(panic) = ran {
+            // A bug must not hang the job: the host fails, and its session (maybe
+            // mid-operation) is never reused.
+            self.held = None;
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(ToString::to_string)
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let host = job.spec.targets[idx].name.clone();
+            self.shared.host_done(
+                job,
+                &host,
+                HostEnd::Failed(
+                    super::ErrorClass::Protocol,
+                    format!("internal error, please report it: {what}"),
+                ),
+                Duration::ZERO,
+                HostFacts::default(),
+            );
+        }
+        let shared = self.shared.clone();
+        let idle = self.held.is_none().then_some(Idle {
+            key: &mut self.key,
+            rx: &self.rx,
+        });
+        shared.host_slot_done(job, idle);
+        // A thread without a session is worth nothing between jobs.
+        self.held.is_none() && shared.retire_worker(&self.key, &self.rx)
+    }
+
     fn run_item(&mut self, job: &JobState, idx: usize) {
         let target = &job.spec.targets[idx];
         let host = target.name.clone();
-        let queued = Instant::now();
-        let cancelled = |d: Duration| {
+        // The fanout slot was taken when the host was handed here; the main loop frees it.
+        if job.cancel.load(Ordering::Relaxed) {
             self.shared.host_done(
                 job,
                 &host,
@@ -154,18 +170,11 @@ impl Worker {
                     super::ErrorClass::Cancelled,
                     "cancelled before it started".into(),
                 ),
-                d,
+                Duration::ZERO,
                 HostFacts::default(),
             );
-        };
-        if job.cancel.load(Ordering::Relaxed) {
-            cancelled(Duration::ZERO);
             return;
         }
-        let Some(_permit) = job.fanout.acquire(&job.cancel) else {
-            cancelled(queued.elapsed());
-            return;
-        };
         let start = Instant::now();
         self.shared.emit(Event::Connecting {
             job: job.id,
