@@ -108,7 +108,11 @@ struct Plan {
 // By value: the dispatcher in `cli/mod.rs` hands every subcommand its arguments.
 #[allow(clippy::needless_pass_by_value)]
 pub fn run(inventory: Option<PathBuf>, args: RunArgs) -> ExitCode {
-    let (command, stdin) = match command_and_stdin(&args) {
+    let (command, stdin) = match input::command_and_stdin(
+        &args.command,
+        args.stdin.as_deref(),
+        args.script.as_deref(),
+    ) {
         Ok(x) => x,
         Err(msg) => return usage_error("run", &msg),
     };
@@ -140,20 +144,6 @@ pub fn run(inventory: Option<PathBuf>, args: RunArgs) -> ExitCode {
     let code = execute(&engine, events, spec, args.output, color);
     engine.shutdown();
     code
-}
-
-/// The remote command and what it reads on stdin, from `-- COMMAND`, `--stdin` and `--script`.
-fn command_and_stdin(args: &RunArgs) -> Result<(String, Option<Vec<u8>>), String> {
-    if let Some(path) = &args.script {
-        let s = input::script(path, &args.command)?;
-        return Ok((s.command, Some(s.body)));
-    }
-    let command = args.command.join(" ");
-    if command.trim().is_empty() {
-        return Err("give the command after `--` (or --script FILE)".into());
-    }
-    let stdin = args.stdin.as_deref().map(input::stdin_bytes).transpose()?;
-    Ok((command, stdin))
 }
 
 /// Loads the inventory and picks the targets. `Ok(None)`: nothing to do (said on stderr).
@@ -432,18 +422,8 @@ fn finish(mut view: RunView, order: &[Arc<str>], mode: OutputMode, color: bool) 
         }
     }
     let _ = out.flush();
-    warn_not_shown(&notes);
+    capture::warn_not_shown(&notes);
     reports
-}
-
-/// Output that could not be shown (a run folder file unreadable), said on stderr.
-fn warn_not_shown(notes: &[String]) {
-    for n in notes {
-        eprintln!(
-            "fleetdeck run: warning: {}",
-            to_plain(n.as_bytes()).trim_end()
-        );
-    }
 }
 
 fn level_word(level: LogLevel) -> &'static str {
@@ -506,7 +486,7 @@ fn host_done(out: &mut impl Write, inline: &Inline, h: &mut HostState, mode: Out
         }
         OutputMode::Json => {
             let notes = render::json_line(out, &h.report);
-            warn_not_shown(&notes);
+            capture::warn_not_shown(&notes);
             // The bytes are in the JSON line; keep memory bounded by the hosts still running.
             h.report.stdout.release();
             h.report.stderr.release();

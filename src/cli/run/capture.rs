@@ -162,6 +162,16 @@ pub fn render_line(line: &StyledLine, color: bool) -> String {
     }
 }
 
+/// Output that could not be shown (a run folder file unreadable), said on stderr.
+pub(crate) fn warn_not_shown(notes: &[String]) {
+    for n in notes {
+        eprintln!(
+            "fleetdeck run: warning: {}",
+            crate::output::to_plain(n.as_bytes()).trim_end()
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

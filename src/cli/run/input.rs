@@ -85,6 +85,24 @@ pub fn script(path: &Path, args: &[String]) -> Result<Script, String> {
     })
 }
 
+/// The remote command and what it reads on stdin, from `-- COMMAND`, `--stdin` and `--script`.
+pub fn command_and_stdin(
+    words: &[String],
+    stdin: Option<&str>,
+    script: Option<&Path>,
+) -> Result<(String, Option<Vec<u8>>), String> {
+    if let Some(path) = script {
+        let s = self::script(path, words)?;
+        return Ok((s.command, Some(s.body)));
+    }
+    let command = words.join(" ");
+    if command.trim().is_empty() {
+        return Err("give the command after `--` (or --script FILE)".into());
+    }
+    let stdin = stdin.map(stdin_bytes).transpose()?;
+    Ok((command, stdin))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
