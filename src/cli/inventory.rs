@@ -36,6 +36,9 @@ pub fn run(inventory: Option<PathBuf>, args: InventoryArgs) -> ExitCode {
             return ExitCode::from(crate::cli::EXIT_USAGE);
         }
     };
+    for w in &inv.warnings {
+        eprintln!("fleetdeck: warning: {w}");
+    }
     let out = if let Some(pattern) = &args.list {
         match inv.select(pattern) {
             Ok(ids) => ids.iter().fold(String::new(), |mut s, &h| {

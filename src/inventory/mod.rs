@@ -11,6 +11,7 @@ use std::time::Duration;
 
 mod ansible;
 pub mod error;
+mod ini;
 mod parse;
 mod pattern;
 pub mod range;
@@ -44,6 +45,9 @@ pub struct Inventory {
     pub known_hosts: Vec<PathBuf>,
     /// Where each host's settings came from (see [`Inventory::provenance`]).
     pub provenance: Provenance,
+    /// What Ansible only warns about (an unknown group key, an unparsable file in an
+    /// inventory directory…), each `FILE:LINE:COL: message`; shown, not fatal.
+    pub warnings: Vec<InventoryError>,
 }
 
 /// A group: a node of the tree.
@@ -208,26 +212,30 @@ impl Inventory {
             return resolve::resolve(raw, Some(&cfg));
         }
         let file: Arc<Path> = Arc::from(path);
-        let Some(root) = yaml::parse(text, &file)? else {
+        let ctx = parse::Ctx {
+            file: Arc::clone(&file),
+            base: base_dir(path),
+        };
+        let raw = match Format::of(path, text) {
+            Format::Ini => ini::read(&ctx, text, path)?,
+            Format::Yaml => Self::read_yaml(&ctx, path, text)?,
+        };
+        resolve::resolve(raw, ssh)
+    }
+
+    /// fleetdeck's YAML or Ansible's.
+    fn read_yaml(ctx: &parse::Ctx, path: &Path, text: &str) -> Result<resolve::Raw, InventoryError> {
+        let Some(root) = yaml::parse(text, &ctx.file)? else {
             return Err(InventoryError::new(
-                Loc::new(&file, 1, 1),
+                Loc::new(&ctx.file, 1, 1),
                 "the inventory is empty: expected defaults/groups/hosts or an Ansible inventory",
             ));
         };
-        let base = path.parent().unwrap_or(Path::new(""));
-        let base = std::path::absolute(if base.as_os_str().is_empty() {
-            Path::new(".")
+        if ansible::looks_like_ansible(&root) {
+            ansible::read(ctx, &root, path)
         } else {
-            base
-        })
-        .unwrap_or_else(|_| base.to_path_buf());
-        let ctx = parse::Ctx { file, base };
-        let raw = if ansible::looks_like_ansible(&root) {
-            ansible::read(&ctx, &root, path)?
-        } else {
-            parse::read(&ctx, &root, path)?
-        };
-        resolve::resolve(raw, ssh)
+            parse::read(ctx, &root, path)
+        }
     }
 
     /// An ssh_config by content (its first meaningful line starts with a keyword such as
@@ -344,6 +352,46 @@ impl Inventory {
 }
 
 pub use crate::paths::expand_tilde;
+
+/// The directory relative paths of an inventory file start from, absolute.
+fn base_dir(path: &Path) -> PathBuf {
+    let base = path.parent().unwrap_or(Path::new(""));
+    let base = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
+    std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf())
+}
+
+/// How an inventory file is read, chosen as Ansible's plugin chain would: `.yaml`, `.yml`
+/// and `.json` are YAML, `.ini` is INI; any other name is INI when it opens with a
+/// `[section]` or is not a YAML mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Yaml,
+    Ini,
+}
+
+impl Format {
+    fn of(path: &Path, text: &str) -> Format {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        match ext {
+            "yaml" | "yml" | "json" => return Format::Yaml,
+            "ini" => return Format::Ini,
+            _ => {}
+        }
+        if ini::looks_like_ini(text) {
+            return Format::Ini;
+        }
+        let file: Arc<Path> = Arc::from(path);
+        match yaml::parse(text, &file) {
+            Ok(Some(root)) if matches!(root.kind, yaml::Kind::Map(_)) => Format::Yaml,
+            Ok(None) => Format::Yaml,
+            _ => Format::Ini,
+        }
+    }
+}
 
 fn read_inventory(path: &Path) -> Result<String, InventoryError> {
     std::fs::read_to_string(path).map_err(|e| {

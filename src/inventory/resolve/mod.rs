@@ -81,5 +81,6 @@ pub fn resolve(mut raw: Raw, ssh: Option<&SshConfig>) -> Result<Inventory, Inven
         hosts,
         known_hosts: raw.known_hosts,
         provenance: prov,
+        warnings: raw.warnings,
     })
 }

@@ -98,6 +98,8 @@ pub struct Raw {
     pub order: Order,
     /// Label of group 0's settings in provenance ("defaults" or "group all").
     pub root_label: String,
+    /// What Ansible only warns about: shown, not fatal.
+    pub warnings: Vec<InventoryError>,
 }
 
 impl Raw {
@@ -112,6 +114,7 @@ impl Raw {
             known_hosts: Vec::new(),
             order,
             root_label: root_label.to_string(),
+            warnings: Vec::new(),
         };
         raw.group_ix.insert("all".to_string(), 0);
         raw.groups.push(RawGroup {

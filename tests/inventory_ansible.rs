@@ -1,0 +1,153 @@
+//! Ansible-native inventories (issue 18): what Ansible loads, fleetdeck loads; what Ansible
+//! only warns about is a warning; INI inventories read by Ansible's rules.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use fleetdeck::inventory::Inventory;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/inventory")
+}
+
+fn load(path: &Path) -> Inventory {
+    Inventory::load_with_ssh_config(path, None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn selected(inv: &Inventory, pattern: &str) -> String {
+    let ids = inv.select(pattern).unwrap_or_else(|e| panic!("{pattern}: {e}"));
+    let mut names: Vec<&str> = ids.iter().map(|&h| inv.hosts[h].name.as_str()).collect();
+    names.sort_unstable();
+    names.join(" ")
+}
+
+fn members(inv: &Inventory, group: &str) -> Vec<String> {
+    let g = inv.group_by_name(group).unwrap_or_else(|| panic!("group {group}"));
+    inv.groups[g]
+        .hosts
+        .iter()
+        .map(|&h| inv.hosts[h].name.clone())
+        .collect()
+}
+
+fn fleetdeck(file: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+        .arg("inventory")
+        .arg("-i")
+        .arg(file)
+        .args(args)
+        .env("FLEETDECK_SSH_CONFIG", "")
+        .output()
+        .expect("run the fleetdeck binary");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn what_ansible_loads_fleetdeck_loads() {
+    let path = fixtures().join("valid/ansible_lenient.yaml");
+    let inv = load(&path);
+    // A multi-line plain scalar folds into one host name, kept whole as Ansible keeps it.
+    assert_eq!(members(&inv, "kube_control_plane"), ["node1 node2 node3"]);
+    // A group may be called `hosts`.
+    assert_eq!(members(&inv, "hosts"), ["h1"]);
+    // A key file missing on this machine is kept; it matters only when w1 is contacted.
+    let w1 = &inv.hosts[inv.host_by_name("w1").expect("w1")];
+    assert!(
+        w1.conn.identity_files[0].ends_with("keys/not-on-this-machine"),
+        "{:?}",
+        w1.conn.identity_files
+    );
+    // Listed under `ungrouped` but also in `web`: Ansible drops it from `ungrouped`.
+    assert_eq!(members(&inv, "ungrouped"), ["solo"]);
+    assert_eq!(selected(&inv, "ungrouped"), "solo");
+    assert_eq!(selected(&inv, "web"), "lone w1");
+    let (code, out, err) = fleetdeck(&path, &["--list", "all"]);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(out.lines().count(), 5, "{out}");
+}
+
+#[test]
+fn what_ansible_warns_about_is_a_one_line_warning() {
+    let path = fixtures().join("warn/ansible_unknown_key.yaml");
+    let (code, out, err) = fleetdeck(&path, &["--graph"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("all (0)"), "{out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let want = format!(
+        "fleetdeck: warning: {}:4:7: unknown key \"host\" in group \"webservers\" skipped",
+        path.display()
+    );
+    assert!(err.starts_with(&want), "{err}");
+    assert!(err.contains("did you mean \"hosts\"?"), "{err}");
+    let inv = load(&path);
+    assert_eq!(inv.warnings.len(), 1);
+}
+
+#[test]
+fn ini_inventories_select_what_ansible_selects() {
+    let k = load(&fixtures().join("valid/kubespray_inventory.ini"));
+    let d = load(&fixtures().join("valid/ansible_docs_hosts"));
+    let cases: &[(&Inventory, &str, &str)] = &[
+        (&k, "all", "node1 node2 node3 node4 node5 node6 node7"),
+        (&k, "etcd", "node1 node2 node3"),
+        (&k, "k8s_cluster:!etcd", "node4 node5 node6 node7"),
+        (&k, "calico_rr", ""),
+        (&k, "kube_node:&k8s_cluster", "node4 node5 node6 node7"),
+        (&k, "ungrouped", ""),
+        (&d, "ungrouped", "jumper mail.example.com"),
+        (&d, "usa", "host1 host2 host3"),
+        (&d, "atlanta:&raleigh", "host2"),
+        (&d, "northeast", ""),
+        (&d, "dbservers:!db-*", "one.example.com three.example.com two.example.com"),
+        (&d, "www4*", "www41.example.com www43.example.com www45.example.com www47.example.com www49.example.com"),
+        (&d, "webservers[0]", "foo.example.com"),
+    ];
+    for (inv, pattern, want) in cases {
+        assert_eq!(selected(inv, pattern), *want, "{pattern}");
+    }
+    assert_eq!(members(&d, "webservers").len(), 29);
+    assert!(members(&d, "webservers").contains(&"2001:db8::6".to_string()));
+}
+
+#[test]
+fn ini_host_lines_and_vars_sections_give_settings_with_their_place() {
+    let path = fixtures().join("valid/kubespray_inventory.ini");
+    let inv = load(&path);
+    let host = |n: &str| &inv.hosts[inv.host_by_name(n).unwrap_or_else(|| panic!("{n}"))];
+    let n1 = host("node1");
+    assert_eq!(n1.conn.address, "95.54.0.12");
+    assert_eq!(n1.vars["ip"], "10.3.0.1");
+    // `# ip=…` is a comment on a host line.
+    assert!(!host("node3").vars.contains_key("ip"));
+    // [k8s_cluster:vars] `ansible_user = "core"`: quotes go, the host's own 'ubuntu' wins.
+    assert_eq!(n1.conn.user, "core");
+    assert_eq!(host("node4").conn.user, "ubuntu");
+    assert_eq!(n1.conn.jump, ["jumper@95.54.0.2"]);
+    // host:port, and a range with a port variable.
+    assert_eq!(host("node5").conn.port, 2201);
+    assert_eq!(host("node5").vars["ansible_port"], "2201");
+    assert_eq!((host("node7").conn.port, host("node7").conn.address.as_str()), (2222, "node7"));
+    let d = load(&fixtures().join("valid/ansible_docs_hosts"));
+    let v6 = &d.hosts[d.host_by_name("2001:db8::5").expect("v6 host")];
+    assert_eq!((v6.conn.address.as_str(), v6.conn.port), ("2001:db8::5", 2200));
+    let h2 = &d.hosts[d.host_by_name("host2").expect("host2")];
+    assert_eq!(h2.vars["ntp_server"], "ntp.atlanta.example.com");
+    assert_eq!(h2.vars["escape_pods"], "2");
+    assert_eq!(h2.vars["http_port"], "303");
+
+    let (code, out, err) = fleetdeck(&path, &["--host", "node5"]);
+    assert_eq!(code, 0, "{err}");
+    let row = |k: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{k} ")))
+            .unwrap_or_else(|| panic!("{k} in {out}"))
+            .to_string()
+    };
+    assert!(row("port").ends_with("kubespray_inventory.ini:16:1)"), "{}", row("port"));
+    assert!(row("address").contains("host node5 (") && row("address").ends_with(":16:25)"));
+    assert!(row("user").contains("group k8s_cluster (") && row("user").ends_with(":28:16)"));
+}
