@@ -106,9 +106,21 @@ fn every_invalid_fixture_exits_2_with_one_line_naming_file_line_col_and_value() 
             "5:9",
             "range [50:01] in \"www[50:01].example.com\" goes backwards",
         ),
-        ("ini_undeclared_child.ini", "3:1", "section [prod:children] names a group never declared: \"web\""),
-        ("ini_unknown_section.ini", "3:1", "section [web:hostz] has unknown type"),
-        ("ini_host_var_without_value", "2:9", "expected key=value host variable, found \"ansible_user\""),
+        (
+            "ini_undeclared_child.ini",
+            "3:1",
+            "section [prod:children] names a group never declared: \"web\"",
+        ),
+        (
+            "ini_unknown_section.ini",
+            "3:1",
+            "section [web:hostz] has unknown type",
+        ),
+        (
+            "ini_host_var_without_value",
+            "2:9",
+            "expected key=value host variable, found \"ansible_user\"",
+        ),
         ("ini_bad_port.ini", "2:1", "port \"99999\" is out of range"),
         (
             "ansible_bad_port.yaml",

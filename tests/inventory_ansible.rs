@@ -15,14 +15,18 @@ fn load(path: &Path) -> Inventory {
 }
 
 fn selected(inv: &Inventory, pattern: &str) -> String {
-    let ids = inv.select(pattern).unwrap_or_else(|e| panic!("{pattern}: {e}"));
+    let ids = inv
+        .select(pattern)
+        .unwrap_or_else(|e| panic!("{pattern}: {e}"));
     let mut names: Vec<&str> = ids.iter().map(|&h| inv.hosts[h].name.as_str()).collect();
     names.sort_unstable();
     names.join(" ")
 }
 
 fn members(inv: &Inventory, group: &str) -> Vec<String> {
-    let g = inv.group_by_name(group).unwrap_or_else(|| panic!("group {group}"));
+    let g = inv
+        .group_by_name(group)
+        .unwrap_or_else(|| panic!("group {group}"));
     inv.groups[g]
         .hosts
         .iter()
@@ -130,10 +134,16 @@ fn ini_host_lines_and_vars_sections_give_settings_with_their_place() {
     // host:port, and a range with a port variable.
     assert_eq!(host("node5").conn.port, 2201);
     assert_eq!(host("node5").vars["ansible_port"], "2201");
-    assert_eq!((host("node7").conn.port, host("node7").conn.address.as_str()), (2222, "node7"));
+    assert_eq!(
+        (host("node7").conn.port, host("node7").conn.address.as_str()),
+        (2222, "node7")
+    );
     let d = load(&fixtures().join("valid/ansible_docs_hosts"));
     let v6 = &d.hosts[d.host_by_name("2001:db8::5").expect("v6 host")];
-    assert_eq!((v6.conn.address.as_str(), v6.conn.port), ("2001:db8::5", 2200));
+    assert_eq!(
+        (v6.conn.address.as_str(), v6.conn.port),
+        ("2001:db8::5", 2200)
+    );
     let h2 = &d.hosts[d.host_by_name("host2").expect("host2")];
     assert_eq!(h2.vars["ntp_server"], "ntp.atlanta.example.com");
     assert_eq!(h2.vars["escape_pods"], "2");
@@ -147,7 +157,90 @@ fn ini_host_lines_and_vars_sections_give_settings_with_their_place() {
             .unwrap_or_else(|| panic!("{k} in {out}"))
             .to_string()
     };
-    assert!(row("port").ends_with("kubespray_inventory.ini:16:1)"), "{}", row("port"));
+    assert!(
+        row("port").ends_with("kubespray_inventory.ini:16:1)"),
+        "{}",
+        row("port")
+    );
     assert!(row("address").contains("host node5 (") && row("address").ends_with(":16:25)"));
     assert!(row("user").contains("group k8s_cluster (") && row("user").ends_with(":28:16)"));
+}
+
+#[test]
+fn an_inventory_directory_with_group_vars_and_host_vars_loads_as_ansible_loads_it() {
+    let dir = fixtures().join("dirs/site");
+    let inv = load(&dir);
+    // Every file in name order, subdirectories too; `.md` and `.cfg` skipped, as the
+    // vars directories are; a file Ansible cannot parse is a warning.
+    assert_eq!(selected(&inv, "all"), "c1 db1 e1 s1 web1 web2");
+    assert_eq!(selected(&inv, "cloud"), "c1 db1 web2");
+    assert_eq!(inv.warnings.len(), 1, "{:?}", inv.warnings);
+    assert!(inv.warnings[0]
+        .to_string()
+        .contains("zz-broken.yml:2:13: skipped"));
+    // What ansible-core 2.19's `ansible-inventory --list` gives for each host.
+    let host = |n: &str| &inv.hosts[inv.host_by_name(n).unwrap_or_else(|| panic!("{n}"))];
+    let cases = [
+        ("web1", "web1", 2201, "everyone", "8081"),
+        ("web2", "192.0.2.7", 2202, "everyone", "8081"),
+        ("db1", "db1", 22, "postgres", ""),
+        ("c1", "10.0.0.1", 22, "everyone", ""),
+    ];
+    for (name, address, port, user, http) in cases {
+        let h = host(name);
+        assert_eq!(
+            (h.conn.address.as_str(), h.conn.port, h.conn.user.as_str()),
+            (address, port, user),
+            "{name}"
+        );
+        assert_eq!(
+            h.vars.get("http_port").map_or("", String::as_str),
+            http,
+            "{name}"
+        );
+        assert_eq!(h.vars["ntp"], "pool.example.com");
+    }
+    // host_vars for a host the inventory lacks adds nothing.
+    assert!(inv.host_by_name("nobody").is_none());
+    let (code, out, err) = fleetdeck(&dir, &["--host", "web2"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning: ") && err.lines().count() == 1,
+        "{err}"
+    );
+    let port = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("port "))
+        .expect("port row");
+    assert!(
+        port.contains("group_vars/web (") && port.ends_with("group_vars/web/b.yaml:1:15)"),
+        "{port}"
+    );
+    let address = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("address "))
+        .expect("row");
+    assert!(address.ends_with("host_vars/web2.yml:1:15)"), "{address}");
+}
+
+#[test]
+fn group_vars_next_to_an_inventory_file_apply_to_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("group_vars")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("hosts"),
+        "[web]\nw1\n[web:vars]\nansible_user=file\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("group_vars/web"),
+        "ansible_user: dir\nansible_port: 2200\n",
+    )
+    .expect("write");
+    let inv = load(&dir.path().join("hosts"));
+    let w1 = &inv.hosts[0];
+    assert_eq!((w1.conn.user.as_str(), w1.conn.port), ("dir", 2200));
+    std::fs::write(dir.path().join("group_vars/web"), "ansible_port: [1, 2\n").expect("write");
+    let e = Inventory::load_with_ssh_config(&dir.path().join("hosts"), None).expect_err("bad");
+    assert!(e.to_string().contains("group_vars/web:"), "{e}");
 }

@@ -39,7 +39,11 @@ pub fn looks_like_ansible(root: &Node) -> bool {
             .all(|(k, _)| k.as_str().is_some_and(|k| GROUP_KEYS.contains(&k))),
         _ => false,
     };
-    if keys.contains(&"all") && top.iter().all(|(k, v)| k.as_str() != Some("hosts") || v.is_null() || group_like(v)) {
+    if keys.contains(&"all")
+        && top
+            .iter()
+            .all(|(k, v)| k.as_str() != Some("hosts") || v.is_null() || group_like(v))
+    {
         return true;
     }
     let mut groups = 0;
@@ -55,6 +59,14 @@ pub fn looks_like_ansible(root: &Node) -> bool {
 
 pub fn read(ctx: &Ctx, root: &Node, source: &std::path::Path) -> Result<Raw, InventoryError> {
     let mut raw = Raw::new(source, Order::AnsibleName, "group all");
+    read_into(ctx, root, &mut raw)?;
+    finish(&mut raw);
+    Ok(raw)
+}
+
+/// Adds one Ansible YAML source to `raw` (an inventory directory reads several); the caller
+/// runs [`finish`] once all are read.
+pub fn read_into(ctx: &Ctx, root: &Node, raw: &mut Raw) -> Result<(), InventoryError> {
     let top = entries(ctx, root, "an Ansible inventory")?;
     for (k, v) in top {
         let name = key_text(ctx, k)?;
@@ -62,10 +74,9 @@ pub fn read(ctx: &Ctx, root: &Node, source: &std::path::Path) -> Result<Raw, Inv
         if raw.groups[g].at.is_none() {
             raw.groups[g].at = Some(k.loc(&ctx.file));
         }
-        read_group(ctx, &mut raw, g, v)?;
+        read_group(ctx, raw, g, v)?;
     }
-    finish(&mut raw);
-    Ok(raw)
+    Ok(())
 }
 
 fn read_group(ctx: &Ctx, raw: &mut Raw, g: usize, node: &Node) -> Result<(), InventoryError> {
@@ -203,7 +214,11 @@ fn templated(s: &str) -> bool {
 }
 
 /// A vars mapping: every entry kept as a var, connection variables also as settings.
-pub(super) fn vars_settings(ctx: &Ctx, node: &Node, what: &str) -> Result<Settings, InventoryError> {
+pub(super) fn vars_settings(
+    ctx: &Ctx,
+    node: &Node,
+    what: &str,
+) -> Result<Settings, InventoryError> {
     let mut s = Settings::default();
     let mut jump_extra = None;
     for (k, v) in entries(ctx, node, what)? {

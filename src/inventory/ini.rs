@@ -59,28 +59,45 @@ pub fn looks_like_ini(text: &str) -> bool {
 }
 
 pub fn read(ctx: &Ctx, text: &str, source: &Path) -> Result<Raw, InventoryError> {
+    let mut raw = Raw::new(source, Order::AnsibleName, "group all");
+    read_into(ctx, text, &mut raw)?;
+    finish(&mut raw);
+    Ok(raw)
+}
+
+/// Adds one INI source to `raw` (an inventory directory reads several); groups declared by
+/// earlier sources count as declared, as in Ansible. The caller runs [`finish`].
+pub fn read_into(ctx: &Ctx, text: &str, raw: &mut Raw) -> Result<(), InventoryError> {
     let mut r = Reader {
         ctx,
-        raw: Raw::new(source, Order::AnsibleName, "group all"),
+        raw: std::mem::replace(raw, Raw::new(Path::new(""), Order::AnsibleName, "")),
         group: 0,
         state: State::Hosts,
-        declared: ["all", "ungrouped"].iter().map(|s| s.to_string()).collect(),
+        declared: HashSet::new(),
         pending: HashMap::new(),
         line: 0,
     };
+    r.declared = r.raw.group_ix.keys().cloned().collect();
+    r.declared.insert("ungrouped".to_string());
     r.group = r.raw.group("ungrouped");
-    for (i, line) in text.lines().enumerate() {
-        r.line = i + 1;
-        let lead = line.len() - line.trim_start().len();
-        let t = line.trim();
-        if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
-            continue;
+    let result = r.lines(text);
+    *raw = r.raw;
+    result
+}
+
+impl Reader<'_> {
+    fn lines(&mut self, text: &str) -> Result<(), InventoryError> {
+        for (i, line) in text.lines().enumerate() {
+            self.line = i + 1;
+            let lead = line.len() - line.trim_start().len();
+            let t = line.trim();
+            if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
+                continue;
+            }
+            self.line_(t, lead + 1)?;
         }
-        r.line_(t, lead + 1)?;
+        self.check_pending()
     }
-    r.check_pending()?;
-    finish(&mut r.raw);
-    Ok(r.raw)
 }
 
 /// `[name]` or `[name:type]` with an optional trailing comment: (name, type).
@@ -134,7 +151,9 @@ impl Reader<'_> {
             Some(k) => {
                 return Err(self.err(
                     col,
-                    format!("section [{name}:{k}] has unknown type {k:?} (hosts, children or vars)"),
+                    format!(
+                        "section [{name}:{k}] has unknown type {k:?} (hosts, children or vars)"
+                    ),
                 ))
             }
         };

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod ansible;
+mod dir;
 pub mod error;
 mod ini;
 mod parse;
@@ -150,7 +151,8 @@ impl LoadOptions {
 }
 
 impl Inventory {
-    /// Reads an inventory: fleetdeck's YAML, Ansible's YAML, or an ssh_config (detected by
+    /// Reads an inventory: fleetdeck's YAML, Ansible's YAML or INI, an Ansible inventory
+    /// directory (with `group_vars/` and `host_vars/`), or an ssh_config (detected by
     /// content, or by the file name `config`), then applies the operator's ssh_config
     /// ([`LoadOptions::from_env`]) to its hosts as OpenSSH would.
     pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
@@ -159,6 +161,14 @@ impl Inventory {
 
     /// [`Inventory::load`] with explicit options instead of the environment's.
     pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Inventory, InventoryError> {
+        if path.is_dir() {
+            let ssh = options
+                .ssh_config
+                .as_deref()
+                .map(sshconfig::SshConfig::load)
+                .transpose()?;
+            return resolve::resolve(dir::read(path)?, ssh.as_ref());
+        }
         let text = read_inventory(path)?;
         Self::load_str_with(path, &text, options)
     }
@@ -193,8 +203,11 @@ impl Inventory {
         path: &Path,
         ssh_config: Option<&Path>,
     ) -> Result<Inventory, InventoryError> {
-        let text = read_inventory(path)?;
         let ssh = ssh_config.map(sshconfig::SshConfig::load).transpose()?;
+        if path.is_dir() {
+            return resolve::resolve(dir::read(path)?, ssh.as_ref());
+        }
+        let text = read_inventory(path)?;
         Self::load_inner(path, &text, ssh.as_ref())
     }
 
@@ -216,15 +229,22 @@ impl Inventory {
             file: Arc::clone(&file),
             base: base_dir(path),
         };
-        let raw = match Format::of(path, text) {
+        let mut raw = match Format::of(path, text) {
             Format::Ini => ini::read(&ctx, text, path)?,
             Format::Yaml => Self::read_yaml(&ctx, path, text)?,
         };
+        if raw.order == resolve::Order::AnsibleName {
+            dir::vars_dirs(&ctx.base, &mut raw)?;
+        }
         resolve::resolve(raw, ssh)
     }
 
     /// fleetdeck's YAML or Ansible's.
-    fn read_yaml(ctx: &parse::Ctx, path: &Path, text: &str) -> Result<resolve::Raw, InventoryError> {
+    fn read_yaml(
+        ctx: &parse::Ctx,
+        path: &Path,
+        text: &str,
+    ) -> Result<resolve::Raw, InventoryError> {
         let Some(root) = yaml::parse(text, &ctx.file)? else {
             return Err(InventoryError::new(
                 Loc::new(&ctx.file, 1, 1),
