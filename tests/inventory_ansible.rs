@@ -244,3 +244,98 @@ fn group_vars_next_to_an_inventory_file_apply_to_it() {
     let e = Inventory::load_with_ssh_config(&dir.path().join("hosts"), None).expect_err("bad");
     assert!(e.to_string().contains("group_vars/web:"), "{e}");
 }
+
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, body).expect("write script");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    p
+}
+
+#[test]
+fn dynamic_inventory_scripts_with_and_without_meta_and_their_list_json() {
+    let d = fixtures().join("scripts");
+    let inv = load(&d.join("meta.py"));
+    assert_eq!(
+        selected(&inv, "group001"),
+        "host001 host002 host003 host004"
+    );
+    assert_eq!(selected(&inv, "legacy"), "host005");
+    let host = |inv: &Inventory, n: &str| inv.hosts[inv.host_by_name(n).expect("host")].clone();
+    let h1 = host(&inv, "host001");
+    assert_eq!(
+        (
+            h1.conn.address.as_str(),
+            h1.conn.port,
+            h1.conn.user.as_str()
+        ),
+        ("192.0.2.1", 2201, "g1")
+    );
+    assert_eq!(host(&inv, "host005").conn.user, "old");
+    assert_eq!(host(&inv, "host003").vars["var2"], "500");
+
+    // No `_meta`: `--host NAME` is asked for each host.
+    let old = load(&d.join("nometa.sh"));
+    assert_eq!(selected(&old, "all"), "d1 w1 w2");
+    assert_eq!(host(&old, "w1").conn.port, 2222);
+    assert_eq!(host(&old, "w2").conn.port, 22);
+
+    // What `ansible-inventory -i meta.py --list` printed (ansible-core 2.19), read as a file.
+    let list = load(&d.join("meta-list.json"));
+    assert_eq!(selected(&list, "group001:!group002"), "host001 host002");
+    let h1 = host(&list, "host001");
+    assert_eq!(
+        (
+            h1.conn.address.as_str(),
+            h1.conn.port,
+            h1.conn.user.as_str()
+        ),
+        ("192.0.2.1", 2201, "g1")
+    );
+}
+
+#[test]
+fn a_script_that_hangs_fails_or_prints_bad_json_is_a_one_line_error() {
+    use fleetdeck::inventory::LoadOptions;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = LoadOptions {
+        ssh_config: None,
+        script_timeout: Some(Duration::from_millis(500)),
+    };
+    let slow = script(dir.path(), "slow", "#!/bin/sh\nexec sleep 30\n");
+    let t = Instant::now();
+    let e = Inventory::load_with(&slow, &opts).expect_err("times out");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(
+        e.to_string()
+            .contains("did not finish within 0.5s; stopped it"),
+        "{e}"
+    );
+
+    let failing = script(
+        dir.path(),
+        "failing",
+        "#!/bin/sh\necho 'no cloud credentials' >&2\nexit 3\n",
+    );
+    let e = Inventory::load_with(&failing, &opts).expect_err("fails");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("failing --list failed (exit status: 3): no cloud credentials"),
+        "{msg}"
+    );
+
+    let bad = script(
+        dir.path(),
+        "bad",
+        "#!/bin/sh\nprintf '{\"web\": {\"hosts\": [\"a\"]},\\n \"db\": 7}'\n",
+    );
+    let e = Inventory::load_with(&bad, &opts).expect_err("bad json");
+    let want = format!(
+        "{} --list:2:8: group \"db\" must be a list of hosts or a mapping",
+        bad.display()
+    );
+    assert!(e.to_string().starts_with(&want), "{e}");
+    assert_eq!(e.to_string().lines().count(), 1);
+}

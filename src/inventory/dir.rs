@@ -13,13 +13,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::ansible;
 use super::error::{InventoryError, Loc};
 use super::ini;
 use super::parse::Ctx;
 use super::resolve::{Order, Raw, Settings};
-use super::{yaml, Format};
+use super::script;
+use super::{is_json, yaml, Format};
 
 /// Names ansible-core 2.19's inventory manager skips in a directory (INVENTORY_IGNORE_EXTS;
 /// older releases skipped `.ini` too).
@@ -30,9 +32,10 @@ const VAR_EXTS: &[&str] = &["", ".yml", ".yaml", ".json"];
 
 /// Reads an inventory directory into one raw inventory, its `group_vars/` and `host_vars/`
 /// included.
-pub fn read(dir: &Path) -> Result<Raw, InventoryError> {
+pub fn read(dir: &Path, timeout: Duration) -> Result<Raw, InventoryError> {
     let mut raw = Raw::new(dir, Order::AnsibleName, "group all");
-    read_tree(dir, &mut raw)?;
+    let deadline = Instant::now() + timeout;
+    read_tree(dir, &mut raw, deadline)?;
     ansible::finish(&mut raw);
     vars_dirs(dir, &mut raw)?;
     Ok(raw)
@@ -60,14 +63,18 @@ fn ignored(name: &str) -> bool {
         || IGNORED_EXTS.iter().any(|e| name.ends_with(e))
 }
 
-fn read_tree(dir: &Path, raw: &mut Raw) -> Result<(), InventoryError> {
+fn read_tree(dir: &Path, raw: &mut Raw, deadline: Instant) -> Result<(), InventoryError> {
     for path in sorted_entries(dir)? {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         if name.as_deref().map_or(true, ignored) {
             continue;
         }
         if path.is_dir() {
-            read_tree(&path, raw)?;
+            read_tree(&path, raw, deadline)?;
+        } else if script::is_script(&path) {
+            // A script that fails is an error, not a warning: its hosts would go missing.
+            let left = deadline.saturating_duration_since(Instant::now());
+            script::run_into(&path, left, &super::base_dir(&path), raw)?;
         } else if let Err(e) = read_source(&path, raw) {
             raw.warnings.push(InventoryError::new(
                 e.loc.clone(),
@@ -91,6 +98,9 @@ pub fn read_source(path: &Path, raw: &mut Raw) -> Result<(), InventoryError> {
             let Some(root) = yaml::parse(&text, &ctx.file)? else {
                 return Ok(()); // an empty YAML file adds nothing
             };
+            if is_json(path) && script::looks_like_script_json(&root) {
+                return script::read_json(&ctx, &root, raw).map(|_| ());
+            }
             ansible::read_into(&ctx, &root, raw)
         }
     }

@@ -17,6 +17,7 @@ mod parse;
 mod pattern;
 pub mod range;
 mod resolve;
+mod script;
 pub mod sshconfig;
 mod yaml;
 
@@ -126,7 +127,13 @@ pub struct LoadOptions {
     /// The ssh_config applied to the hosts, or none. Never applied to an inventory that is
     /// itself an ssh_config.
     pub ssh_config: Option<PathBuf>,
+    /// How long dynamic inventory scripts may run in all; none means
+    /// [`DEFAULT_SCRIPT_TIMEOUT`].
+    pub script_timeout: Option<Duration>,
 }
+
+/// How long a dynamic inventory script may run (`--list` and every `--host`) by default.
+pub const DEFAULT_SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl LoadOptions {
     /// The operator's setup, as the command line and the console use it: [`SSH_CONFIG_ENV`]
@@ -139,7 +146,10 @@ impl LoadOptions {
                 .map(|h| h.join(".ssh").join("config"))
                 .filter(|p| p.is_file()),
         };
-        Self { ssh_config }
+        Self {
+            ssh_config,
+            script_timeout: None,
+        }
     }
 
     /// These options with `path` as the ssh_config.
@@ -161,13 +171,14 @@ impl Inventory {
 
     /// [`Inventory::load`] with explicit options instead of the environment's.
     pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Inventory, InventoryError> {
-        if path.is_dir() {
+        let timeout = options.script_timeout.unwrap_or(DEFAULT_SCRIPT_TIMEOUT);
+        if let Some(raw) = Self::read_dir_or_script(path, timeout)? {
             let ssh = options
                 .ssh_config
                 .as_deref()
                 .map(sshconfig::SshConfig::load)
                 .transpose()?;
-            return resolve::resolve(dir::read(path)?, ssh.as_ref());
+            return resolve::resolve(raw, ssh.as_ref());
         }
         let text = read_inventory(path)?;
         Self::load_str_with(path, &text, options)
@@ -204,8 +215,8 @@ impl Inventory {
         ssh_config: Option<&Path>,
     ) -> Result<Inventory, InventoryError> {
         let ssh = ssh_config.map(sshconfig::SshConfig::load).transpose()?;
-        if path.is_dir() {
-            return resolve::resolve(dir::read(path)?, ssh.as_ref());
+        if let Some(raw) = Self::read_dir_or_script(path, DEFAULT_SCRIPT_TIMEOUT)? {
+            return resolve::resolve(raw, ssh.as_ref());
         }
         let text = read_inventory(path)?;
         Self::load_inner(path, &text, ssh.as_ref())
@@ -239,7 +250,26 @@ impl Inventory {
         resolve::resolve(raw, ssh)
     }
 
-    /// fleetdeck's YAML or Ansible's.
+    /// An inventory directory or an executable inventory script; `None` for a plain file.
+    fn read_dir_or_script(
+        path: &Path,
+        timeout: Duration,
+    ) -> Result<Option<resolve::Raw>, InventoryError> {
+        if path.is_dir() {
+            return dir::read(path, timeout).map(Some);
+        }
+        if !script::is_script(path) {
+            return Ok(None);
+        }
+        let mut raw = resolve::Raw::new(path, resolve::Order::AnsibleName, "group all");
+        let base = base_dir(path);
+        script::run_into(path, timeout, &base, &mut raw)?;
+        ansible::finish(&mut raw);
+        dir::vars_dirs(&base, &mut raw)?;
+        Ok(Some(raw))
+    }
+
+    /// fleetdeck's YAML or Ansible's, or inventory-script JSON.
     fn read_yaml(
         ctx: &parse::Ctx,
         path: &Path,
@@ -251,7 +281,12 @@ impl Inventory {
                 "the inventory is empty: expected defaults/groups/hosts or an Ansible inventory",
             ));
         };
-        if ansible::looks_like_ansible(&root) {
+        if is_json(path) && script::looks_like_script_json(&root) {
+            let mut raw = resolve::Raw::new(path, resolve::Order::AnsibleName, "group all");
+            script::read_json(ctx, &root, &mut raw)?;
+            ansible::finish(&mut raw);
+            Ok(raw)
+        } else if ansible::looks_like_ansible(&root) {
             ansible::read(ctx, &root, path)
         } else {
             parse::read(ctx, &root, path)
@@ -372,6 +407,11 @@ impl Inventory {
 }
 
 pub use crate::paths::expand_tilde;
+
+/// A `.json` file: the only kind read as inventory-script JSON (`ansible-inventory --list`).
+fn is_json(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "json")
+}
 
 /// The directory relative paths of an inventory file start from, absolute.
 fn base_dir(path: &Path) -> PathBuf {
