@@ -339,3 +339,51 @@ fn a_script_that_hangs_fails_or_prints_bad_json_is_a_one_line_error() {
     assert!(e.to_string().starts_with(&want), "{e}");
     assert_eq!(e.to_string().lines().count(), 1);
 }
+
+#[test]
+fn several_sources_merge_as_ansible_merges_them() {
+    let site = fixtures().join("dirs/site");
+    let (hosts, cloud) = (site.join("hosts"), site.join("cloud.yml"));
+    let out = Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+        .args(["inventory", "-i"])
+        .arg(&hosts)
+        .arg("-i")
+        .arg(&cloud)
+        .args(["-i", "x1,x2,", "--list", "all"])
+        .env("FLEETDECK_SSH_CONFIG", "")
+        .output()
+        .expect("run fleetdeck");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    got.sort();
+    // ansible-core 2.19: `ansible -i hosts -i cloud.yml -i x1,x2, all --list-hosts`.
+    assert_eq!(got, ["c1", "db1", "web1", "web2", "x1", "x2"]);
+    let sources = [hosts, cloud, PathBuf::from("x1,x2,")];
+    let opts = fleetdeck::inventory::LoadOptions::default();
+    let inv = Inventory::load_sources(&sources, &opts).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(selected(&inv, "ungrouped"), "x1 x2");
+    assert_eq!(selected(&inv, "cloud:&web"), "web2");
+    let web2 = &inv.hosts[inv.host_by_name("web2").expect("web2")];
+    assert_eq!(
+        (
+            web2.conn.address.as_str(),
+            web2.conn.port,
+            web2.conn.user.as_str()
+        ),
+        ("192.0.2.7", 2202, "everyone")
+    );
+    // Other commands refuse several -i rather than drop one.
+    let out = Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
+        .args(["-i", "a", "-i", "b", "run", "all", "--", "true"])
+        .output()
+        .expect("run fleetdeck");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("several -i"));
+}

@@ -21,7 +21,8 @@ use super::ini;
 use super::parse::Ctx;
 use super::resolve::{Order, Raw, Settings};
 use super::script;
-use super::{is_json, yaml, Format};
+use super::source::{is_json, Format};
+use super::yaml;
 
 /// Names ansible-core 2.19's inventory manager skips in a directory (INVENTORY_IGNORE_EXTS;
 /// older releases skipped `.ini` too).
@@ -38,6 +39,41 @@ pub fn read(dir: &Path, timeout: Duration) -> Result<Raw, InventoryError> {
     read_tree(dir, &mut raw, deadline)?;
     ansible::finish(&mut raw);
     vars_dirs(dir, &mut raw)?;
+    Ok(raw)
+}
+
+/// Several sources (`-i a -i b`) merged as Ansible merges them: read in order into one
+/// inventory (a later source's vars for the same group or host win), then each source's
+/// `group_vars/` and `host_vars/`, later ones over earlier ones.
+pub fn read_sources(paths: &[PathBuf], timeout: Duration) -> Result<Raw, InventoryError> {
+    let first = paths.first().map_or(Path::new("."), PathBuf::as_path);
+    let mut raw = Raw::new(first, Order::AnsibleName, "group all");
+    let deadline = Instant::now() + timeout;
+    for p in paths {
+        if p.is_dir() {
+            read_tree(p, &mut raw, deadline)?;
+        } else if script::is_script(p) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            script::run_into(p, left, &super::source::base_dir(p), &mut raw)?;
+        } else if let Some(names) = super::source::host_list(p) {
+            for n in names {
+                raw.add_host(0, &n, Settings::default())?;
+            }
+        } else {
+            read_source(p, &mut raw)?;
+        }
+    }
+    ansible::finish(&mut raw);
+    for p in paths {
+        let base = if p.is_dir() {
+            p.clone()
+        } else if p.exists() {
+            super::source::base_dir(p)
+        } else {
+            continue;
+        };
+        vars_dirs(&base, &mut raw)?;
+    }
     Ok(raw)
 }
 
@@ -74,7 +110,7 @@ fn read_tree(dir: &Path, raw: &mut Raw, deadline: Instant) -> Result<(), Invento
         } else if script::is_script(&path) {
             // A script that fails is an error, not a warning: its hosts would go missing.
             let left = deadline.saturating_duration_since(Instant::now());
-            script::run_into(&path, left, &super::base_dir(&path), raw)?;
+            script::run_into(&path, left, &super::source::base_dir(&path), raw)?;
         } else if let Err(e) = read_source(&path, raw) {
             raw.warnings.push(InventoryError::new(
                 e.loc.clone(),
@@ -87,10 +123,10 @@ fn read_tree(dir: &Path, raw: &mut Raw, deadline: Instant) -> Result<(), Invento
 
 /// One file of a directory, added to `raw`.
 pub fn read_source(path: &Path, raw: &mut Raw) -> Result<(), InventoryError> {
-    let text = super::read_inventory(path)?;
+    let text = super::source::read_inventory(path)?;
     let ctx = Ctx {
         file: Arc::from(path),
-        base: super::base_dir(path),
+        base: super::source::base_dir(path),
     };
     match Format::of(path, &text) {
         Format::Ini => ini::read_into(&ctx, &text, raw),
@@ -110,12 +146,14 @@ pub fn read_source(path: &Path, raw: &mut Raw) -> Result<(), InventoryError> {
 pub fn vars_dirs(base: &Path, raw: &mut Raw) -> Result<(), InventoryError> {
     for (name, files) in var_files(&base.join("group_vars"))? {
         if let Some(&g) = raw.group_ix.get(&name) {
-            raw.groups[g].vars_files = load_vars(base, &files)?;
+            let s = load_vars(base, &files)?;
+            ansible::merge(&mut raw.groups[g].vars_files, s);
         }
     }
     for (name, files) in var_files(&base.join("host_vars"))? {
         if let Some(&h) = raw.host_ix.get(&name) {
-            raw.hosts[h].vars_files = load_vars(base, &files)?;
+            let s = load_vars(base, &files)?;
+            ansible::merge(&mut raw.hosts[h].vars_files, s);
         }
     }
     Ok(())
@@ -181,7 +219,7 @@ fn dir_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InventoryError> {
 fn load_vars(base: &Path, files: &[PathBuf]) -> Result<Settings, InventoryError> {
     let mut s = Settings::default();
     for f in files {
-        let text = super::read_inventory(f)?;
+        let text = super::source::read_inventory(f)?;
         let ctx = Ctx {
             file: Arc::from(f.as_path()),
             base: base.to_path_buf(),

@@ -18,12 +18,14 @@ mod pattern;
 pub mod range;
 mod resolve;
 mod script;
+mod source;
 pub mod sshconfig;
 mod yaml;
 
 pub use error::{InventoryError, Loc, PatternError, RangeError};
 pub use range::{expand_range, MAX_RANGE_HOSTS};
 pub use resolve::{HostOrigins, Origin, Provenance};
+use source::{base_dir, host_list, is_json, read_inventory, Format};
 
 /// Environment variable naming the ssh_config applied to inventory hosts; empty means none.
 /// Unset, `~/.ssh/config` is used when it exists.
@@ -250,6 +252,29 @@ impl Inventory {
         resolve::resolve(raw, ssh)
     }
 
+    /// Several inventory sources merged as Ansible merges `-i a -i b`: each an Ansible
+    /// inventory (INI, YAML, a directory, a script, `ansible-inventory --list` JSON) or a
+    /// host list (`web1,web2,`). One source is read as [`Inventory::load_with`] reads it
+    /// (fleetdeck's own format and ssh_configs included).
+    pub fn load_sources(
+        paths: &[PathBuf],
+        options: &LoadOptions,
+    ) -> Result<Inventory, InventoryError> {
+        if let [one] = paths {
+            if host_list(one).is_none() {
+                return Self::load_with(one, options);
+            }
+        }
+        let timeout = options.script_timeout.unwrap_or(DEFAULT_SCRIPT_TIMEOUT);
+        let raw = dir::read_sources(paths, timeout)?;
+        let ssh = options
+            .ssh_config
+            .as_deref()
+            .map(sshconfig::SshConfig::load)
+            .transpose()?;
+        resolve::resolve(raw, ssh.as_ref())
+    }
+
     /// An inventory directory or an executable inventory script; `None` for a plain file.
     fn read_dir_or_script(
         path: &Path,
@@ -407,63 +432,6 @@ impl Inventory {
 }
 
 pub use crate::paths::expand_tilde;
-
-/// A `.json` file: the only kind read as inventory-script JSON (`ansible-inventory --list`).
-fn is_json(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "json")
-}
-
-/// The directory relative paths of an inventory file start from, absolute.
-fn base_dir(path: &Path) -> PathBuf {
-    let base = path.parent().unwrap_or(Path::new(""));
-    let base = if base.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        base
-    };
-    std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf())
-}
-
-/// How an inventory file is read, chosen as Ansible's plugin chain would: `.yaml`, `.yml`
-/// and `.json` are YAML, `.ini` is INI; any other name is INI when it opens with a
-/// `[section]` or is not a YAML mapping.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Yaml,
-    Ini,
-}
-
-impl Format {
-    fn of(path: &Path, text: &str) -> Format {
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        match ext {
-            "yaml" | "yml" | "json" => return Format::Yaml,
-            "ini" => return Format::Ini,
-            _ => {}
-        }
-        if ini::looks_like_ini(text) {
-            return Format::Ini;
-        }
-        let file: Arc<Path> = Arc::from(path);
-        match yaml::parse(text, &file) {
-            Ok(Some(root)) if matches!(root.kind, yaml::Kind::Map(_)) => Format::Yaml,
-            Ok(None) => Format::Yaml,
-            _ => Format::Ini,
-        }
-    }
-}
-
-fn read_inventory(path: &Path) -> Result<String, InventoryError> {
-    std::fs::read_to_string(path).map_err(|e| {
-        InventoryError::new(
-            Loc::file_only(path),
-            format!(
-                "cannot read inventory {:?}: {e}",
-                path.display().to_string()
-            ),
-        )
-    })
-}
 
 #[cfg(test)]
 mod tests {
