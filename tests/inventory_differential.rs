@@ -39,7 +39,7 @@ struct Tally {
 fn compare(record: &Value, mismatches: &mut Vec<String>) -> (String, Tally) {
     let src = record["source"].as_str().expect("source");
     let path = root().join(src);
-    let inv = Inventory::load_sources(&[path.clone()], &LoadOptions::default())
+    let inv = Inventory::load_sources(std::slice::from_ref(&path), &LoadOptions::default())
         .unwrap_or_else(|e| panic!("{src}: {e}"));
     let mut t = Tally::default();
     for (pattern, want) in record["patterns"].as_object().expect("patterns") {

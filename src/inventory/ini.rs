@@ -265,12 +265,11 @@ impl Reader<'_> {
             return Ok(());
         };
         self.line = p.line;
-        let msg = match p.state {
-            State::Vars => format!("section [{name}:vars] is for a group never declared: {name:?}"),
-            _ => {
-                let parent = &self.raw.groups[p.parents[0]].name;
-                format!("section [{parent}:children] names a group never declared: {name:?}")
-            }
+        let msg = if p.state == State::Vars {
+            format!("section [{name}:vars] is for a group never declared: {name:?}")
+        } else {
+            let parent = &self.raw.groups[p.parents[0]].name;
+            format!("section [{parent}:children] names a group never declared: {name:?}")
         };
         Err(self.err(1, msg))
     }
@@ -316,7 +315,6 @@ fn shell_words(s: &str) -> Vec<(String, usize)> {
                 }
             }
             (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => cur.get_or_insert((String::new(), i)).0.push(c),
             (None, '\'' | '"') => {
                 quote = Some(c);
                 cur.get_or_insert((String::new(), i));
@@ -328,7 +326,8 @@ fn shell_words(s: &str) -> Vec<(String, usize)> {
             }
             (None, '#') => break,
             (None, c) if c.is_whitespace() => out.extend(cur.take()),
-            (None, c) => cur.get_or_insert((String::new(), i)).0.push(c),
+            // Inside quotes everything is kept (a backslash too, inside '…').
+            (_, c) => cur.get_or_insert((String::new(), i)).0.push(c),
         }
     }
     out.extend(cur);

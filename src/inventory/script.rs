@@ -120,7 +120,7 @@ fn read_group(ctx: &Ctx, raw: &mut Raw, g: usize, v: &Node) -> Result<(), Invent
             (get("hosts"), get("children"), get("vars"))
         }
         _ if v.is_null() => (None, None, None),
-        _ => {
+        Kind::Scalar { .. } => {
             return Err(ctx.err(
                 v,
                 format!(
