@@ -107,10 +107,21 @@ fn every_invalid_fixture_exits_2_with_one_line_naming_file_line_col_and_value() 
             "range [50:01] in \"www[50:01].example.com\" goes backwards",
         ),
         (
-            "ansible_unknown_key.yaml",
-            "4:7",
-            "unknown key \"host\" in group \"webservers\"",
+            "ini_undeclared_child.ini",
+            "3:1",
+            "section [prod:children] names a group never declared: \"web\"",
         ),
+        (
+            "ini_unknown_section.ini",
+            "3:1",
+            "section [web:hostz] has unknown type",
+        ),
+        (
+            "ini_host_var_without_value",
+            "2:9",
+            "expected key=value host variable, found \"ansible_user\"",
+        ),
+        ("ini_bad_port.ini", "2:1", "port \"99999\" is out of range"),
         (
             "ansible_bad_port.yaml",
             "4:21",

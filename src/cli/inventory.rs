@@ -27,15 +27,24 @@ pub struct InventoryArgs {
 }
 
 #[allow(clippy::needless_pass_by_value)] // the dispatcher hands the arguments over
-pub fn run(inventory: Option<PathBuf>, args: InventoryArgs) -> ExitCode {
-    let path = crate::face::inventory_path(inventory);
-    let inv = match Inventory::load(&path) {
+pub fn run(inventory: Vec<PathBuf>, args: InventoryArgs) -> ExitCode {
+    let sources = if inventory.is_empty() {
+        vec![crate::face::inventory_path(None)]
+    } else {
+        inventory
+    };
+    let path = sources[0].clone();
+    let options = crate::inventory::LoadOptions::from_env();
+    let inv = match Inventory::load_sources(&sources, &options) {
         Ok(inv) => inv,
         Err(e) => {
             eprintln!("fleetdeck: {e}");
             return ExitCode::from(crate::cli::EXIT_USAGE);
         }
     };
+    for w in &inv.warnings {
+        eprintln!("fleetdeck: warning: {w}");
+    }
     let out = if let Some(pattern) = &args.list {
         match inv.select(pattern) {
             Ok(ids) => ids.iter().fold(String::new(), |mut s, &h| {

@@ -22,14 +22,17 @@ pub use crate::contract::EXIT_USAGE;
     about = "A terminal operations console for fleets of hosts over SSH"
 )]
 pub struct Cli {
-    /// Inventory file (fleetdeck YAML, Ansible YAML, or an ssh_config).
+    /// Inventory: fleetdeck YAML, an Ansible inventory (INI, YAML, a directory, a dynamic
+    /// script, `ansible-inventory --list` JSON, a host list `a,b,`) or an ssh_config.
+    /// `fleetdeck inventory` takes several, merged as Ansible merges them.
     #[arg(
         short = 'i',
         long = "inventory",
         global = true,
-        env = "FLEETDECK_INVENTORY"
+        env = "FLEETDECK_INVENTORY",
+        action = clap::ArgAction::Append
     )]
-    pub inventory: Option<PathBuf>,
+    pub inventory: Vec<PathBuf>,
 
     #[command(flatten)]
     pub console: crate::tui::ConsoleArgs,
@@ -57,11 +60,20 @@ pub enum Command {
 /// Parses arguments and runs the chosen face.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let inventory = cli.inventory;
+    if let Some(Command::Inventory(args)) = cli.command {
+        return inventory::run(cli.inventory, args);
+    }
+    if cli.inventory.len() > 1 {
+        eprintln!(
+            "fleetdeck: several -i are merged only by `fleetdeck inventory` so far; give one"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let inventory = cli.inventory.into_iter().next();
     match cli.command {
         None => crate::tui::run_console(inventory, cli.console),
         Some(Command::Lab(args)) => lab::run(args),
-        Some(Command::Inventory(args)) => inventory::run(inventory, args),
+        Some(Command::Inventory(_)) => unreachable!("handled above"),
         Some(Command::Run(args)) => run::run(inventory, args),
         Some(Command::Push(args)) => transfer::push(inventory, args),
         Some(Command::Pull(args)) => transfer::pull(inventory, args),

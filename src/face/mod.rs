@@ -26,10 +26,14 @@ pub fn inventory_path(cli_value: Option<PathBuf>) -> PathBuf {
 
 /// Loads the inventory, or prints its error (`FILE:LINE:COL: …`) and gives exit status 2.
 pub fn load_inventory(path: &Path) -> Result<Inventory, ExitCode> {
-    Inventory::load(path).map_err(|e| {
+    let inv = Inventory::load(path).map_err(|e| {
         eprintln!("fleetdeck: {e}");
         ExitCode::from(EXIT_USAGE)
-    })
+    })?;
+    for w in &inv.warnings {
+        eprintln!("fleetdeck: warning: {w}");
+    }
+    Ok(inv)
 }
 
 /// A clap value parser for a [`Choice`]: its words as the possible values, with their help.

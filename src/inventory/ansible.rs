@@ -9,7 +9,7 @@
 
 use super::error::{suggest, InventoryError};
 use super::parse::{
-    entries, key_text, parse_address, parse_identity, parse_jump_list, parse_port, parse_timeout,
+    entries, identity_path, key_text, parse_address, parse_jump_list, parse_port, parse_timeout,
     parse_user, Ctx,
 };
 use super::range::expand_range;
@@ -17,9 +17,14 @@ use super::resolve::{Order, Raw, Settings};
 use super::yaml::{Kind, Node};
 
 const GROUP_KEYS: &[&str] = &["hosts", "vars", "children"];
-const FLEETDECK_KEYS: &[&str] = &["defaults", "groups", "known_hosts", "hosts"];
+/// Keys only fleetdeck's format has at the top. `hosts` is not one of them: Ansible allows a
+/// group of that name.
+const FLEETDECK_KEYS: &[&str] = &["defaults", "groups", "known_hosts"];
 
-/// Whether a YAML document reads as an Ansible inventory rather than fleetdeck's format.
+/// Whether a YAML document reads as an Ansible inventory rather than fleetdeck's format:
+/// no fleetdeck-only key at the top, and either `all` or every top-level value a group (a
+/// mapping of `hosts`/`vars`/`children`, or null) with at least one such mapping. A top-level
+/// `hosts:` holding host names (not group keys) is fleetdeck's.
 pub fn looks_like_ansible(root: &Node) -> bool {
     let Kind::Map(top) = &root.kind else {
         return false;
@@ -28,27 +33,40 @@ pub fn looks_like_ansible(root: &Node) -> bool {
     if keys.iter().any(|k| FLEETDECK_KEYS.contains(k)) {
         return false;
     }
-    if keys.contains(&"all") {
+    let group_like = |v: &Node| match &v.kind {
+        Kind::Map(e) => e
+            .iter()
+            .all(|(k, _)| k.as_str().is_some_and(|k| GROUP_KEYS.contains(&k))),
+        _ => false,
+    };
+    if keys.contains(&"all")
+        && top
+            .iter()
+            .all(|(k, v)| k.as_str() != Some("hosts") || v.is_null() || group_like(v))
+    {
         return true;
     }
-    let mut group_like = 0;
+    let mut groups = 0;
     for (_, v) in top {
-        match &v.kind {
-            Kind::Map(e)
-                if e.iter()
-                    .all(|(k, _)| k.as_str().is_some_and(|k| GROUP_KEYS.contains(&k))) =>
-            {
-                group_like += 1;
-            }
-            _ if v.is_null() => {}
-            _ => return false,
+        if group_like(v) {
+            groups += 1;
+        } else if !v.is_null() {
+            return false;
         }
     }
-    group_like > 0
+    groups > 0
 }
 
 pub fn read(ctx: &Ctx, root: &Node, source: &std::path::Path) -> Result<Raw, InventoryError> {
     let mut raw = Raw::new(source, Order::AnsibleName, "group all");
+    read_into(ctx, root, &mut raw)?;
+    finish(&mut raw);
+    Ok(raw)
+}
+
+/// Adds one Ansible YAML source to `raw` (an inventory directory reads several); the caller
+/// runs [`finish`] once all are read.
+pub fn read_into(ctx: &Ctx, root: &Node, raw: &mut Raw) -> Result<(), InventoryError> {
     let top = entries(ctx, root, "an Ansible inventory")?;
     for (k, v) in top {
         let name = key_text(ctx, k)?;
@@ -56,10 +74,9 @@ pub fn read(ctx: &Ctx, root: &Node, source: &std::path::Path) -> Result<Raw, Inv
         if raw.groups[g].at.is_none() {
             raw.groups[g].at = Some(k.loc(&ctx.file));
         }
-        read_group(ctx, &mut raw, g, v)?;
+        read_group(ctx, raw, g, v)?;
     }
-    finish(&mut raw);
-    Ok(raw)
+    Ok(())
 }
 
 fn read_group(ctx: &Ctx, raw: &mut Raw, g: usize, node: &Node) -> Result<(), InventoryError> {
@@ -103,12 +120,14 @@ fn read_group(ctx: &Ctx, raw: &mut Raw, g: usize, node: &Node) -> Result<(), Inv
                 }
             }
             _ => {
-                return Err(ctx
+                // Ansible skips such a key with a warning.
+                let w = ctx
                     .err(
                         k,
-                        format!("unknown key {key:?} in {what}: Ansible groups hold hosts, vars and children"),
+                        format!("unknown key {key:?} in {what} skipped: Ansible groups hold hosts, vars and children"),
                     )
-                    .with_hint(suggest(key, GROUP_KEYS.iter().copied())));
+                    .with_hint(suggest(key, GROUP_KEYS.iter().copied()));
+                raw.warnings.push(w);
             }
         }
     }
@@ -133,7 +152,7 @@ fn children(ctx: &Ctx, node: &Node) -> Result<Vec<(Node, Node)>, InventoryError>
     Ok(entries(ctx, node, "hosts or children")?.to_vec())
 }
 
-fn merge(into: &mut Settings, later: Settings) {
+pub(super) fn merge(into: &mut Settings, later: Settings) {
     macro_rules! take {
         ($($f:ident),*) => { $( if later.$f.is_some() { into.$f = later.$f; } )* };
     }
@@ -147,7 +166,7 @@ fn merge(into: &mut Settings, later: Settings) {
 }
 
 /// `name`, `name:port`, `www[01:50].example.com`, `db-[a:f]:2222`.
-fn host_pattern(
+pub(super) fn host_pattern(
     ctx: &Ctx,
     at: &Node,
     pattern: &str,
@@ -155,7 +174,8 @@ fn host_pattern(
     let mut base = pattern.trim();
     let mut port = None;
     // A trailing `:digits` outside brackets is a port, unless the name is an IPv6 address.
-    if let Some(i) = base.rfind(':') {
+    let bare_v6 = base.parse::<std::net::Ipv6Addr>().is_ok();
+    if let Some(i) = base.rfind(':').filter(|_| !bare_v6) {
         let tail = &base[i + 1..];
         let head = &base[..i];
         let in_brackets = head.matches('[').count() > head.matches(']').count();
@@ -173,8 +193,13 @@ fn host_pattern(
             port = Some(parse_port(ctx, at, tail)?);
         }
     }
-    if base.is_empty() || base.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if base.is_empty() {
         return Err(ctx.err(at, format!("bad host name {pattern:?}")));
+    }
+    // What Ansible cannot read as an address (`node1 node2 node3`, folded from a multi-line
+    // scalar) it keeps whole as the host's name, without a port.
+    if base.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Ok((vec![pattern.to_string()], None));
     }
     let names = if base.parse::<std::net::Ipv6Addr>().is_ok() {
         vec![base.to_string()]
@@ -189,7 +214,11 @@ fn templated(s: &str) -> bool {
 }
 
 /// A vars mapping: every entry kept as a var, connection variables also as settings.
-fn vars_settings(ctx: &Ctx, node: &Node, what: &str) -> Result<Settings, InventoryError> {
+pub(super) fn vars_settings(
+    ctx: &Ctx,
+    node: &Node,
+    what: &str,
+) -> Result<Settings, InventoryError> {
     let mut s = Settings::default();
     let mut jump_extra = None;
     for (k, v) in entries(ctx, node, what)? {
@@ -212,8 +241,9 @@ fn vars_settings(ctx: &Ctx, node: &Node, what: &str) -> Result<Settings, Invento
             "ansible_ssh_user" if s.user.is_none() => {
                 s.user = Some(ctx.val(v, parse_user(ctx, v, &text)?));
             }
+            // A key file missing here matters only when the host is contacted.
             "ansible_ssh_private_key_file" | "ansible_private_key_file" => {
-                s.identity = Some(ctx.val(v, vec![parse_identity(ctx, v, &text)?]));
+                s.identity = Some(ctx.val(v, vec![identity_path(ctx, v, &text)?]));
             }
             "ansible_ssh_timeout" => {
                 s.connect_timeout = Some(ctx.val(v, parse_timeout(ctx, v, &text)?));
@@ -365,7 +395,7 @@ fn proxy_command_jump(cmd: &str) -> Option<String> {
 
 /// Ansible's reconciliation: every group hangs under `all`; hosts in no group but `all` are
 /// in `ungrouped`.
-fn finish(raw: &mut Raw) {
+pub(super) fn finish(raw: &mut Raw) {
     let ungrouped = raw.group("ungrouped");
     let n = raw.groups.len();
     let mut has_parent = vec![false; n];
@@ -386,6 +416,16 @@ fn finish(raw: &mut Raw) {
             in_other[h] = true;
         }
     }
+    // A host listed under `ungrouped` that is in another group too leaves `ungrouped`.
+    let mut in_named = vec![false; raw.hosts.len()];
+    for (g, grp) in raw.groups.iter().enumerate().skip(1) {
+        if g != ungrouped {
+            for &h in &grp.hosts {
+                in_named[h] = true;
+            }
+        }
+    }
+    raw.groups[ungrouped].hosts.retain(|&h| !in_named[h]);
     let direct_all = std::mem::take(&mut raw.groups[0].hosts);
     for h in direct_all {
         if !in_other[h] {

@@ -10,17 +10,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod ansible;
+mod dir;
 pub mod error;
+mod ini;
 mod parse;
 mod pattern;
 pub mod range;
 mod resolve;
+mod script;
+mod source;
 pub mod sshconfig;
 mod yaml;
 
 pub use error::{InventoryError, Loc, PatternError, RangeError};
 pub use range::{expand_range, MAX_RANGE_HOSTS};
 pub use resolve::{HostOrigins, Origin, Provenance};
+use source::{base_dir, host_list, is_json, read_inventory, Format};
 
 /// Environment variable naming the ssh_config applied to inventory hosts; empty means none.
 /// Unset, `~/.ssh/config` is used when it exists.
@@ -44,6 +49,9 @@ pub struct Inventory {
     pub known_hosts: Vec<PathBuf>,
     /// Where each host's settings came from (see [`Inventory::provenance`]).
     pub provenance: Provenance,
+    /// What Ansible only warns about (an unknown group key, an unparsable file in an
+    /// inventory directory…), each `FILE:LINE:COL: message`; shown, not fatal.
+    pub warnings: Vec<InventoryError>,
 }
 
 /// A group: a node of the tree.
@@ -121,7 +129,13 @@ pub struct LoadOptions {
     /// The ssh_config applied to the hosts, or none. Never applied to an inventory that is
     /// itself an ssh_config.
     pub ssh_config: Option<PathBuf>,
+    /// How long dynamic inventory scripts may run in all; none means
+    /// [`DEFAULT_SCRIPT_TIMEOUT`].
+    pub script_timeout: Option<Duration>,
 }
+
+/// How long a dynamic inventory script may run (`--list` and every `--host`) by default.
+pub const DEFAULT_SCRIPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl LoadOptions {
     /// The operator's setup, as the command line and the console use it: [`SSH_CONFIG_ENV`]
@@ -134,7 +148,10 @@ impl LoadOptions {
                 .map(|h| h.join(".ssh").join("config"))
                 .filter(|p| p.is_file()),
         };
-        Self { ssh_config }
+        Self {
+            ssh_config,
+            script_timeout: None,
+        }
     }
 
     /// These options with `path` as the ssh_config.
@@ -146,7 +163,8 @@ impl LoadOptions {
 }
 
 impl Inventory {
-    /// Reads an inventory: fleetdeck's YAML, Ansible's YAML, or an ssh_config (detected by
+    /// Reads an inventory: fleetdeck's YAML, Ansible's YAML or INI, an Ansible inventory
+    /// directory (with `group_vars/` and `host_vars/`), or an ssh_config (detected by
     /// content, or by the file name `config`), then applies the operator's ssh_config
     /// ([`LoadOptions::from_env`]) to its hosts as OpenSSH would.
     pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
@@ -155,6 +173,15 @@ impl Inventory {
 
     /// [`Inventory::load`] with explicit options instead of the environment's.
     pub fn load_with(path: &Path, options: &LoadOptions) -> Result<Inventory, InventoryError> {
+        let timeout = options.script_timeout.unwrap_or(DEFAULT_SCRIPT_TIMEOUT);
+        if let Some(raw) = Self::read_dir_or_script(path, timeout)? {
+            let ssh = options
+                .ssh_config
+                .as_deref()
+                .map(sshconfig::SshConfig::load)
+                .transpose()?;
+            return resolve::resolve(raw, ssh.as_ref());
+        }
         let text = read_inventory(path)?;
         Self::load_str_with(path, &text, options)
     }
@@ -189,8 +216,11 @@ impl Inventory {
         path: &Path,
         ssh_config: Option<&Path>,
     ) -> Result<Inventory, InventoryError> {
-        let text = read_inventory(path)?;
         let ssh = ssh_config.map(sshconfig::SshConfig::load).transpose()?;
+        if let Some(raw) = Self::read_dir_or_script(path, DEFAULT_SCRIPT_TIMEOUT)? {
+            return resolve::resolve(raw, ssh.as_ref());
+        }
+        let text = read_inventory(path)?;
         Self::load_inner(path, &text, ssh.as_ref())
     }
 
@@ -208,26 +238,84 @@ impl Inventory {
             return resolve::resolve(raw, Some(&cfg));
         }
         let file: Arc<Path> = Arc::from(path);
-        let Some(root) = yaml::parse(text, &file)? else {
+        let ctx = parse::Ctx {
+            file: Arc::clone(&file),
+            base: base_dir(path),
+        };
+        let mut raw = match Format::of(path, text) {
+            Format::Ini => ini::read(&ctx, text, path)?,
+            Format::Yaml => Self::read_yaml(&ctx, path, text)?,
+        };
+        if raw.order == resolve::Order::AnsibleName {
+            dir::vars_dirs(&ctx.base, &mut raw)?;
+        }
+        resolve::resolve(raw, ssh)
+    }
+
+    /// Several inventory sources merged as Ansible merges `-i a -i b`: each an Ansible
+    /// inventory (INI, YAML, a directory, a script, `ansible-inventory --list` JSON) or a
+    /// host list (`web1,web2,`). One source is read as [`Inventory::load_with`] reads it
+    /// (fleetdeck's own format and ssh_configs included).
+    pub fn load_sources(
+        paths: &[PathBuf],
+        options: &LoadOptions,
+    ) -> Result<Inventory, InventoryError> {
+        if let [one] = paths {
+            if host_list(one).is_none() {
+                return Self::load_with(one, options);
+            }
+        }
+        let timeout = options.script_timeout.unwrap_or(DEFAULT_SCRIPT_TIMEOUT);
+        let raw = dir::read_sources(paths, timeout)?;
+        let ssh = options
+            .ssh_config
+            .as_deref()
+            .map(sshconfig::SshConfig::load)
+            .transpose()?;
+        resolve::resolve(raw, ssh.as_ref())
+    }
+
+    /// An inventory directory or an executable inventory script; `None` for a plain file.
+    fn read_dir_or_script(
+        path: &Path,
+        timeout: Duration,
+    ) -> Result<Option<resolve::Raw>, InventoryError> {
+        if path.is_dir() {
+            return dir::read(path, timeout).map(Some);
+        }
+        if !script::is_script(path) {
+            return Ok(None);
+        }
+        let mut raw = resolve::Raw::new(path, resolve::Order::AnsibleName, "group all");
+        let base = base_dir(path);
+        script::run_into(path, timeout, &base, &mut raw)?;
+        ansible::finish(&mut raw);
+        dir::vars_dirs(&base, &mut raw)?;
+        Ok(Some(raw))
+    }
+
+    /// fleetdeck's YAML or Ansible's, or inventory-script JSON.
+    fn read_yaml(
+        ctx: &parse::Ctx,
+        path: &Path,
+        text: &str,
+    ) -> Result<resolve::Raw, InventoryError> {
+        let Some(root) = yaml::parse(text, &ctx.file)? else {
             return Err(InventoryError::new(
-                Loc::new(&file, 1, 1),
+                Loc::new(&ctx.file, 1, 1),
                 "the inventory is empty: expected defaults/groups/hosts or an Ansible inventory",
             ));
         };
-        let base = path.parent().unwrap_or(Path::new(""));
-        let base = std::path::absolute(if base.as_os_str().is_empty() {
-            Path::new(".")
+        if is_json(path) && script::looks_like_script_json(&root) {
+            let mut raw = resolve::Raw::new(path, resolve::Order::AnsibleName, "group all");
+            script::read_json(ctx, &root, &mut raw)?;
+            ansible::finish(&mut raw);
+            Ok(raw)
+        } else if ansible::looks_like_ansible(&root) {
+            ansible::read(ctx, &root, path)
         } else {
-            base
-        })
-        .unwrap_or_else(|_| base.to_path_buf());
-        let ctx = parse::Ctx { file, base };
-        let raw = if ansible::looks_like_ansible(&root) {
-            ansible::read(&ctx, &root, path)?
-        } else {
-            parse::read(&ctx, &root, path)?
-        };
-        resolve::resolve(raw, ssh)
+            parse::read(ctx, &root, path)
+        }
     }
 
     /// An ssh_config by content (its first meaningful line starts with a keyword such as
@@ -344,18 +432,6 @@ impl Inventory {
 }
 
 pub use crate::paths::expand_tilde;
-
-fn read_inventory(path: &Path) -> Result<String, InventoryError> {
-    std::fs::read_to_string(path).map_err(|e| {
-        InventoryError::new(
-            Loc::file_only(path),
-            format!(
-                "cannot read inventory {:?}: {e}",
-                path.display().to_string()
-            ),
-        )
-    })
-}
 
 #[cfg(test)]
 mod tests {

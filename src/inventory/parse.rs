@@ -164,11 +164,16 @@ pub fn parse_user(ctx: &Ctx, node: &Node, text: &str) -> Result<String, Inventor
     Ok(text.trim().to_string())
 }
 
-pub fn parse_identity(ctx: &Ctx, node: &Node, text: &str) -> Result<PathBuf, InventoryError> {
+/// An identity file's path (`~` expanded, relative to the inventory), not checked on disk.
+pub fn identity_path(ctx: &Ctx, node: &Node, text: &str) -> Result<PathBuf, InventoryError> {
     if text.trim().is_empty() {
         return Err(ctx.err(node, format!("empty identity file {text:?}")));
     }
-    let p = ctx.path(text.trim());
+    Ok(ctx.path(text.trim()))
+}
+
+pub fn parse_identity(ctx: &Ctx, node: &Node, text: &str) -> Result<PathBuf, InventoryError> {
+    let p = identity_path(ctx, node, text)?;
     if !p.is_file() {
         return Err(ctx.err(
             node,

@@ -197,6 +197,10 @@ fn try_publickey(
             Err(e) => return Err(e),
         }
     }
+    // A configured key file missing on this machine is reported for the host it was for.
+    for p in conn.identity_files.iter().filter(|p| !p.is_file()) {
+        tried.push(format!("{} (not found)", p.display()));
+    }
     for key in identity_candidates(conn, ctx.home.as_deref()) {
         if try_key_file(sess, w, conn, ctx, &key, tried)? {
             return Ok(true);

@@ -164,7 +164,8 @@ impl Tree {
         rows.push(Row::Group { id: g, depth });
         let open = self.expanded[g] || !needle.is_empty();
         if open {
-            for &c in &group.children {
+            // Groups pulled in by `include:` are rows too, after the children.
+            for &c in group.children.iter().chain(&group.includes) {
                 self.push_group(
                     inv,
                     c,
@@ -201,13 +202,15 @@ impl Tree {
     }
 
     fn groups_below(inv: &Inventory, g: GroupId) -> impl Iterator<Item = GroupId> + '_ {
-        let mut stack = inv.groups[g].children.clone();
+        let grp = &inv.groups[g];
+        let mut stack: Vec<GroupId> = grp.children.iter().chain(&grp.includes).copied().collect();
         let mut seen = vec![false; inv.groups.len()];
         std::iter::from_fn(move || {
             while let Some(c) = stack.pop() {
                 if !seen[c] {
                     seen[c] = true;
-                    stack.extend(inv.groups[c].children.iter().copied());
+                    let below = &inv.groups[c];
+                    stack.extend(below.children.iter().chain(&below.includes).copied());
                     return Some(c);
                 }
             }
@@ -290,5 +293,42 @@ fn same_item(a: Row, b: Row) -> bool {
         (Row::Group { id: x, .. }, Row::Group { id: y, .. })
         | (Row::Host { id: x, .. }, Row::Host { id: y, .. }) => x == y,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn included_groups_are_rows_of_the_including_group() {
+        let text = "groups:\n  web: { hosts: { w1: ~ } }\n  staging:\n    include: [web]\n    hosts: { s1: ~ }\n";
+        let opts = crate::inventory::LoadOptions::default();
+        let inv = Inventory::load_str_with(std::path::Path::new("inv.yaml"), text, &opts)
+            .expect("inventory");
+        let mut tree = Tree::new(&inv);
+        let web = inv.group_by_name("web").expect("web");
+        let staging = inv.group_by_name("staging").expect("staging");
+        let w1 = inv.host_by_name("w1").expect("w1");
+        let i = tree
+            .rows()
+            .iter()
+            .position(|r| {
+                *r == Row::Group {
+                    id: staging,
+                    depth: 0,
+                }
+            })
+            .expect("staging row");
+        assert_eq!(tree.rows()[i + 1], Row::Group { id: web, depth: 1 });
+        assert_eq!(tree.rows()[i + 2], Row::Host { id: w1, depth: 2 });
+        // The filter finds an included group under its includer too.
+        tree.filter = "web".to_string();
+        tree.rebuild(&inv);
+        assert!(tree.rows().contains(&Row::Group { id: web, depth: 1 }));
+        assert!(tree.rows().contains(&Row::Group {
+            id: staging,
+            depth: 0
+        }));
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::provenance::{origin, HostOrigins, Origin, Provenance};
+use super::provenance::{HostOrigins, Origin, Provenance};
 use super::raw::Settings;
 use crate::inventory::error::Loc;
 use crate::inventory::sshconfig::SshConfig;
@@ -43,8 +43,9 @@ impl Effective {
     }
 
     /// Applies one level's settings over the effective ones.
-    pub fn apply(&mut self, s: &Settings, level: usize) {
+    pub fn apply(&mut self, s: &Settings, level: usize, prov: &mut Provenance) {
         let (conn, o) = (&mut self.conn, &mut self.origins);
+        let mut origin = |level: usize, at: &Loc| prov.at(level, at);
         if let Some(a) = &s.address {
             conn.address.clone_from(&a.v);
             o.address = origin(level, &a.at);

@@ -32,6 +32,7 @@ pub fn resolve(mut raw: Raw, ssh: Option<&SshConfig>) -> Result<Inventory, Inven
     let mut prov = Provenance::for_raw(&raw);
     let mut ssh_levels = HashMap::new();
     let n = raw.groups.len();
+    let m = raw.hosts.len();
 
     // Direct groups of each host.
     let mut direct: Vec<Vec<usize>> = vec![Vec::new(); raw.hosts.len()];
@@ -46,11 +47,17 @@ pub fn resolve(mut raw: Raw, ssh: Option<&SshConfig>) -> Result<Inventory, Inven
     for (h, rh) in raw.hosts.iter().enumerate() {
         let groups = &direct[h];
         let mut eff = Effective::new();
-        for &g in order.chain_for(groups, &mut merged) {
-            eff.apply(&raw.groups[g].settings, g);
+        let chain = order.chain_for(groups, &mut merged);
+        for &g in chain {
+            eff.apply(&raw.groups[g].settings, g, &mut prov);
         }
-        // Host levels follow the group levels in the provenance table.
-        eff.apply(&rh.settings, n + h);
+        // As Ansible: group_vars/ files over every group level of the inventory itself, then
+        // the host's own vars, then host_vars/. Levels: groups, hosts, group_vars, host_vars.
+        for &g in chain {
+            eff.apply(&raw.groups[g].vars_files, n + m + g, &mut prov);
+        }
+        eff.apply(&rh.settings, n + h, &mut prov);
+        eff.apply(&rh.vars_files, 2 * n + m + h, &mut prov);
         if let Some(cfg) = ssh {
             eff.apply_ssh(cfg, &rh.name, &mut prov, &mut ssh_levels);
         }
@@ -81,5 +88,6 @@ pub fn resolve(mut raw: Raw, ssh: Option<&SshConfig>) -> Result<Inventory, Inven
         hosts,
         known_hosts: raw.known_hosts,
         provenance: prov,
+        warnings: raw.warnings,
     })
 }

@@ -16,8 +16,14 @@ pub enum Origin {
     Default,
     /// The address defaulted to the host's name.
     HostName,
-    /// Written at a level (index into [`Provenance::levels`]) at a line and column.
-    At { level: u32, line: u32, col: u32 },
+    /// Written at a level (index into [`Provenance::levels`]) in a file (index into
+    /// [`Provenance::files`]) at a line and column.
+    At {
+        level: u32,
+        file: u32,
+        line: u32,
+        col: u32,
+    },
 }
 
 /// Origins of one host's effective settings.
@@ -39,6 +45,10 @@ pub struct Provenance {
     pub levels: Vec<(String, Arc<Path>)>,
     /// Parallel to [`Inventory::hosts`](crate::inventory::Inventory::hosts).
     pub hosts: Vec<HostOrigins>,
+    /// Every file a setting was read from (an inventory directory has many).
+    pub files: Vec<Arc<Path>>,
+    /// [`Provenance::files`] by the address of the shared path.
+    file_ix: HashMap<usize, u32>,
 }
 
 impl Provenance {
@@ -58,7 +68,31 @@ impl Provenance {
             prov.levels
                 .push((format!("host {}", h.name), Arc::clone(&raw.file)));
         }
+        for grp in &raw.groups {
+            prov.levels
+                .push((format!("group_vars/{}", grp.name), Arc::clone(&raw.file)));
+        }
+        for h in &raw.hosts {
+            prov.levels
+                .push((format!("host_vars/{}", h.name), Arc::clone(&raw.file)));
+        }
         prov
+    }
+
+    /// The origin of a setting written at inventory level `level` at `at`.
+    pub(super) fn at(&mut self, level: usize, at: &Loc) -> Origin {
+        let key = Arc::as_ptr(&at.file).cast::<u8>() as usize;
+        let files = &mut self.files;
+        let file = *self.file_ix.entry(key).or_insert_with(|| {
+            files.push(Arc::clone(&at.file));
+            (files.len() - 1) as u32
+        });
+        Origin::At {
+            level: level as u32,
+            file,
+            line: at.line as u32,
+            col: at.col as u32,
+        }
     }
 
     /// The origin of a setting written in an ssh_config file at `at`; `ids` remembers the
@@ -69,30 +103,27 @@ impl Provenance {
                 .push(("ssh_config".to_string(), Arc::clone(&at.file)));
             (self.levels.len() - 1) as u32
         });
-        Origin::At {
-            level: id,
-            line: at.line as u32,
-            col: at.col as u32,
-        }
+        self.at(id as usize, at)
     }
 
     pub fn describe(&self, o: Origin) -> String {
         match o {
             Origin::Default => "default".to_string(),
             Origin::HostName => "default (the host's name)".to_string(),
-            Origin::At { level, line, col } => match self.levels.get(level as usize) {
-                Some((label, file)) => format!("{label} ({}:{line}:{col})", file.display()),
-                None => "unknown".to_string(),
+            Origin::At {
+                level,
+                file,
+                line,
+                col,
+            } => match (
+                self.levels.get(level as usize),
+                self.files.get(file as usize),
+            ) {
+                (Some((label, _)), Some(file)) => {
+                    format!("{label} ({}:{line}:{col})", file.display())
+                }
+                _ => "unknown".to_string(),
             },
         }
-    }
-}
-
-/// The origin of a setting written at inventory level `level`.
-pub(super) fn origin(level: usize, at: &Loc) -> Origin {
-    Origin::At {
-        level: level as u32,
-        line: at.line as u32,
-        col: at.col as u32,
     }
 }

@@ -62,6 +62,8 @@ pub struct RawGroup {
     pub name: String,
     pub at: Option<Loc>,
     pub settings: Settings,
+    /// From `group_vars/` next to the inventory (Ansible's host_group_vars plugin).
+    pub vars_files: Settings,
     pub children: Vec<usize>,
     /// `include:` names with where they were written; resolved after the whole file is read.
     pub includes: Vec<(String, Loc)>,
@@ -75,6 +77,8 @@ pub struct RawGroup {
 pub struct RawHost {
     pub name: String,
     pub settings: Settings,
+    /// From `host_vars/` next to the inventory.
+    pub vars_files: Settings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +102,8 @@ pub struct Raw {
     pub order: Order,
     /// Label of group 0's settings in provenance ("defaults" or "group all").
     pub root_label: String,
+    /// What Ansible only warns about: shown, not fatal.
+    pub warnings: Vec<InventoryError>,
 }
 
 impl Raw {
@@ -112,6 +118,7 @@ impl Raw {
             known_hosts: Vec::new(),
             order,
             root_label: root_label.to_string(),
+            warnings: Vec::new(),
         };
         raw.group_ix.insert("all".to_string(), 0);
         raw.groups.push(RawGroup {
@@ -157,6 +164,7 @@ impl Raw {
             self.hosts.push(RawHost {
                 name: name.to_string(),
                 settings,
+                vars_files: Settings::default(),
             });
             self.host_ix.insert(name.to_string(), h);
             h
