@@ -35,13 +35,6 @@ pub enum OutputMode {
     Json,
 }
 
-/// Which earlier job to take hosts from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FailedFrom {
-    /// The most recent job in the operation log.
-    Last,
-}
-
 /// Arguments of `fleetdeck run`.
 #[derive(Debug, clap::Args)]
 #[command(
@@ -77,9 +70,10 @@ pub struct RunArgs {
     #[arg(short = 'o', long, value_enum, default_value_t = OutputMode::Inline)]
     pub output: OutputMode,
 
-    /// Run on the hosts that did not succeed in an earlier job (from the operation log).
-    #[arg(long, value_enum, value_name = "JOB")]
-    pub failed_from: Option<FailedFrom>,
+    /// Run on the hosts that did not succeed in an earlier job of the operation log: `last`
+    /// (the last command run) or a run id as `fleetdeck log` shows it.
+    #[arg(long, value_name = "last|RUN")]
+    pub failed_from: Option<String>,
 
     /// Run the command through sudo as root; a sudo password, if asked, is asked once.
     #[arg(long)]
@@ -164,29 +158,36 @@ fn plan(inv_path: &Path, args: &RunArgs, oplog: &Path) -> Result<Option<Plan>, S
         None => return Err("a target PATTERN is required (or --failed-from last)".to_string()),
     };
     let mut pattern = args.pattern.clone().unwrap_or_default();
-    if args.failed_from == Some(FailedFrom::Last) {
+    if let Some(which) = &args.failed_from {
         let log = crate::oplog::read::read_path(oplog)
             .map_err(|e| format!("cannot read the operation log {}: {e}", oplog.display()))?;
         for w in &log.warnings {
             eprintln!("fleetdeck run: warning: {w}");
         }
-        let last = crate::oplog::read::last_job(&log.records).ok_or_else(|| {
-            format!(
-                "--failed-from last: no job in the operation log {}",
-                oplog.display()
-            )
+        let last = crate::oplog::read::find_job(&log.records, which, "exec").ok_or_else(|| {
+            if which == "last" {
+                format!("--failed-from last: no command in the operation log {}", oplog.display())
+            } else {
+                format!(
+                    "--failed-from {which}: no such run in the operation log {} (`fleetdeck log` lists them)",
+                    oplog.display()
+                )
+            }
         })?;
         let failed = last.not_succeeded();
         for name in &failed {
             if inv.host_by_name(name).is_none() {
-                eprintln!("fleetdeck run: warning: host {name:?} of the last job is no longer in the inventory");
+                eprintln!(
+                    "fleetdeck run: warning: host {name:?} of run {} is no longer in the inventory",
+                    last.start.run
+                );
             }
         }
         let wanted: std::collections::HashSet<&str> = failed.iter().map(String::as_str).collect();
         ids.retain(|&id| wanted.contains(inv.hosts[id].name.as_str()));
         if ids.is_empty() {
             eprintln!(
-                "fleetdeck run: nothing to re-run: every host of the last job ({}) succeeded{}",
+                "fleetdeck run: nothing to re-run: every host of run {} succeeded{}",
                 last.start.run,
                 if args.pattern.is_some() {
                     " or is outside the pattern"

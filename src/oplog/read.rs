@@ -120,6 +120,17 @@ pub fn last_job(records: &[Record]) -> Option<JobView<'_>> {
     jobs(records).pop()
 }
 
+/// The job `which` names: `last` (the most recent job of `kind`: `exec`, `upload`,
+/// `download`) or a run id (`20261201T100211-4242-1`, as `fleetdeck log` shows it).
+pub fn find_job<'r>(records: &'r [Record], which: &str, kind: &str) -> Option<JobView<'r>> {
+    let all = jobs(records);
+    if which == "last" {
+        all.into_iter().rev().find(|j| j.start.kind == kind)
+    } else {
+        all.into_iter().rev().find(|j| j.start.run == which)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,6 +63,8 @@ pub(crate) struct JobState {
     ok: AtomicUsize,
     nonzero: AtomicUsize,
     errors: AtomicUsize,
+    /// Hosts that succeeded, for the run folder's `hosts.succeeded` / `hosts.failed`.
+    succeeded: std::sync::Mutex<std::collections::HashSet<Arc<str>>>,
     started: Instant,
     pub run_dir: Option<PathBuf>,
     pub run: String,
@@ -91,6 +93,7 @@ impl JobState {
             ok: AtomicUsize::new(0),
             nonzero: AtomicUsize::new(0),
             errors: AtomicUsize::new(0),
+            succeeded: std::sync::Mutex::default(),
             started: Instant::now(),
             run_dir,
             run,

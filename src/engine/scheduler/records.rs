@@ -91,6 +91,9 @@ impl Shared {
                 }),
             ),
         };
+        if matches!(&end, HostEnd::Finished(exit) if exit.success()) {
+            lock(&job.succeeded).insert(host.clone());
+        }
         match &end {
             HostEnd::Finished(exit) if exit.success() => job.ok.fetch_add(1, Ordering::Relaxed),
             HostEnd::Finished(_) => job.nonzero.fetch_add(1, Ordering::Relaxed),
@@ -147,6 +150,7 @@ impl Shared {
             cancelled: job.cancel.load(Ordering::Relaxed),
             duration_ms: duration.as_millis() as u64,
         }));
+        self.write_host_lists(job);
         lock(&self.jobs).remove(&job.id);
         self.emit(Event::JobDone {
             job: job.id,
@@ -154,6 +158,36 @@ impl Shared {
             failed: nonzero + errors,
             duration,
         });
+    }
+}
+
+impl Shared {
+    /// `hosts.succeeded` and `hosts.failed` in the run folder: one host name a line, in target
+    /// order (a host with no result, cancelled before it ran, is failed).
+    fn write_host_lists(&self, job: &JobState) {
+        let Some(dir) = &job.run_dir else { return };
+        let ok = lock(&job.succeeded);
+        let (mut good, mut bad) = (String::new(), String::new());
+        for t in &job.spec.targets {
+            let list = if ok.contains(&t.name) {
+                &mut good
+            } else {
+                &mut bad
+            };
+            list.push_str(&t.name);
+            list.push('\n');
+        }
+        for (name, text) in [("hosts.succeeded", good), ("hosts.failed", bad)] {
+            let path = dir.join(name);
+            let written = crate::paths::create_private_file(&path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
+            if let Err(e) = written {
+                self.log(
+                    LogLevel::Warn,
+                    format!("cannot write {}: {e}", path.display()),
+                );
+            }
+        }
     }
 }
 
