@@ -130,3 +130,30 @@ fn a_local_script_runs_through_its_interpreter_and_leaves_no_file() {
     assert_eq!(code, 2);
     assert!(err.contains("/nonexistent/x.sh"), "{err}");
 }
+
+/// `-o diff`: the largest group in full, the other as a unified diff against it.
+#[test]
+fn output_diff_prints_the_largest_group_and_diffs_the_others() {
+    let lab = lab(3);
+    let odd = lab.hosts()[2].port;
+    let cmd = format!(
+        "echo first; if [ ${{SSH_CONNECTION##* }} = {odd} ]; then echo changed; else echo middle; fi; echo last"
+    );
+    let (code, out, err) = run(&lab, &["all", "-o", "diff", "--", &cmd], b"");
+    assert_eq!(code, 0, "{out}{err}");
+    let names: Vec<&str> = lab.hosts().iter().map(|h| h.name.as_str()).collect();
+    assert!(out.contains("(2 hosts) · largest group"), "{out}");
+    assert!(
+        out.contains(&format!("{} (1 host) · diff against", names[2])),
+        "{out}"
+    );
+    let diff = &out[out.find("diff against").expect("the diff block")..];
+    for want in ["@@ -1,3 +1,3 @@", " first", "-middle", "+changed", " last"] {
+        assert!(diff.contains(want), "{want:?} in\n{out}");
+    }
+    let full = &out[..out.find("diff against").expect("diff")];
+    assert!(
+        full.contains("first\nmiddle\nlast\n"),
+        "the largest group in full:\n{out}"
+    );
+}

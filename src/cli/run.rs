@@ -16,6 +16,7 @@ use crate::inventory::Inventory;
 use crate::output::{to_plain, Sanitizer};
 
 pub(crate) mod capture;
+mod diff;
 mod input;
 mod prompt;
 pub(crate) mod render;
@@ -33,6 +34,9 @@ pub enum OutputMode {
     Gathered,
     /// One JSON object per host per line.
     Json,
+    /// The largest group of identical outputs in full, every other group as a unified diff
+    /// against it, headed by its compact host set.
+    Diff,
 }
 
 /// Arguments of `fleetdeck run`.
@@ -417,6 +421,9 @@ fn finish(mut view: RunView, order: &[Arc<str>], mode: OutputMode, color: bool) 
     if mode == OutputMode::Gathered {
         notes = render::gathered(out, &reports, color);
     }
+    if mode == OutputMode::Diff {
+        notes = diff::print(out, &reports, color);
+    }
     if mode == OutputMode::Json {
         for r in reports.iter().filter(|r| r.end.is_none()) {
             notes.extend(render::json_line(out, r));
@@ -492,6 +499,6 @@ fn host_done(out: &mut impl Write, inline: &Inline, h: &mut HostState, mode: Out
             h.report.stdout.release();
             h.report.stderr.release();
         }
-        OutputMode::Gathered => {}
+        OutputMode::Gathered | OutputMode::Diff => {}
     }
 }

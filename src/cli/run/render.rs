@@ -205,15 +205,38 @@ impl Inline {
 /// length, so nothing but the prefixes is held; a block's text is read back from the run
 /// folder when it was longer. Hosts that never ran and printed nothing (unreachable and the
 /// like) are left to the summary. Returns what could not be shown, for warnings.
-pub fn gathered(out: &mut dyn Write, reports: &[HostReport], color: bool) -> Vec<String> {
+/// A group's header: a rule, `HOSTS (N hosts) · END EXTRA`, a rule.
+pub fn group_header(out: &mut dyn Write, hosts: &[String], end: &str, extra: &str, color: bool) {
+    let set = compact(hosts);
+    let mut title = format!(
+        "{set} ({} host{})",
+        hosts.len(),
+        if hosts.len() == 1 { "" } else { "s" }
+    );
+    if !end.is_empty() {
+        let _ = write!(title, " · {end}");
+    }
+    title.push_str(extra);
+    let rule = "-".repeat(title.width().clamp(15, 100));
+    let _ = if color {
+        writeln!(
+            out,
+            "\x1b[2m{rule}\x1b[0m\n\x1b[1;36m{title}\x1b[0m\n\x1b[2m{rule}\x1b[0m"
+        )
+    } else {
+        writeln!(out, "{rule}\n{title}\n{rule}")
+    };
+}
+
+/// Hosts with identical stdout, stderr and end, folded: (hosts, how they ended), largest
+/// group first. Hosts that never ran and printed nothing are left out (the summary has them).
+pub fn fold_reports(reports: &[HostReport]) -> Vec<(Vec<String>, String)> {
     let shown: Vec<&HostReport> = reports
         .iter()
         .filter(|r| {
             matches!(r.end, Some(HostEnd::Exit(_))) || !r.stdout.is_empty() || !r.stderr.is_empty()
         })
         .collect();
-    let by_name: std::collections::HashMap<&str, &HostReport> =
-        shown.iter().map(|r| (r.name.as_str(), *r)).collect();
     let groups = fold_by(shown.iter().map(|r| {
         let mut end = match &r.end {
             Some(HostEnd::Exit(e)) if !e.success() => describe_end(r.end.as_ref()),
@@ -232,26 +255,16 @@ pub fn gathered(out: &mut dyn Write, reports: &[HostReport], color: bool) -> Vec
         );
         (r.name.as_str(), (key, end))
     }));
+    groups.into_iter().map(|(h, (_, end))| (h, end)).collect()
+}
+
+pub fn gathered(out: &mut dyn Write, reports: &[HostReport], color: bool) -> Vec<String> {
+    let by_name: std::collections::HashMap<&str, &HostReport> =
+        reports.iter().map(|r| (r.name.as_str(), r)).collect();
+    let groups = fold_reports(reports);
     let mut notes = Vec::new();
-    for (hosts, (_, end)) in groups {
-        let set = compact(&hosts);
-        let mut title = format!(
-            "{set} ({} host{})",
-            hosts.len(),
-            if hosts.len() == 1 { "" } else { "s" }
-        );
-        if !end.is_empty() {
-            let _ = write!(title, " · {end}");
-        }
-        let rule = "-".repeat(title.width().clamp(15, 100));
-        let _ = if color {
-            writeln!(
-                out,
-                "\x1b[2m{rule}\x1b[0m\n\x1b[1;36m{title}\x1b[0m\n\x1b[2m{rule}\x1b[0m"
-            )
-        } else {
-            writeln!(out, "{rule}\n{title}\n{rule}")
-        };
+    for (hosts, end) in groups {
+        group_header(out, &hosts, &end, "", color);
         let Some(rep) = by_name.get(hosts[0].as_str()) else {
             continue;
         };
