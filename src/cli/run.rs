@@ -348,7 +348,7 @@ impl JobView for RunView {
                 let _ = self.out.flush();
                 eprintln!(
                     "fleetdeck: {}: {}",
-                    level_word(level),
+                    render::level_word(level),
                     to_plain(message.as_bytes()).trim_end()
                 );
             }
@@ -432,15 +432,6 @@ fn finish(mut view: RunView, order: &[Arc<str>], mode: OutputMode, color: bool) 
     let _ = out.flush();
     capture::warn_not_shown(&notes);
     reports
-}
-
-fn level_word(level: LogLevel) -> &'static str {
-    match level {
-        LogLevel::Debug => "debug",
-        LogLevel::Info => "info",
-        LogLevel::Warn => "warning",
-        LogLevel::Error => "error",
-    }
 }
 
 /// Writes inline text: stdout lines to stdout, stderr lines to stderr.

@@ -205,6 +205,16 @@ impl Inline {
 /// length, so nothing but the prefixes is held; a block's text is read back from the run
 /// folder when it was longer. Hosts that never ran and printed nothing (unreachable and the
 /// like) are left to the summary. Returns what could not be shown, for warnings.
+/// How a log level is said on stderr.
+pub fn level_word(level: crate::engine::LogLevel) -> &'static str {
+    match level {
+        crate::engine::LogLevel::Debug => "debug",
+        crate::engine::LogLevel::Info => "info",
+        crate::engine::LogLevel::Warn => "warning",
+        crate::engine::LogLevel::Error => "error",
+    }
+}
+
 /// A group's header: a rule, `HOSTS (N hosts) · END EXTRA`, a rule.
 pub fn group_header(out: &mut dyn Write, hosts: &[String], end: &str, extra: &str, color: bool) {
     let set = compact(hosts);
