@@ -3,6 +3,8 @@
 
 mod place;
 mod plan;
+mod resume;
+mod sync;
 mod write;
 
 use std::collections::HashSet;
@@ -12,6 +14,7 @@ use std::sync::atomic::AtomicBool;
 use ssh2::{FileStat, Sftp};
 
 use self::plan::{make_plan, FileItem, Plan};
+use self::resume::resume_token;
 use super::names::{temp_name, token};
 use super::remote::{Janitor, PosixRenamer};
 use super::{
@@ -57,11 +60,15 @@ struct Ctx<'a> {
     token: String,
     known_dirs: HashSet<PathBuf>,
     renamer: Renamer<'a>,
+    /// Target directories listed ahead (sync, trees); files elsewhere are looked at one by one.
+    listing: sync::Listing,
     buf: Vec<u8>,
     done: u64,
     total: u64,
     all_verified: bool,
     any_unverified: bool,
+    /// Bytes kept from resumed partial copies.
+    resumed: u64,
 }
 
 impl Ctx<'_> {
@@ -73,7 +80,7 @@ impl Ctx<'_> {
     ) -> Result<Result<Option<String>, String>, TransferError> {
         check_cancel(self.cancel)?;
         let target = &item.remote;
-        let existing = stat_opt(&self.sftp, target, false)?;
+        let existing = self.listing.lookup(&self.sftp, target)?;
         if let Some(st) = &existing {
             if st.is_dir() {
                 return Err(TransferError::Remote {
@@ -98,8 +105,15 @@ impl Ctx<'_> {
         }
         let parent = target.parent().unwrap_or(Path::new("/"));
         let name = target.file_name().unwrap_or_default();
-        let tmp = parent.join(temp_name(name, &self.token));
-        let result = self.write_temp(item, &tmp, existing.as_ref(), progress);
+        let (tmp, resume) = if self.spec.resume {
+            let tmp = parent.join(temp_name(name, &resume_token(item)));
+            let resume = self.resumable(item, &tmp)?;
+            (tmp, resume)
+        } else {
+            (parent.join(temp_name(name, &self.token)), None)
+        };
+        self.resumed += resume.as_ref().map_or(0, |r| r.offset);
+        let result = self.write_temp(item, &tmp, existing.as_ref(), resume, progress);
         let result = result.and_then(|hash| {
             check_cancel(self.cancel)?;
             self.replace(&tmp, target, existing.is_some())?;
@@ -108,13 +122,45 @@ impl Ctx<'_> {
         match result {
             Ok(hash) => Ok(Ok(hash)),
             Err(e) => {
-                if !e.session_broken() {
+                // A resumable copy is kept for the next `--resume` push (unless it is wrong).
+                let keep = self.spec.resume && !matches!(e, TransferError::Mismatch { .. });
+                if !e.session_broken() && !keep {
                     let _ = self.sftp.unlink(&tmp);
                 }
                 Err(e)
             }
         }
     }
+}
+
+/// `--delete` into `/` or the login directory itself would remove everything else there.
+fn check_delete(spec: &UploadSpec, plan: &Plan, home: &Path) -> Result<(), TransferError> {
+    if !spec.sync.is_some_and(|o| o.delete) {
+        return Ok(());
+    }
+    match plan
+        .dirs
+        .iter()
+        .find(|d| d.remote == Path::new("/") || d.remote == home)
+    {
+        Some(dir) => Err(TransferError::Invalid(format!(
+            "refusing --delete in {}: it would remove everything else there (name a subdirectory)",
+            shown(&dir.remote)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The janitor for this job's temp files in the directories the plan writes into.
+fn start_janitor(sess: &ssh2::Session, plan: &Plan, token: &str) -> Option<Janitor> {
+    let mut target_dirs: Vec<&Path> = plan
+        .files
+        .iter()
+        .filter_map(|f| f.remote.parent())
+        .collect();
+    target_dirs.sort();
+    target_dirs.dedup();
+    (!plan.files.is_empty()).then(|| Janitor::start(sess, &target_dirs, token))
 }
 
 pub(super) fn run(
@@ -136,24 +182,14 @@ pub(super) fn run(
     let remote = resolve_remote(&home, &spec.remote);
     let remote_stat = stat_opt(&sftp, &remote, true)?;
     let plan = make_plan(spec, &remote, remote_stat.as_ref(), cancel)?;
+    check_delete(spec, &plan, &home)?;
 
     let mut report = TransferReport {
         skipped: plan.skipped.clone(),
         ..TransferReport::default()
     };
     let job_token = token();
-    let mut target_dirs: Vec<&Path> = plan
-        .files
-        .iter()
-        .filter_map(|f| f.remote.parent())
-        .collect();
-    target_dirs.sort();
-    target_dirs.dedup();
-    let janitor = if plan.files.is_empty() {
-        None
-    } else {
-        Some(Janitor::start(sess, &target_dirs, &job_token))
-    };
+    let janitor = start_janitor(sess, &plan, &job_token);
 
     let mut ctx = Ctx {
         sess,
@@ -163,18 +199,24 @@ pub(super) fn run(
         token: job_token,
         known_dirs: HashSet::new(),
         renamer: Renamer::Unopened,
+        listing: sync::Listing::default(),
         buf: vec![0; WINDOW],
         done: 0,
         total: plan.total,
         all_verified: true,
         any_unverified: false,
+        resumed: 0,
     };
+    if spec.sync.is_some() || plan.files.len() > 1 {
+        ctx.listing = sync::list_targets(&ctx, &plan)?;
+    }
     progress(0, ctx.total);
     let result = send_all(&mut ctx, &plan, &mut report, progress);
     if let Some(janitor) = janitor {
         janitor.finish(result.is_err());
     }
     result?;
+    report.resumed_bytes = ctx.resumed;
 
     if spec.verify && report.files > 0 {
         if ctx.any_unverified {
@@ -201,8 +243,18 @@ fn send_all(
         check_cancel(ctx.cancel)?;
         ctx.ensure_dir(&dir.remote)?;
     }
+    let same = match ctx.spec.sync {
+        Some(opts) => sync::unchanged(ctx, plan, opts.checksum)?,
+        None => vec![false; plan.files.len()],
+    };
     let mut hashes = Vec::new();
-    for item in &plan.files {
+    for (item, same) in plan.files.iter().zip(same) {
+        if same {
+            report.unchanged += 1;
+            ctx.total = ctx.total.saturating_sub(item.size);
+            progress(ctx.done, ctx.total);
+            continue;
+        }
         if let Some(parent) = item.remote.parent() {
             ctx.ensure_dir(parent)?;
         }
@@ -226,6 +278,9 @@ fn send_all(
     }
     if let [Some(hash)] = hashes.as_slice() {
         report.sha256 = Some(hash.clone());
+    }
+    if ctx.spec.sync.is_some_and(|o| o.delete) {
+        sync::delete_extra(ctx, plan, report)?;
     }
     // Directory modes and times last: writing files changes mtimes, and a read-only mode
     // would have blocked filling the directory.
