@@ -240,6 +240,37 @@ fn sha256_batch(
     Ok(true)
 }
 
+/// Adds the hard link `aside` to `target` (`ln`), so that renaming over `target` does not
+/// free the old file inside the rename; `false` when the host cannot (no shell, no links).
+pub fn link_aside(sess: &ssh2::Session, target: &Path, aside: &Path) -> bool {
+    let (Some(t), Some(a)) = (target.to_str(), aside.to_str()) else {
+        return false;
+    };
+    let command = format!("exec ln -- {} {}", shell_quote(t), shell_quote(a));
+    matches!(
+        exec_small(sess, &command, "linking the replaced file aside"),
+        Ok((0, _))
+    )
+}
+
+/// Removes `paths` in a detached remote process, so that freeing large replaced files costs
+/// the push no time. Best effort: a path left behind is a temp name the janitor also removes.
+pub fn remove_in_background(sess: &ssh2::Session, paths: &[std::path::PathBuf]) {
+    let quoted: Vec<String> = paths
+        .iter()
+        .filter_map(|p| p.to_str())
+        .map(shell_quote)
+        .collect();
+    if quoted.is_empty() {
+        return;
+    }
+    let command = format!(
+        "exec </dev/null >/dev/null 2>&1; ( rm -f -- {} & )",
+        quoted.join(" ")
+    );
+    let _ = exec_small(sess, &command, "removing replaced files");
+}
+
 /// A remote process that deletes this job's temp files if the connection dies before the job
 /// says it is done. sshd and everything it started die with the connection, so the janitor
 /// detaches (its parent subshell exits, it is re-parented to init) and waits on the channel's
@@ -258,7 +289,14 @@ impl Janitor {
         let globs: Vec<String> = dirs
             .iter()
             .filter_map(|d| d.to_str())
-            .map(|d| format!("{}/.*{}{token}", shell_quote(d), super::names::TEMP_MARKER))
+            .flat_map(|d| {
+                let dir = shell_quote(d);
+                let marker = super::names::TEMP_MARKER;
+                [
+                    format!("{dir}/.*{marker}{token}"),
+                    format!("{dir}/.*{marker}{token}-old"),
+                ]
+            })
             .collect();
         if globs.is_empty() {
             return Janitor { channel: None };

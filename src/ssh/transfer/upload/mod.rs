@@ -16,7 +16,7 @@ use ssh2::{FileStat, Sftp};
 use self::plan::{make_plan, FileItem, Plan};
 use self::resume::resume_token;
 use super::names::{temp_name, token};
-use super::remote::{Janitor, PosixRenamer};
+use super::remote::{remove_in_background, Janitor, PosixRenamer};
 use super::{
     check_cancel, is_not_found, resolve_remote, shown, ssh_error, Overwrite, TransferError,
     TransferReport, UploadSpec, CHUNK, MAX_LISTED,
@@ -69,6 +69,8 @@ struct Ctx<'a> {
     any_unverified: bool,
     /// Bytes kept from resumed partial copies.
     resumed: u64,
+    /// Second links to replaced large files, removed in the background at the end.
+    asides: Vec<PathBuf>,
 }
 
 impl Ctx<'_> {
@@ -116,6 +118,7 @@ impl Ctx<'_> {
         let result = self.write_temp(item, &tmp, existing.as_ref(), resume, progress);
         let result = result.and_then(|hash| {
             check_cancel(self.cancel)?;
+            self.set_aside(target, existing.as_ref());
             self.replace(&tmp, target, existing.is_some())?;
             Ok(hash)
         });
@@ -206,12 +209,16 @@ pub(super) fn run(
         all_verified: true,
         any_unverified: false,
         resumed: 0,
+        asides: Vec::new(),
     };
     if spec.sync.is_some() || plan.files.len() > 1 {
         ctx.listing = sync::list_targets(&ctx, &plan)?;
     }
     progress(0, ctx.total);
     let result = send_all(&mut ctx, &plan, &mut report, progress);
+    if !ctx.asides.is_empty() && !result.as_ref().is_err_and(TransferError::session_broken) {
+        remove_in_background(sess, &ctx.asides);
+    }
     if let Some(janitor) = janitor {
         janitor.finish(result.is_err());
     }
