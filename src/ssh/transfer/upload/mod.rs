@@ -1,6 +1,8 @@
 //! Sending local files and trees: plan locally, then write each file to a temp name in its
 //! target directory and rename it over the target.
 
+mod all;
+mod lanes;
 mod place;
 mod plan;
 mod resume;
@@ -19,7 +21,7 @@ use super::names::{temp_name, token};
 use super::remote::{remove_in_background, Janitor, PosixRenamer};
 use super::{
     check_cancel, is_not_found, resolve_remote, shown, ssh_error, Overwrite, TransferError,
-    TransferReport, UploadSpec, CHUNK, MAX_LISTED,
+    TransferReport, UploadSpec, CHUNK,
 };
 
 /// Bytes kept in flight per upload: refilled from the local file whenever less than
@@ -71,15 +73,26 @@ struct Ctx<'a> {
     resumed: u64,
     /// Second links to replaced large files, removed in the background at the end.
     asides: Vec<PathBuf>,
+    /// The owner of files this session creates, once seen.
+    own_ids: Option<(u32, u32)>,
 }
 
 impl Ctx<'_> {
-    /// Sends one file. `Ok(None)` when the overwrite policy left the target alone.
-    fn send(
+    /// This job's temp name for `target`.
+    fn temp_path(&self, target: &Path) -> PathBuf {
+        let parent = target.parent().unwrap_or(Path::new("/"));
+        parent.join(temp_name(
+            target.file_name().unwrap_or_default(),
+            &self.token,
+        ))
+    }
+
+    /// Whether `item` is sent: `Ok(existing target)`, or `Err(why it is left alone)` by the
+    /// overwrite policy.
+    fn decide(
         &mut self,
         item: &FileItem,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<Result<Option<String>, String>, TransferError> {
+    ) -> Result<Result<Option<FileStat>, String>, TransferError> {
         check_cancel(self.cancel)?;
         let target = &item.remote;
         let existing = self.listing.lookup(&self.sftp, target)?;
@@ -105,25 +118,37 @@ impl Ctx<'_> {
                 }
             }
         }
-        let parent = target.parent().unwrap_or(Path::new("/"));
-        let name = target.file_name().unwrap_or_default();
+        Ok(Ok(existing))
+    }
+
+    /// Sends one file over `existing` (what [`Ctx::decide`] found); returns its sha256 when
+    /// computed.
+    fn send(
+        &mut self,
+        item: &FileItem,
+        existing: Option<&FileStat>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Option<String>, TransferError> {
+        let target = &item.remote;
         let (tmp, resume) = if self.spec.resume {
+            let parent = target.parent().unwrap_or(Path::new("/"));
+            let name = target.file_name().unwrap_or_default();
             let tmp = parent.join(temp_name(name, &resume_token(item)));
             let resume = self.resumable(item, &tmp)?;
             (tmp, resume)
         } else {
-            (parent.join(temp_name(name, &self.token)), None)
+            (self.temp_path(target), None)
         };
         self.resumed += resume.as_ref().map_or(0, |r| r.offset);
-        let result = self.write_temp(item, &tmp, existing.as_ref(), resume, progress);
+        let result = self.write_temp(item, &tmp, existing, resume, progress);
         let result = result.and_then(|hash| {
             check_cancel(self.cancel)?;
-            self.set_aside(target, existing.as_ref());
+            self.set_aside(target, existing);
             self.replace(&tmp, target, existing.is_some())?;
             Ok(hash)
         });
         match result {
-            Ok(hash) => Ok(Ok(hash)),
+            Ok(hash) => Ok(hash),
             Err(e) => {
                 // A resumable copy is kept for the next `--resume` push (unless it is wrong).
                 let keep = self.spec.resume && !matches!(e, TransferError::Mismatch { .. });
@@ -210,12 +235,13 @@ pub(super) fn run(
         any_unverified: false,
         resumed: 0,
         asides: Vec::new(),
+        own_ids: None,
     };
     if spec.sync.is_some() || plan.files.len() > 1 {
         ctx.listing = sync::list_targets(&ctx, &plan)?;
     }
     progress(0, ctx.total);
-    let result = send_all(&mut ctx, &plan, &mut report, progress);
+    let result = all::send_all(&mut ctx, &plan, &mut report, progress);
     if !ctx.asides.is_empty() && !result.as_ref().is_err_and(TransferError::session_broken) {
         remove_in_background(sess, &ctx.asides);
     }
@@ -238,73 +264,4 @@ pub(super) fn run(
         };
     }
     Ok(report)
-}
-
-fn send_all(
-    ctx: &mut Ctx<'_>,
-    plan: &Plan,
-    report: &mut TransferReport,
-    progress: &mut dyn FnMut(u64, u64),
-) -> Result<(), TransferError> {
-    for dir in &plan.dirs {
-        check_cancel(ctx.cancel)?;
-        ctx.ensure_dir(&dir.remote)?;
-    }
-    let same = match ctx.spec.sync {
-        Some(opts) => sync::unchanged(ctx, plan, opts.checksum)?,
-        None => vec![false; plan.files.len()],
-    };
-    let mut hashes = Vec::new();
-    for (item, same) in plan.files.iter().zip(same) {
-        if same {
-            report.unchanged += 1;
-            ctx.total = ctx.total.saturating_sub(item.size);
-            progress(ctx.done, ctx.total);
-            continue;
-        }
-        if let Some(parent) = item.remote.parent() {
-            ctx.ensure_dir(parent)?;
-        }
-        match ctx.send(item, progress)? {
-            Ok(hash) => {
-                report.files += 1;
-                report.bytes += item.size;
-                if report.paths.len() < MAX_LISTED {
-                    report.paths.push(shown(&item.remote));
-                    report.local_paths.push(item.local.display().to_string());
-                    report.hashes.extend(hash.clone());
-                }
-                hashes.push(hash);
-            }
-            Err(reason) => {
-                ctx.total = ctx.total.saturating_sub(item.size);
-                progress(ctx.done, ctx.total);
-                report.skipped.push(reason);
-            }
-        }
-    }
-    if let [Some(hash)] = hashes.as_slice() {
-        report.sha256 = Some(hash.clone());
-    }
-    if ctx.spec.sync.is_some_and(|o| o.delete) {
-        sync::delete_extra(ctx, plan, report)?;
-    }
-    // Directory modes and times last: writing files changes mtimes, and a read-only mode
-    // would have blocked filling the directory.
-    if ctx.spec.keep_perms {
-        for dir in plan.dirs.iter().rev() {
-            let attrs = FileStat {
-                size: None,
-                uid: None,
-                gid: None,
-                perm: Some(dir.mode),
-                atime: Some(dir.atime),
-                mtime: Some(dir.mtime),
-            };
-            ctx.sftp
-                .setstat(&dir.remote, attrs)
-                .map_err(|e| ssh_error(format!("setting mode of {}", shown(&dir.remote)), &e))?;
-        }
-    }
-    Ok(())
 }

@@ -123,13 +123,9 @@ impl Ctx<'_> {
         Ok(hasher.map(|h| hex::encode(h.finalize())))
     }
 
-    /// Gives `tmp` its final mode and times, and the replaced file's owner when we may.
-    fn set_attributes(
-        &mut self,
-        item: &FileItem,
-        tmp: &Path,
-        existing: Option<&FileStat>,
-    ) -> Result<(), TransferError> {
+    /// The mode and times `item`'s temp copy gets (the replaced file's mode unless
+    /// `keep_perms`).
+    pub(super) fn attributes(&self, item: &FileItem, existing: Option<&FileStat>) -> FileStat {
         let keep_times = self.spec.keep_perms
             || self.spec.overwrite == Overwrite::IfDifferent
             || self.spec.sync.is_some();
@@ -140,36 +136,56 @@ impl Ctx<'_> {
         } else {
             item.mode & 0o777 & !DEFAULT_UMASK
         };
-        let attrs = FileStat {
+        FileStat {
             size: None,
             uid: None,
             gid: None,
             perm: Some(perm),
             atime: keep_times.then_some(item.atime),
             mtime: keep_times.then_some(item.mtime),
-        };
+        }
+    }
+
+    /// Gives `tmp` its final mode and times, and the replaced file's owner when we may.
+    fn set_attributes(
+        &mut self,
+        item: &FileItem,
+        tmp: &Path,
+        existing: Option<&FileStat>,
+    ) -> Result<(), TransferError> {
+        let attrs = self.attributes(item, existing);
         self.sftp
             .setstat(tmp, attrs)
             .map_err(|e| ssh_error(format!("setting mode of {}", shown(tmp)), &e))?;
-        if let Some(st) = existing.filter(|st| st.is_file()) {
-            // Keep the replaced file's owner when we may (root); ignored otherwise.
-            if let (Some(uid), Some(gid)) = (st.uid, st.gid) {
-                if let Ok(now) = self.sftp.lstat(tmp) {
-                    if now.uid != Some(uid) || now.gid != Some(gid) {
-                        let owner = FileStat {
-                            size: None,
-                            uid: Some(uid),
-                            gid: Some(gid),
-                            perm: None,
-                            atime: None,
-                            mtime: None,
-                        };
-                        let _ = self.sftp.setstat(tmp, owner);
-                    }
-                }
+        self.keep_owner(tmp, existing);
+        Ok(())
+    }
+
+    /// Gives `tmp` the replaced file's owner when it differs from ours and we may (root);
+    /// the owner of our files is learnt once.
+    pub(super) fn keep_owner(&mut self, tmp: &Path, existing: Option<&FileStat>) {
+        let Some(st) = existing.filter(|st| st.is_file()) else {
+            return;
+        };
+        let (Some(uid), Some(gid)) = (st.uid, st.gid) else {
+            return;
+        };
+        if self.own_ids.is_none() {
+            if let Ok(now) = self.sftp.lstat(tmp) {
+                self.own_ids = now.uid.zip(now.gid);
             }
         }
-        Ok(())
+        if self.own_ids != Some((uid, gid)) {
+            let owner = FileStat {
+                size: None,
+                uid: Some(uid),
+                gid: Some(gid),
+                perm: None,
+                atime: None,
+                mtime: None,
+            };
+            let _ = self.sftp.setstat(tmp, owner);
+        }
     }
 
     /// Compares the host's sha256 of `tmp` with the bytes sent.
