@@ -66,10 +66,20 @@ pub(super) fn send_all(
             continue;
         };
         if lanes && item.size <= SMALL_FILE {
+            let mut attrs = ctx.attributes(item, existing.as_ref());
+            // Keep the replaced file's owner (a no-op when it is ours; refused unless root,
+            // then the lane sets the mode alone).
+            if let Some((uid, gid)) = existing
+                .as_ref()
+                .filter(|st| st.is_file())
+                .and_then(|st| st.uid.zip(st.gid))
+            {
+                (attrs.uid, attrs.gid) = (Some(uid), Some(gid));
+            }
             small.push(Small {
                 item,
                 tmp: ctx.temp_path(&item.remote),
-                attrs: ctx.attributes(item, existing.as_ref()),
+                attrs,
                 replaces: existing.is_some(),
                 existing,
             });

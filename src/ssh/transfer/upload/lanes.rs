@@ -18,15 +18,18 @@ use ssh2::{FileStat, OpenFlags, OpenType, Sftp};
 
 use super::plan::FileItem;
 use super::Ctx;
+use crate::ssh::transfer::remote::PosixRenamer;
 use crate::ssh::transfer::{check_cancel, shown, ssh_error, TransferError};
 use crate::ssh::{is_eagain, wait_socket};
 
 /// Files up to this size go through lanes (read whole into the lane's buffer).
 pub(super) const SMALL_FILE: u64 = 256 * 1024;
 
-/// SFTP channels opened for lanes. OpenSSH's `MaxSessions` (10) caps a session's channels;
-/// the upload holds up to three others (SFTP, posix-rename, janitor) and needs one for exec.
-const LANES: usize = 5;
+/// Lanes opened, each an SFTP channel plus a second one for `posix-rename` (replacing
+/// existing targets). OpenSSH's `MaxSessions` (10) caps a session's channels and the upload
+/// holds up to three others (SFTP, posix-rename, janitor): a channel the server refuses
+/// leaves a lane without its renamer (its replacements go back to the caller) or unopened.
+const LANES: usize = 4;
 
 /// Longest wait on the socket between two looks at the lanes.
 const POLL_SLICE: Duration = Duration::from_millis(50);
@@ -47,7 +50,10 @@ enum Step {
     Write(usize),
     Attrs,
     Close,
+    /// A new target: SFTP's plain rename.
     Rename,
+    /// An existing target: the lane's `posix-rename`.
+    Replace,
 }
 
 struct Job<'p> {
@@ -57,8 +63,9 @@ struct Job<'p> {
     step: Step,
 }
 
-struct Lane<'p> {
+struct Lane<'a, 'p> {
     sftp: Sftp,
+    renamer: Option<PosixRenamer<'a>>,
     job: Option<Job<'p>>,
 }
 
@@ -80,7 +87,11 @@ fn again<T>(r: Result<T, ssh2::Error>, what: &str) -> Result<Option<T>, Transfer
 
 impl Job<'_> {
     /// Advances the job by one call.
-    fn poll(&mut self, sftp: &Sftp) -> Result<Poll, TransferError> {
+    fn poll(
+        &mut self,
+        sftp: &Sftp,
+        renamer: Option<&PosixRenamer<'_>>,
+    ) -> Result<Poll, TransferError> {
         let what = format!("writing {}", shown(&self.small.item.remote));
         match self.step {
             Step::Open => {
@@ -106,10 +117,20 @@ impl Job<'_> {
             }
             Step::Attrs => {
                 let file = self.file.as_mut().ok_or_else(|| lost(&what))?;
-                if again(file.setstat(self.small.attrs.clone()), &what)?.is_none() {
-                    return Ok(Poll::Blocked);
+                match file.setstat(self.small.attrs.clone()) {
+                    Ok(()) => self.step = Step::Close,
+                    Err(e) if is_eagain(&e) => return Ok(Poll::Blocked),
+                    // The replaced file's owner is kept only where we may (root): without
+                    // that right, the mode and times alone.
+                    Err(e)
+                        if self.small.attrs.uid.is_some()
+                            && matches!(e.code(), ssh2::ErrorCode::SFTP(3 | 4)) =>
+                    {
+                        self.small.attrs.uid = None;
+                        self.small.attrs.gid = None;
+                    }
+                    Err(e) => return Err(ssh_error(what, &e)),
                 }
-                self.step = Step::Close;
             }
             Step::Close => {
                 let file = self.file.as_mut().ok_or_else(|| lost(&what))?;
@@ -117,10 +138,26 @@ impl Job<'_> {
                     return Ok(Poll::Blocked);
                 }
                 self.file = None;
-                if self.small.replaces {
-                    return Ok(Poll::Done);
+                self.step = match (self.small.replaces, renamer) {
+                    (false, _) => Step::Rename,
+                    (true, Some(_)) => Step::Replace,
+                    (true, None) => return Ok(Poll::Done),
+                };
+            }
+            Step::Replace => {
+                let target = &self.small.item.remote;
+                let what = format!("renaming into place {}", shown(target));
+                let renamer = renamer.ok_or_else(|| lost(&what))?;
+                match renamer.rename(&self.small.tmp, target) {
+                    Ok(()) => {
+                        self.small.replaces = false;
+                        return Ok(Poll::Done);
+                    }
+                    Err(e) if is_eagain(&e) => return Ok(Poll::Blocked),
+                    // No posix-rename on this server: the caller's fallback replaces it.
+                    Err(e) if e.code() == ssh2::ErrorCode::SFTP(8) => return Ok(Poll::Done),
+                    Err(e) => return Err(ssh_error(what, &e)),
                 }
-                self.step = Step::Rename;
             }
             Step::Rename => {
                 let target = &self.small.item.remote;
@@ -158,7 +195,7 @@ fn read_small(item: &FileItem) -> Result<Vec<u8>, TransferError> {
     Ok(data)
 }
 
-impl<'p> Ctx<'_> {
+impl<'a, 'p> Ctx<'a> {
     /// Sends `files` through the lanes. Returns the ones whose existing target the caller
     /// must replace (temp copies complete); `done(item)` is called for each file put in place.
     pub(super) fn send_small(
@@ -166,13 +203,24 @@ impl<'p> Ctx<'_> {
         files: Vec<Small<'p>>,
         done: &mut dyn FnMut(&FileItem, &mut Self),
     ) -> Result<Vec<Small<'p>>, TransferError> {
-        let mut lanes: Vec<Lane<'p>> = Vec::new();
-        for _ in 0..LANES.min(files.len()) {
-            let sftp = self
-                .sess
-                .sftp()
-                .map_err(|e| ssh_error("starting SFTP", &e))?;
-            lanes.push(Lane { sftp, job: None });
+        let mut lanes: Vec<Lane<'a, 'p>> = Vec::new();
+        let replacing = files.iter().any(|f| f.replaces);
+        for i in 0..LANES.min(files.len()) {
+            let sftp = match self.sess.sftp() {
+                Ok(sftp) => sftp,
+                Err(e) if i == 0 => return Err(ssh_error("starting SFTP", &e)),
+                Err(_) => break,
+            };
+            let renamer = if replacing {
+                PosixRenamer::open(self.sess)
+            } else {
+                None
+            };
+            lanes.push(Lane {
+                sftp,
+                renamer,
+                job: None,
+            });
         }
         self.sess.set_blocking(false);
         let mut created: Vec<PathBuf> = Vec::new();
@@ -207,7 +255,7 @@ impl<'p> Ctx<'_> {
     /// none could move, fail after the session timeout without progress.
     fn drive(
         &mut self,
-        lanes: &mut [Lane<'p>],
+        lanes: &mut [Lane<'a, 'p>],
         files: Vec<Small<'p>>,
         created: &mut Vec<PathBuf>,
         replace: &mut Vec<Small<'p>>,
@@ -238,7 +286,7 @@ impl<'p> Ctx<'_> {
                     continue;
                 };
                 busy = true;
-                match job.poll(&lane.sftp)? {
+                match job.poll(&lane.sftp, lane.renamer.as_ref())? {
                     Poll::Blocked => {}
                     Poll::Progress => moved = true,
                     Poll::Done => {
