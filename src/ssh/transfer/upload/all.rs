@@ -25,6 +25,28 @@ fn record(report: &mut TransferReport, item: &FileItem, hash: Option<&String>) {
     }
 }
 
+/// A small file for the lanes: its temp name, and the mode, times and (where it replaces a
+/// file) owner it gets.
+fn small_item<'p>(ctx: &Ctx<'_>, item: &'p FileItem, existing: Option<FileStat>) -> Small<'p> {
+    let mut attrs = ctx.attributes(item, existing.as_ref());
+    // Keep the replaced file's owner (a no-op when it is ours; refused unless root, then the
+    // lane sets the mode alone).
+    if let Some((uid, gid)) = existing
+        .as_ref()
+        .filter(|st| st.is_file())
+        .and_then(|st| st.uid.zip(st.gid))
+    {
+        (attrs.uid, attrs.gid) = (Some(uid), Some(gid));
+    }
+    Small {
+        item,
+        tmp: ctx.temp_path(&item.remote),
+        attrs,
+        replaces: existing.is_some(),
+        existing,
+    }
+}
+
 pub(super) fn send_all(
     ctx: &mut Ctx<'_>,
     plan: &Plan,
@@ -66,23 +88,7 @@ pub(super) fn send_all(
             continue;
         };
         if lanes && item.size <= SMALL_FILE {
-            let mut attrs = ctx.attributes(item, existing.as_ref());
-            // Keep the replaced file's owner (a no-op when it is ours; refused unless root,
-            // then the lane sets the mode alone).
-            if let Some((uid, gid)) = existing
-                .as_ref()
-                .filter(|st| st.is_file())
-                .and_then(|st| st.uid.zip(st.gid))
-            {
-                (attrs.uid, attrs.gid) = (Some(uid), Some(gid));
-            }
-            small.push(Small {
-                item,
-                tmp: ctx.temp_path(&item.remote),
-                attrs,
-                replaces: existing.is_some(),
-                existing,
-            });
+            small.push(small_item(ctx, item, existing));
             continue;
         }
         let hash = ctx.send(item, existing.as_ref(), progress)?;

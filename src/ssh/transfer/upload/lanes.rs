@@ -115,23 +115,7 @@ impl Job<'_> {
                     Err(e) => return Err(crate::ssh::transfer::io_ssh_error(what, &e)),
                 }
             }
-            Step::Attrs => {
-                let file = self.file.as_mut().ok_or_else(|| lost(&what))?;
-                match file.setstat(self.small.attrs.clone()) {
-                    Ok(()) => self.step = Step::Close,
-                    Err(e) if is_eagain(&e) => return Ok(Poll::Blocked),
-                    // The replaced file's owner is kept only where we may (root): without
-                    // that right, the mode and times alone.
-                    Err(e)
-                        if self.small.attrs.uid.is_some()
-                            && matches!(e.code(), ssh2::ErrorCode::SFTP(3 | 4)) =>
-                    {
-                        self.small.attrs.uid = None;
-                        self.small.attrs.gid = None;
-                    }
-                    Err(e) => return Err(ssh_error(what, &e)),
-                }
-            }
+            Step::Attrs => return self.set_attrs(&what),
             Step::Close => {
                 let file = self.file.as_mut().ok_or_else(|| lost(&what))?;
                 if again(file.close(), &what)?.is_none() {
@@ -144,37 +128,65 @@ impl Job<'_> {
                     (true, None) => return Ok(Poll::Done),
                 };
             }
-            Step::Replace => {
-                let target = &self.small.item.remote;
-                let what = format!("renaming into place {}", shown(target));
-                let renamer = renamer.ok_or_else(|| lost(&what))?;
-                match renamer.rename(&self.small.tmp, target) {
-                    Ok(()) => {
-                        self.small.replaces = false;
-                        return Ok(Poll::Done);
-                    }
-                    Err(e) if is_eagain(&e) => return Ok(Poll::Blocked),
-                    // No posix-rename on this server: the caller's fallback replaces it.
-                    Err(e) if e.code() == ssh2::ErrorCode::SFTP(8) => return Ok(Poll::Done),
-                    Err(e) => return Err(ssh_error(what, &e)),
-                }
-            }
-            Step::Rename => {
-                let target = &self.small.item.remote;
-                let what = format!("renaming into place {}", shown(target));
-                match sftp.rename(&self.small.tmp, target, None) {
-                    Ok(()) => return Ok(Poll::Done),
-                    Err(e) if is_eagain(&e) => return Ok(Poll::Blocked),
-                    // The target appeared meanwhile: the caller replaces it.
-                    Err(e) if matches!(e.code(), ssh2::ErrorCode::SFTP(4 | 11)) => {
-                        self.small.replaces = true;
-                        return Ok(Poll::Done);
-                    }
-                    Err(e) => return Err(ssh_error(what, &e)),
-                }
-            }
+            Step::Replace => return self.replace(renamer),
+            Step::Rename => return self.rename(sftp),
         }
         Ok(Poll::Progress)
+    }
+
+    /// The mode, times (and owner, where we may) of the temp copy.
+    fn set_attrs(&mut self, what: &str) -> Result<Poll, TransferError> {
+        let file = self.file.as_mut().ok_or_else(|| lost(what))?;
+        match file.setstat(self.small.attrs.clone()) {
+            Ok(()) => self.step = Step::Close,
+            Err(e) if is_eagain(&e) => return Ok(Poll::Blocked),
+            // The replaced file's owner is kept only where we may (root): without that
+            // right, the mode and times alone.
+            Err(e)
+                if self.small.attrs.uid.is_some()
+                    && matches!(e.code(), ssh2::ErrorCode::SFTP(3 | 4)) =>
+            {
+                self.small.attrs.uid = None;
+                self.small.attrs.gid = None;
+            }
+            Err(e) => return Err(ssh_error(what, &e)),
+        }
+        Ok(Poll::Progress)
+    }
+
+    /// A new target: SFTP's plain rename (OpenSSH links the name: atomic, never replaces).
+    fn rename(&mut self, sftp: &Sftp) -> Result<Poll, TransferError> {
+        let target = &self.small.item.remote;
+        match sftp.rename(&self.small.tmp, target, None) {
+            Ok(()) => Ok(Poll::Done),
+            Err(e) if is_eagain(&e) => Ok(Poll::Blocked),
+            // The target appeared meanwhile: the caller replaces it.
+            Err(e) if matches!(e.code(), ssh2::ErrorCode::SFTP(4 | 11)) => {
+                self.small.replaces = true;
+                Ok(Poll::Done)
+            }
+            Err(e) => Err(ssh_error(
+                format!("renaming into place {}", shown(target)),
+                &e,
+            )),
+        }
+    }
+
+    /// An existing target: replaced with the lane's `posix-rename`.
+    fn replace(&mut self, renamer: Option<&PosixRenamer<'_>>) -> Result<Poll, TransferError> {
+        let target = &self.small.item.remote;
+        let what = format!("renaming into place {}", shown(target));
+        let renamer = renamer.ok_or_else(|| lost(&what))?;
+        match renamer.rename(&self.small.tmp, target) {
+            Ok(()) => {
+                self.small.replaces = false;
+                Ok(Poll::Done)
+            }
+            Err(e) if is_eagain(&e) => Ok(Poll::Blocked),
+            // No posix-rename on this server: the caller's fallback replaces it.
+            Err(e) if e.code() == ssh2::ErrorCode::SFTP(8) => Ok(Poll::Done),
+            Err(e) => Err(ssh_error(what, &e)),
+        }
     }
 }
 
