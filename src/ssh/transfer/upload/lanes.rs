@@ -31,8 +31,10 @@ pub(super) const SMALL_FILE: u64 = 256 * 1024;
 /// leaves a lane without its renamer (its replacements go back to the caller) or unopened.
 const LANES: usize = 4;
 
-/// Longest wait on the socket between two looks at the lanes.
-const POLL_SLICE: Duration = Duration::from_millis(50);
+/// Longest wait on the socket between two looks at the lanes. Short, because a lane's
+/// answer may already sit in libssh2's buffers (read during another lane's call) while the
+/// socket has nothing new: a long wait there stalls every lane.
+const POLL_SLICE: Duration = Duration::from_millis(1);
 
 /// One file handed to the lanes.
 pub(super) struct Small<'p> {
