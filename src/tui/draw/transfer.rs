@@ -171,8 +171,8 @@ fn send_options<'a>(d: &TransferDialog, st: &Styles) -> [SafeLine<'a>; 2] {
         span(format!("{name:<12}"), style)
     };
     let (sync, resume) = match (d.direction, d.resume) {
-        (Direction::Send, true) => (d.sync.label(), "[x]"),
-        (Direction::Send, false) => (d.sync.label(), "[ ]"),
+        (Direction::Send, true) => (d.sync.words(), "[x]"),
+        (Direction::Send, false) => (d.sync.words(), "[ ]"),
         (Direction::Fetch, _) => ("(send only)", "(send only)"),
     };
     [

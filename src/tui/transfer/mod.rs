@@ -88,7 +88,7 @@ impl SyncChoice {
     ];
 
     /// The words the dialog shows (the CLI's flags).
-    pub fn label(self) -> &'static str {
+    pub fn words(self) -> &'static str {
         match self {
             SyncChoice::Off => "off",
             SyncChoice::Mtime => "--sync (size, mtime)",
