@@ -66,6 +66,11 @@ pub(super) fn send_all(
         Some(opts) => sync::unchanged(ctx, plan, opts.checksum)?,
         None => vec![false; plan.files.len()],
     };
+    if ctx.spec.sync.is_some_and(|o| o.checksum) && ctx.any_unverified {
+        report.skipped.push(
+            "sha256 not compared: the host has no sha256sum, files of equal size were sent".into(),
+        );
+    }
     let lanes = !ctx.spec.verify && !ctx.spec.resume;
     let mut small = Vec::new();
     let mut hashes = Vec::new();
