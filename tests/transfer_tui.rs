@@ -383,3 +383,42 @@ fn dialog_end_to_end_in_tmux_sends_a_file_to_a_group() {
     );
     tmux.keys(&["q"]);
 }
+
+#[test]
+fn dialog_sync_and_resume_options_become_the_push_flags() {
+    let dir = tempfile::tempdir().expect("tmp");
+    fs::create_dir(dir.path().join("site")).expect("dir");
+    fs::write(dir.path().join("site/index.html"), b"x").expect("file");
+    let mut app = app(120, 40);
+    cursor_to_group(&mut app, "web");
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::F(5));
+    chars(&mut app, &dir.path().join("site").display().to_string());
+    key(&mut app, KeyCode::Down);
+    chars(&mut app, "/var/www/");
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char(' ')); // recursive
+    let s = screen(&app);
+    assert!(s.contains("Sync") && s.contains("< off >"), "{s}");
+    // Down to Sync (past keep perms, verify, overwrite, naming), two steps: --sync --delete.
+    for _ in 0..5 {
+        key(&mut app, KeyCode::Down);
+    }
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Right);
+    assert!(
+        screen(&app).contains("< --sync --delete >"),
+        "{}",
+        screen(&app)
+    );
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Char(' ')); // resume
+    let spec = submitted(key_answered(&mut app, KeyCode::Enter)).expect("the push starts");
+    let JobKind::Upload(upload) = &spec.kind else {
+        panic!("an upload");
+    };
+    let sync = upload.sync.expect("sync asked");
+    assert!(sync.delete && !sync.checksum, "{sync:?}");
+    assert!(upload.resume && upload.recursive);
+    assert_eq!(upload.overwrite, Overwrite::Always);
+}

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::cli::job::cli_engine_config;
-use crate::contract::{DownloadSpec, Naming, Overwrite, UploadSpec};
+use crate::contract::{DownloadSpec, Naming, Overwrite, SyncOptions, UploadSpec};
 use crate::engine::{Engine, JobKind, JobSpec, Target};
 use crate::face::{plan_targets, progress, usage_error, ConnArgs};
 use crate::inventory::Inventory;
@@ -41,7 +41,7 @@ pub struct TransferOpts {
     override_usage = "fleetdeck push [OPTIONS] <PATTERN> <LOCAL>... <REMOTE>",
     after_help = "A directory SRC goes to REMOTE/SRC (its contents only when written SRC/); one file \
 goes to REMOTE itself unless REMOTE is a directory or ends with '/'. Files are written to a temp name \
-and renamed into place, so a target is never left half-written.\n\nExamples:\n  fleetdeck push web app.tar.gz /srv/releases/\n  fleetdeck push 'prod:&web' -r -p --verify site/ /var/www/site"
+and renamed into place, so a target is never left half-written.\n\nExamples:\n  fleetdeck push web app.tar.gz /srv/releases/\n  fleetdeck push 'prod:&web' -r -p --verify site/ /var/www/site\n  fleetdeck push web -r --sync --delete site/ /var/www/site\n  fleetdeck push db --resume backup.tar /srv/backups/"
 )]
 pub struct PushArgs {
     /// Target pattern (`web`, `web:db`, `prod:&web`, `all:!db`).
@@ -56,6 +56,26 @@ pub struct PushArgs {
     /// mtime differ.
     #[arg(long, value_parser = crate::face::choice::<Overwrite>(), default_value = "always")]
     pub overwrite: Overwrite,
+
+    /// Send only files whose size or mtime differ from the remote copy (mtimes are kept, so
+    /// a second sync sends nothing).
+    #[arg(long)]
+    pub sync: bool,
+
+    /// With --sync: compare sha256 (the remote `sha256sum`) of files of equal size instead
+    /// of their mtime.
+    #[arg(long, requires = "sync")]
+    pub checksum: bool,
+
+    /// With --sync: delete remote files and directories inside each sent directory that the
+    /// source lacks.
+    #[arg(long, requires = "sync")]
+    pub delete: bool,
+
+    /// Keep the partial copy of a file when the push fails or is cancelled, and continue one
+    /// left by an earlier --resume push of the same file (checked by sha256 first).
+    #[arg(long)]
+    pub resume: bool,
 
     #[command(flatten)]
     pub opts: TransferOpts,
@@ -112,6 +132,9 @@ fn check_push(args: &PushArgs) -> Result<UploadSpec, String> {
         }
         sources.push(path);
     }
+    if args.sync && args.overwrite != Overwrite::Always {
+        return Err("--sync decides what to replace itself: drop --overwrite".into());
+    }
     Ok(UploadSpec {
         sources,
         remote: remote.clone(),
@@ -119,6 +142,11 @@ fn check_push(args: &PushArgs) -> Result<UploadSpec, String> {
         keep_perms: args.opts.keep_perms,
         overwrite: args.overwrite,
         verify: args.opts.verify,
+        sync: args.sync.then_some(SyncOptions {
+            checksum: args.checksum,
+            delete: args.delete,
+        }),
+        resume: args.resume,
     })
 }
 

@@ -77,6 +77,20 @@ pub struct UploadSpec {
     pub overwrite: Overwrite,
     /// Compare the sha256 of every file with the remote `sha256sum` before renaming it into place.
     pub verify: bool,
+    /// Send only what differs (`push --sync`); `None` sends everything `overwrite` allows.
+    pub sync: Option<SyncOptions>,
+    /// Continue a cancelled or failed push of the same source (`--resume`): a kept partial
+    /// temp file whose prefix hashes like the local file's is appended to, not rewritten.
+    pub resume: bool,
+}
+
+/// How `push --sync` decides what to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct SyncOptions {
+    /// Compare sha256 (the remote `sha256sum`) of files of equal size instead of their mtime.
+    pub checksum: bool,
+    /// Delete remote files and directories inside a sent directory that the source lacks.
+    pub delete: bool,
 }
 
 /// Fetch remote files/directories/globs into a local directory.

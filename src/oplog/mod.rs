@@ -157,6 +157,17 @@ pub struct TransferResult {
     /// Hex SHA-256 per file, in the order of `remote`, when computed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sha256: Vec<String>,
+    /// Files `push --sync` found already the same and did not send.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unchanged: u64,
+    /// Remote entries `push --sync --delete` removed, and the first of their paths.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deleted: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted_paths: Vec<String>,
+    /// Bytes `push --resume` kept from an earlier partial copy.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resumed_bytes: u64,
 }
 
 /// Written when every host of a job is done.

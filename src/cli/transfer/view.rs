@@ -29,10 +29,13 @@ struct Recorded {
     files: u64,
     bytes: u64,
     sha256: Vec<String>,
+    /// `Some((unchanged, deleted))` for a `--sync` push.
+    sync: Option<(u64, u64)>,
+    resumed_bytes: u64,
 }
 
 /// The operation log's per-host transfer records of job `job` of this process.
-fn recorded(oplog: &Path, job: u64) -> HashMap<String, Recorded> {
+fn recorded(oplog: &Path, job: u64, sync: bool) -> HashMap<String, Recorded> {
     let Ok(log) = crate::oplog::read::read_path(oplog) else {
         return HashMap::new();
     };
@@ -55,6 +58,8 @@ fn recorded(oplog: &Path, job: u64) -> HashMap<String, Recorded> {
                     files: t.files,
                     bytes: t.bytes,
                     sha256: t.sha256.clone(),
+                    sync: sync.then_some((t.unchanged, t.deleted)),
+                    resumed_bytes: t.resumed_bytes,
                 },
             ))
         })
@@ -214,10 +219,11 @@ pub(super) fn execute(
         .map(|t| to_plain(t.name.as_bytes()))
         .collect();
     let mut view = TransferView::new(verb, &names, &spec.targets);
+    let sync = matches!(&spec.kind, engine::JobKind::Upload(u) if u.sync.is_some());
     let driven = drive(verb, engine, events, spec, &mut view);
     view.screen.clear(&mut view.err);
 
-    let records = recorded(oplog, driven.job);
+    let records = recorded(oplog, driven.job, sync);
     print!("{}", host_lines(&names, &view, &records));
     let _ = std::io::stdout().flush();
     let color = view.tty && !crate::util::no_color();
@@ -276,6 +282,17 @@ fn host_lines(
 }
 
 fn write_ok(out: &mut String, rec: &Recorded, duration: Duration) {
+    if let Some((unchanged, deleted)) = rec.sync {
+        let _ = write!(
+            out,
+            "ok      sent {} file{} ({}), skipped {unchanged} unchanged, deleted {deleted} in {:.2}s",
+            rec.files,
+            if rec.files == 1 { "" } else { "s" },
+            human_bytes(rec.bytes),
+            duration.as_secs_f64()
+        );
+        return;
+    }
     let _ = write!(
         out,
         "ok      {} file{}, {} in {:.2}s",
@@ -288,6 +305,9 @@ fn write_ok(out: &mut String, rec: &Recorded, duration: Duration) {
         let _ = write!(out, ", sha256 {hash}");
     } else if !rec.sha256.is_empty() {
         let _ = write!(out, ", {} sha256 checked", rec.sha256.len());
+    }
+    if rec.resumed_bytes > 0 {
+        let _ = write!(out, ", resumed after {}", human_bytes(rec.resumed_bytes));
     }
 }
 

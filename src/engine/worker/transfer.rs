@@ -140,6 +140,19 @@ impl Worker {
                 record.bytes = report.bytes;
                 record.remote.clone_from(&report.paths);
                 record.sha256 = report.sha256.iter().cloned().collect();
+                record.unchanged = report.unchanged;
+                record.deleted = report.deleted;
+                record.deleted_paths.clone_from(&report.deleted_paths);
+                record.resumed_bytes = report.resumed_bytes;
+                if report.unchanged > 0 || report.deleted > 0 {
+                    self.shared.log(
+                        LogLevel::Info,
+                        format!(
+                            "{host}: sync sent {}, skipped {} unchanged, deleted {}",
+                            report.files, report.unchanged, report.deleted
+                        ),
+                    );
+                }
                 facts.transfer = Some(record);
                 HostEnd::Finished(ExitStatus::Code(0))
             }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::contract::ErrorClass;
-pub use crate::contract::{DownloadSpec, Naming, Overwrite, UploadSpec};
+pub use crate::contract::{DownloadSpec, Naming, Overwrite, SyncOptions, UploadSpec};
 
 mod download;
 pub use download::PullLimits;
@@ -55,6 +55,14 @@ pub struct TransferReport {
     pub local_paths: Vec<String>,
     /// sha256 (hex) of each entry of `paths` when hashed (`verify`), else empty.
     pub hashes: Vec<String>,
+    /// Files `push --sync` left alone because they were already the same.
+    pub unchanged: u64,
+    /// Remote entries `push --sync --delete` removed (a directory counts once).
+    pub deleted: u64,
+    /// The first [`MAX_LISTED`] of them.
+    pub deleted_paths: Vec<String>,
+    /// Bytes `--resume` kept from partial temp files of an earlier push (not sent again).
+    pub resumed_bytes: u64,
 }
 
 /// How many written paths a report lists.

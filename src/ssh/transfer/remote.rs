@@ -1,6 +1,7 @@
 //! Remote helpers beyond plain SFTP: an overwriting rename, `sha256sum`, and the janitor that
 //! removes temp files when the connection dies mid-transfer.
 
+use std::collections::HashMap;
 use std::ffi::{c_char, c_int, CString};
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -92,6 +93,12 @@ impl Drop for PosixRenamer<'_> {
     }
 }
 
+/// Output a helper command (`sha256sum`) may print: 16 MiB, room for ~100,000 hash lines.
+const MAX_EXEC_OUTPUT: u64 = 16 * 1024 * 1024;
+
+/// Longest command line [`remote_sha256_many`] sends at once (Linux allows 2 MiB in all).
+const MAX_COMMAND: usize = 100_000;
+
 /// Runs `command` on an exec channel and returns (exit code, stdout). Output is small (a hash
 /// line), so reading stdout to the end before stderr cannot fill the window.
 fn exec_small(
@@ -102,11 +109,18 @@ fn exec_small(
     let mut channel = sess.channel_session().map_err(|e| ssh_error(what, &e))?;
     channel.exec(command).map_err(|e| ssh_error(what, &e))?;
     let mut out = String::new();
-    channel
+    (&mut channel)
+        .take(MAX_EXEC_OUTPUT + 1)
         .read_to_string(&mut out)
         .map_err(|e| super::io_ssh_error(what, &e))?;
+    if out.len() as u64 > MAX_EXEC_OUTPUT {
+        return Err(TransferError::Remote {
+            what: what.to_string(),
+            message: format!("more than {MAX_EXEC_OUTPUT} bytes of output"),
+        });
+    }
     let mut err = Vec::new();
-    let _ = channel.stderr().read_to_end(&mut err);
+    let _ = channel.stderr().take(MAX_EXEC_OUTPUT).read_to_end(&mut err);
     channel.wait_close().map_err(|e| ssh_error(what, &e))?;
     let code = channel.exit_status().map_err(|e| ssh_error(what, &e))?;
     Ok((code, out))
@@ -130,12 +144,7 @@ pub fn remote_sha256(
         "command -v sha256sum >/dev/null 2>&1 || exit 127; exec sha256sum -b -- {}",
         shell_quote(text)
     );
-    let before = sess.timeout();
-    let needed = 30_000u64.saturating_add(size / (20 * 1024 * 1024) * 1000);
-    let needed = u32::try_from(needed).unwrap_or(u32::MAX);
-    if before != 0 && before < needed {
-        sess.set_timeout(needed);
-    }
+    let before = raise_timeout_for(sess, size);
     let result = exec_small(sess, &command, &what);
     sess.set_timeout(before);
     let (code, out) = result?;
@@ -150,6 +159,116 @@ pub fn remote_sha256(
         });
     }
     Ok(Some(hash.to_ascii_lowercase()))
+}
+
+/// Raises the session timeout for hashing `size` bytes (at least 30 s plus 1 s per 20 MB);
+/// returns the timeout to restore.
+fn raise_timeout_for(sess: &ssh2::Session, size: u64) -> u32 {
+    let before = sess.timeout();
+    let needed = 30_000u64.saturating_add(size / (20 * 1024 * 1024) * 1000);
+    let needed = u32::try_from(needed).unwrap_or(u32::MAX);
+    if before != 0 && before < needed {
+        sess.set_timeout(needed);
+    }
+    before
+}
+
+/// The sha256 of many remote files from as few `sha256sum` runs as the command line allows,
+/// by path; a file missing from the answer (gone, unreadable, a name `sha256sum` escapes, or
+/// not UTF-8) is missing from the map. `None` when the host has no `sha256sum`.
+pub fn remote_sha256_many(
+    sess: &ssh2::Session,
+    files: &[(std::path::PathBuf, u64)],
+) -> Result<Option<HashMap<std::path::PathBuf, String>>, TransferError> {
+    let mut found = HashMap::new();
+    let mut batch: Vec<&str> = Vec::new();
+    let (mut len, mut bytes) = (0usize, 0u64);
+    let texts: Vec<(&str, u64)> = files
+        .iter()
+        .filter_map(|(p, size)| p.to_str().map(|t| (t, *size)))
+        .collect();
+    for (i, (text, size)) in texts.iter().enumerate() {
+        batch.push(text);
+        len += text.len() + 3;
+        bytes += size;
+        if len >= MAX_COMMAND || i + 1 == texts.len() {
+            if !sha256_batch(sess, &batch, bytes, &mut found)? {
+                return Ok(None);
+            }
+            batch.clear();
+            (len, bytes) = (0, 0);
+        }
+    }
+    Ok(Some(found))
+}
+
+/// One `sha256sum` run over `paths`; `false` when the host has no `sha256sum`.
+fn sha256_batch(
+    sess: &ssh2::Session,
+    paths: &[&str],
+    bytes: u64,
+    found: &mut HashMap<std::path::PathBuf, String>,
+) -> Result<bool, TransferError> {
+    let quoted: Vec<String> = paths.iter().map(|p| shell_quote(p)).collect();
+    let command = format!(
+        "command -v sha256sum >/dev/null 2>&1 || exit 127; exec sha256sum -b -- {}",
+        quoted.join(" ")
+    );
+    let before = raise_timeout_for(sess, bytes);
+    let result = exec_small(sess, &command, "checking sha256 of the remote files");
+    sess.set_timeout(before);
+    let (code, out) = result?;
+    if code == 127 {
+        return Ok(false);
+    }
+    let wanted: std::collections::HashSet<&str> = paths.iter().copied().collect();
+    for line in out.lines() {
+        // `HASH *NAME`; names with a backslash or newline come escaped (a leading `\`).
+        let (Some(hash), Some(name)) = (line.get(..64), line.get(66..)) else {
+            continue;
+        };
+        if line.starts_with('\\')
+            || line.get(64..66) != Some(" *")
+            || !hash.chars().all(|c| c.is_ascii_hexdigit())
+        {
+            continue;
+        }
+        if wanted.contains(name) {
+            found.insert(std::path::PathBuf::from(name), hash.to_ascii_lowercase());
+        }
+    }
+    Ok(true)
+}
+
+/// Adds the hard link `aside` to `target` (`ln`), so that renaming over `target` does not
+/// free the old file inside the rename; `false` when the host cannot (no shell, no links).
+pub fn link_aside(sess: &ssh2::Session, target: &Path, aside: &Path) -> bool {
+    let (Some(t), Some(a)) = (target.to_str(), aside.to_str()) else {
+        return false;
+    };
+    let command = format!("exec ln -- {} {}", shell_quote(t), shell_quote(a));
+    matches!(
+        exec_small(sess, &command, "linking the replaced file aside"),
+        Ok((0, _))
+    )
+}
+
+/// Removes `paths` in a detached remote process, so that freeing large replaced files costs
+/// the push no time. Best effort: a path left behind is a temp name the janitor also removes.
+pub fn remove_in_background(sess: &ssh2::Session, paths: &[std::path::PathBuf]) {
+    let quoted: Vec<String> = paths
+        .iter()
+        .filter_map(|p| p.to_str())
+        .map(shell_quote)
+        .collect();
+    if quoted.is_empty() {
+        return;
+    }
+    let command = format!(
+        "exec </dev/null >/dev/null 2>&1; ( rm -f -- {} & )",
+        quoted.join(" ")
+    );
+    let _ = exec_small(sess, &command, "removing replaced files");
 }
 
 /// A remote process that deletes this job's temp files if the connection dies before the job
@@ -170,7 +289,14 @@ impl Janitor {
         let globs: Vec<String> = dirs
             .iter()
             .filter_map(|d| d.to_str())
-            .map(|d| format!("{}/.*{}{token}", shell_quote(d), super::names::TEMP_MARKER))
+            .flat_map(|d| {
+                let dir = shell_quote(d);
+                let marker = super::names::TEMP_MARKER;
+                [
+                    format!("{dir}/.*{marker}{token}"),
+                    format!("{dir}/.*{marker}{token}-old"),
+                ]
+            })
             .collect();
         if globs.is_empty() {
             return Janitor { channel: None };

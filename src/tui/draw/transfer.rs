@@ -160,7 +160,28 @@ fn form_fields<'a>(d: &'a TransferDialog, st: &Styles) -> Vec<SafeLine<'a>> {
         label(Field::Naming, "Naming"),
         span(format!("< {naming} >"), text),
     ]));
+    lines.extend(send_options(d, st));
     lines
+}
+
+/// The send-only `Sync` and `Resume` fields.
+fn send_options<'a>(d: &TransferDialog, st: &Styles) -> [SafeLine<'a>; 2] {
+    let label = |f: Field, name: &'static str| {
+        let style = if d.field == f { st.chosen } else { st.hint };
+        span(format!("{name:<12}"), style)
+    };
+    let (sync, resume) = match (d.direction, d.resume) {
+        (Direction::Send, true) => (d.sync.words(), "[x]"),
+        (Direction::Send, false) => (d.sync.words(), "[ ]"),
+        (Direction::Fetch, _) => ("(send only)", "(send only)"),
+    };
+    [
+        SafeLine::from(vec![
+            label(Field::Sync, "Sync"),
+            span(format!("< {sync} >"), st.text),
+        ]),
+        SafeLine::from(vec![label(Field::Resume, "Resume"), span(resume, st.text)]),
+    ]
 }
 
 /// The targets, the form's error if any, and the keys.

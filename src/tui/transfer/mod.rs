@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::contract::{DownloadSpec, Naming, Overwrite, UploadSpec};
+use crate::contract::{DownloadSpec, Naming, Overwrite, SyncOptions, UploadSpec};
 use crate::engine::{JobId, JobKind, LogLevel};
 use crate::face::progress::HostProgress;
 use crate::inventory::HostId;
@@ -45,10 +45,12 @@ pub enum Field {
     KeepPerms,
     Verify,
     Overwrite,
+    Sync,
+    Resume,
     Naming,
 }
 
-const FIELDS: [Field; 8] = [
+const FIELDS: [Field; 10] = [
     Field::Direction,
     Field::Local,
     Field::Remote,
@@ -57,7 +59,56 @@ const FIELDS: [Field; 8] = [
     Field::Verify,
     Field::Overwrite,
     Field::Naming,
+    Field::Sync,
+    Field::Resume,
 ];
+
+/// The dialog's `Sync` choice: what `push --sync [--checksum] [--delete]` would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncChoice {
+    #[default]
+    Off,
+    /// `--sync`: size and mtime.
+    Mtime,
+    /// `--sync --delete`.
+    MtimeDelete,
+    /// `--sync --checksum`.
+    Checksum,
+    /// `--sync --checksum --delete`.
+    ChecksumDelete,
+}
+
+impl SyncChoice {
+    const ALL: [SyncChoice; 5] = [
+        SyncChoice::Off,
+        SyncChoice::Mtime,
+        SyncChoice::MtimeDelete,
+        SyncChoice::Checksum,
+        SyncChoice::ChecksumDelete,
+    ];
+
+    /// The words the dialog shows (the CLI's flags).
+    pub fn words(self) -> &'static str {
+        match self {
+            SyncChoice::Off => "off",
+            SyncChoice::Mtime => "--sync (size, mtime)",
+            SyncChoice::MtimeDelete => "--sync --delete",
+            SyncChoice::Checksum => "--sync --checksum (sha256)",
+            SyncChoice::ChecksumDelete => "--sync --checksum --delete",
+        }
+    }
+
+    fn options(self) -> Option<SyncOptions> {
+        let (checksum, delete) = match self {
+            SyncChoice::Off => return None,
+            SyncChoice::Mtime => (false, false),
+            SyncChoice::MtimeDelete => (false, true),
+            SyncChoice::Checksum => (true, false),
+            SyncChoice::ChecksumDelete => (true, true),
+        };
+        Some(SyncOptions { checksum, delete })
+    }
+}
 
 /// Where the dialog is: filling the form, or watching the job it started.
 #[derive(Debug, Clone)]
@@ -83,6 +134,8 @@ pub struct TransferDialog {
     pub keep_perms: bool,
     pub verify: bool,
     pub overwrite: Overwrite,
+    pub sync: SyncChoice,
+    pub resume: bool,
     pub naming: Naming,
     pub hosts: Vec<HostId>,
     pub host_names: Vec<Arc<str>>,
@@ -114,6 +167,8 @@ impl TransferDialog {
             keep_perms: false,
             verify: false,
             overwrite: Overwrite::Always,
+            sync: SyncChoice::Off,
+            resume: false,
             naming: Naming::Subdir,
             hosts,
             host_names,
@@ -161,6 +216,17 @@ impl TransferDialog {
                 let i = all.iter().position(|o| *o == self.overwrite).unwrap_or(0);
                 self.overwrite = all[if forward { (i + 1) % 3 } else { (i + 2) % 3 }];
             }
+            Field::Sync => {
+                let all = SyncChoice::ALL;
+                let i = all.iter().position(|o| *o == self.sync).unwrap_or(0);
+                let n = all.len();
+                self.sync = all[if forward {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                }];
+            }
+            Field::Resume => self.resume = !self.resume,
             Field::Naming => {
                 self.naming = match self.naming {
                     Naming::Subdir => Naming::Suffix,
@@ -203,8 +269,14 @@ impl TransferDialog {
                 remote,
                 recursive: self.recursive,
                 keep_perms: self.keep_perms,
-                overwrite: self.overwrite,
+                overwrite: if self.sync == SyncChoice::Off {
+                    self.overwrite
+                } else {
+                    Overwrite::Always
+                },
                 verify: self.verify,
+                sync: self.sync.options(),
+                resume: self.resume,
             }),
             Direction::Fetch => JobKind::Download(DownloadSpec {
                 remote,

@@ -1,8 +1,12 @@
 //! Sending local files and trees: plan locally, then write each file to a temp name in its
 //! target directory and rename it over the target.
 
+mod all;
+mod lanes;
 mod place;
 mod plan;
+mod resume;
+mod sync;
 mod write;
 
 use std::collections::HashSet;
@@ -12,11 +16,12 @@ use std::sync::atomic::AtomicBool;
 use ssh2::{FileStat, Sftp};
 
 use self::plan::{make_plan, FileItem, Plan};
+use self::resume::resume_token;
 use super::names::{temp_name, token};
-use super::remote::{Janitor, PosixRenamer};
+use super::remote::{remove_in_background, Janitor, PosixRenamer};
 use super::{
     check_cancel, is_not_found, resolve_remote, shown, ssh_error, Overwrite, TransferError,
-    TransferReport, UploadSpec, CHUNK, MAX_LISTED,
+    TransferReport, UploadSpec, CHUNK,
 };
 
 /// Bytes kept in flight per upload: refilled from the local file whenever less than
@@ -57,23 +62,40 @@ struct Ctx<'a> {
     token: String,
     known_dirs: HashSet<PathBuf>,
     renamer: Renamer<'a>,
+    /// Target directories listed ahead (sync, trees); files elsewhere are looked at one by one.
+    listing: sync::Listing,
     buf: Vec<u8>,
     done: u64,
     total: u64,
     all_verified: bool,
     any_unverified: bool,
+    /// Bytes kept from resumed partial copies.
+    resumed: u64,
+    /// Second links to replaced large files, removed in the background at the end.
+    asides: Vec<PathBuf>,
+    /// The owner of files this session creates, once seen.
+    own_ids: Option<(u32, u32)>,
 }
 
 impl Ctx<'_> {
-    /// Sends one file. `Ok(None)` when the overwrite policy left the target alone.
-    fn send(
+    /// This job's temp name for `target`.
+    fn temp_path(&self, target: &Path) -> PathBuf {
+        let parent = target.parent().unwrap_or(Path::new("/"));
+        parent.join(temp_name(
+            target.file_name().unwrap_or_default(),
+            &self.token,
+        ))
+    }
+
+    /// Whether `item` is sent: `Ok(existing target)`, or `Err(why it is left alone)` by the
+    /// overwrite policy.
+    fn decide(
         &mut self,
         item: &FileItem,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<Result<Option<String>, String>, TransferError> {
+    ) -> Result<Result<Option<FileStat>, String>, TransferError> {
         check_cancel(self.cancel)?;
         let target = &item.remote;
-        let existing = stat_opt(&self.sftp, target, false)?;
+        let existing = self.listing.lookup(&self.sftp, target)?;
         if let Some(st) = &existing {
             if st.is_dir() {
                 return Err(TransferError::Remote {
@@ -96,25 +118,77 @@ impl Ctx<'_> {
                 }
             }
         }
-        let parent = target.parent().unwrap_or(Path::new("/"));
-        let name = target.file_name().unwrap_or_default();
-        let tmp = parent.join(temp_name(name, &self.token));
-        let result = self.write_temp(item, &tmp, existing.as_ref(), progress);
+        Ok(Ok(existing))
+    }
+
+    /// Sends one file over `existing` (what [`Ctx::decide`] found); returns its sha256 when
+    /// computed.
+    fn send(
+        &mut self,
+        item: &FileItem,
+        existing: Option<&FileStat>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Option<String>, TransferError> {
+        let target = &item.remote;
+        let (tmp, resume) = if self.spec.resume {
+            let parent = target.parent().unwrap_or(Path::new("/"));
+            let name = target.file_name().unwrap_or_default();
+            let tmp = parent.join(temp_name(name, &resume_token(item)));
+            let resume = self.resumable(item, &tmp)?;
+            (tmp, resume)
+        } else {
+            (self.temp_path(target), None)
+        };
+        self.resumed += resume.as_ref().map_or(0, |r| r.offset);
+        let result = self.write_temp(item, &tmp, existing, resume, progress);
         let result = result.and_then(|hash| {
             check_cancel(self.cancel)?;
+            self.set_aside(target, existing);
             self.replace(&tmp, target, existing.is_some())?;
             Ok(hash)
         });
         match result {
-            Ok(hash) => Ok(Ok(hash)),
+            Ok(hash) => Ok(hash),
             Err(e) => {
-                if !e.session_broken() {
+                // A resumable copy is kept for the next `--resume` push (unless it is wrong).
+                let keep = self.spec.resume && !matches!(e, TransferError::Mismatch { .. });
+                if !e.session_broken() && !keep {
                     let _ = self.sftp.unlink(&tmp);
                 }
                 Err(e)
             }
         }
     }
+}
+
+/// `--delete` into `/` or the login directory itself would remove everything else there.
+fn check_delete(spec: &UploadSpec, plan: &Plan, home: &Path) -> Result<(), TransferError> {
+    if !spec.sync.is_some_and(|o| o.delete) {
+        return Ok(());
+    }
+    match plan
+        .dirs
+        .iter()
+        .find(|d| d.remote == Path::new("/") || d.remote == home)
+    {
+        Some(dir) => Err(TransferError::Invalid(format!(
+            "refusing --delete in {}: it would remove everything else there (name a subdirectory)",
+            shown(&dir.remote)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The janitor for this job's temp files in the directories the plan writes into.
+fn start_janitor(sess: &ssh2::Session, plan: &Plan, token: &str) -> Option<Janitor> {
+    let mut target_dirs: Vec<&Path> = plan
+        .files
+        .iter()
+        .filter_map(|f| f.remote.parent())
+        .collect();
+    target_dirs.sort();
+    target_dirs.dedup();
+    (!plan.files.is_empty()).then(|| Janitor::start(sess, &target_dirs, token))
 }
 
 pub(super) fn run(
@@ -136,24 +210,14 @@ pub(super) fn run(
     let remote = resolve_remote(&home, &spec.remote);
     let remote_stat = stat_opt(&sftp, &remote, true)?;
     let plan = make_plan(spec, &remote, remote_stat.as_ref(), cancel)?;
+    check_delete(spec, &plan, &home)?;
 
     let mut report = TransferReport {
         skipped: plan.skipped.clone(),
         ..TransferReport::default()
     };
     let job_token = token();
-    let mut target_dirs: Vec<&Path> = plan
-        .files
-        .iter()
-        .filter_map(|f| f.remote.parent())
-        .collect();
-    target_dirs.sort();
-    target_dirs.dedup();
-    let janitor = if plan.files.is_empty() {
-        None
-    } else {
-        Some(Janitor::start(sess, &target_dirs, &job_token))
-    };
+    let janitor = start_janitor(sess, &plan, &job_token);
 
     let mut ctx = Ctx {
         sess,
@@ -163,18 +227,29 @@ pub(super) fn run(
         token: job_token,
         known_dirs: HashSet::new(),
         renamer: Renamer::Unopened,
+        listing: sync::Listing::default(),
         buf: vec![0; WINDOW],
         done: 0,
         total: plan.total,
         all_verified: true,
         any_unverified: false,
+        resumed: 0,
+        asides: Vec::new(),
+        own_ids: None,
     };
+    if spec.sync.is_some() || plan.files.len() > 1 {
+        ctx.listing = sync::list_targets(&ctx, &plan)?;
+    }
     progress(0, ctx.total);
-    let result = send_all(&mut ctx, &plan, &mut report, progress);
+    let result = all::send_all(&mut ctx, &plan, &mut report, progress);
+    if !ctx.asides.is_empty() && !result.as_ref().is_err_and(TransferError::session_broken) {
+        remove_in_background(sess, &ctx.asides);
+    }
     if let Some(janitor) = janitor {
         janitor.finish(result.is_err());
     }
     result?;
+    report.resumed_bytes = ctx.resumed;
 
     if spec.verify && report.files > 0 {
         if ctx.any_unverified {
@@ -189,60 +264,4 @@ pub(super) fn run(
         };
     }
     Ok(report)
-}
-
-fn send_all(
-    ctx: &mut Ctx<'_>,
-    plan: &Plan,
-    report: &mut TransferReport,
-    progress: &mut dyn FnMut(u64, u64),
-) -> Result<(), TransferError> {
-    for dir in &plan.dirs {
-        check_cancel(ctx.cancel)?;
-        ctx.ensure_dir(&dir.remote)?;
-    }
-    let mut hashes = Vec::new();
-    for item in &plan.files {
-        if let Some(parent) = item.remote.parent() {
-            ctx.ensure_dir(parent)?;
-        }
-        match ctx.send(item, progress)? {
-            Ok(hash) => {
-                report.files += 1;
-                report.bytes += item.size;
-                if report.paths.len() < MAX_LISTED {
-                    report.paths.push(shown(&item.remote));
-                    report.local_paths.push(item.local.display().to_string());
-                    report.hashes.extend(hash.clone());
-                }
-                hashes.push(hash);
-            }
-            Err(reason) => {
-                ctx.total = ctx.total.saturating_sub(item.size);
-                progress(ctx.done, ctx.total);
-                report.skipped.push(reason);
-            }
-        }
-    }
-    if let [Some(hash)] = hashes.as_slice() {
-        report.sha256 = Some(hash.clone());
-    }
-    // Directory modes and times last: writing files changes mtimes, and a read-only mode
-    // would have blocked filling the directory.
-    if ctx.spec.keep_perms {
-        for dir in plan.dirs.iter().rev() {
-            let attrs = FileStat {
-                size: None,
-                uid: None,
-                gid: None,
-                perm: Some(dir.mode),
-                atime: Some(dir.atime),
-                mtime: Some(dir.mtime),
-            };
-            ctx.sftp
-                .setstat(&dir.remote, attrs)
-                .map_err(|e| ssh_error(format!("setting mode of {}", shown(&dir.remote)), &e))?;
-        }
-    }
-    Ok(())
 }

@@ -1,14 +1,17 @@
 //! Putting an uploaded file in place: its directories (`mkdir -p`), then the rename of the
 //! finished temp file over the target, atomic where the server allows.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use ssh2::RenameFlags;
+use ssh2::{FileStat, RenameFlags};
 
 use super::{stat_opt, Ctx, Renamer};
 use crate::ssh::transfer::names::temp_name;
-use crate::ssh::transfer::remote::PosixRenamer;
+use crate::ssh::transfer::remote::{link_aside, PosixRenamer};
 use crate::ssh::transfer::{shown, ssh_error, TransferError};
+
+/// Replaced files from this size on are linked aside and freed in the background.
+const FREE_ASIDE_MIN: u64 = 16 * 1024 * 1024;
 
 impl Ctx<'_> {
     /// `mkdir -p`: creates `dir` and missing parents (0755 before umask; 0700 while a kept
@@ -44,6 +47,29 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// The name a replaced file is linked aside under (a temp name the janitor knows).
+    fn aside_name(&self, target: &Path) -> PathBuf {
+        let name = target.file_name().unwrap_or_default();
+        target.with_file_name(temp_name(name, &format!("{}-old", self.token)))
+    }
+
+    /// Before a large file is replaced: a second link to it, so that the rename does not free
+    /// it (hundreds of milliseconds for large files); the link is removed in the background
+    /// when the upload ends.
+    pub(super) fn set_aside(&mut self, target: &Path, existing: Option<&FileStat>) {
+        let large = existing.is_some_and(|st| {
+            st.is_file()
+                && st.perm.is_some_and(|p| p & 0o170_000 == 0o100_000)
+                && st.size.unwrap_or(0) >= FREE_ASIDE_MIN
+        });
+        if large {
+            let aside = self.aside_name(target);
+            if link_aside(self.sess, target, &aside) {
+                self.asides.push(aside);
+            }
+        }
+    }
+
     /// Renames `tmp` over `target`, replacing it atomically where the server allows.
     pub(super) fn replace(
         &mut self,
@@ -73,8 +99,13 @@ impl Ctx<'_> {
             Err(_) => {
                 // SFTPv3 servers without posix-rename refuse to replace: move the old target
                 // aside, put the new one in place, and restore the old one if that fails.
-                let name = target.file_name().unwrap_or_default();
-                let aside = target.with_file_name(temp_name(name, &format!("{}-old", self.token)));
+                let aside = self.aside_name(target);
+                if self.asides.last() == Some(&aside) {
+                    // Linked aside already: drop that link first (cheap, the target keeps
+                    // the data), the fallback below needs the name.
+                    let _ = self.sftp.unlink(&aside);
+                    self.asides.pop();
+                }
                 self.sftp
                     .rename(target, &aside, None)
                     .map_err(|e| ssh_error(what(), &e))?;

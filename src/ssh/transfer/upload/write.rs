@@ -2,13 +2,14 @@
 //! then (when asked) the remote sha256 check, all before it is renamed into place.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 use ssh2::{FileStat, OpenFlags, OpenType};
 
 use super::plan::FileItem;
+use super::resume::Resume;
 use super::{Ctx, DEFAULT_UMASK};
 use crate::ssh::transfer::remote::remote_sha256;
 use crate::ssh::transfer::{
@@ -37,9 +38,10 @@ impl Ctx<'_> {
         item: &FileItem,
         tmp: &Path,
         existing: Option<&FileStat>,
+        resume: Option<Resume>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Option<String>, TransferError> {
-        let hash = self.stream(item, tmp, progress)?;
+        let hash = self.stream(item, tmp, resume, progress)?;
         self.set_attributes(item, tmp, existing)?;
         if let Some(local_hash) = &hash {
             self.verify(item, tmp, local_hash)?;
@@ -47,26 +49,40 @@ impl Ctx<'_> {
         Ok(hash)
     }
 
-    /// Copies the local file into a new `tmp`; returns its sha256 when `verify` is asked.
+    /// Copies the local file into a new `tmp` (or on after what a resumed `tmp` holds);
+    /// returns its sha256 when `verify` is asked.
     fn stream(
         &mut self,
         item: &FileItem,
         tmp: &Path,
+        resume: Option<Resume>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Option<String>, TransferError> {
-        let mut local = fs::File::open(&item.local)
-            .map_err(|e| TransferError::local(format!("reading {}", item.local.display()), e))?;
+        let reading = || format!("reading {}", item.local.display());
+        let mut local =
+            fs::File::open(&item.local).map_err(|e| TransferError::local(reading(), e))?;
         let what = || format!("writing {}", shown(&item.remote));
+        let (offset, prefix) = resume.map_or((0, None), |r| (r.offset, Some(r.hasher)));
+        let flags = if offset > 0 {
+            OpenFlags::WRITE
+        } else {
+            OpenFlags::WRITE | OpenFlags::EXCLUSIVE
+        };
         let mut remote = self
             .sftp
-            .open_mode(
-                tmp,
-                OpenFlags::WRITE | OpenFlags::EXCLUSIVE,
-                0o600,
-                OpenType::File,
-            )
+            .open_mode(tmp, flags, 0o600, OpenType::File)
             .map_err(|e| ssh_error(what(), &e))?;
-        let mut hasher = self.spec.verify.then(Sha256::new);
+        if offset > 0 {
+            remote
+                .seek(SeekFrom::Start(offset))
+                .map_err(|e| io_ssh_error(what(), &e))?;
+            local
+                .seek(SeekFrom::Start(offset))
+                .map_err(|e| TransferError::local(reading(), e))?;
+            self.done += offset;
+            progress(self.done, self.total.max(self.done));
+        }
+        let mut hasher = self.spec.verify.then(|| prefix.unwrap_or_else(Sha256::new));
         // A sliding window: libssh2 splits what one write call gets into pipelined SFTP
         // requests and returns as soon as the first is acknowledged; the next call must pass
         // the unacknowledged rest again (libssh2 skips what it already sent) plus new data, so
@@ -107,14 +123,12 @@ impl Ctx<'_> {
         Ok(hasher.map(|h| hex::encode(h.finalize())))
     }
 
-    /// Gives `tmp` its final mode and times, and the replaced file's owner when we may.
-    fn set_attributes(
-        &mut self,
-        item: &FileItem,
-        tmp: &Path,
-        existing: Option<&FileStat>,
-    ) -> Result<(), TransferError> {
-        let keep_times = self.spec.keep_perms || self.spec.overwrite == Overwrite::IfDifferent;
+    /// The mode and times `item`'s temp copy gets (the replaced file's mode unless
+    /// `keep_perms`).
+    pub(super) fn attributes(&self, item: &FileItem, existing: Option<&FileStat>) -> FileStat {
+        let keep_times = self.spec.keep_perms
+            || self.spec.overwrite == Overwrite::IfDifferent
+            || self.spec.sync.is_some();
         let perm = if self.spec.keep_perms {
             item.mode
         } else if let Some(st) = existing.filter(|st| st.is_file()) {
@@ -122,36 +136,56 @@ impl Ctx<'_> {
         } else {
             item.mode & 0o777 & !DEFAULT_UMASK
         };
-        let attrs = FileStat {
+        FileStat {
             size: None,
             uid: None,
             gid: None,
             perm: Some(perm),
             atime: keep_times.then_some(item.atime),
             mtime: keep_times.then_some(item.mtime),
-        };
+        }
+    }
+
+    /// Gives `tmp` its final mode and times, and the replaced file's owner when we may.
+    fn set_attributes(
+        &mut self,
+        item: &FileItem,
+        tmp: &Path,
+        existing: Option<&FileStat>,
+    ) -> Result<(), TransferError> {
+        let attrs = self.attributes(item, existing);
         self.sftp
             .setstat(tmp, attrs)
             .map_err(|e| ssh_error(format!("setting mode of {}", shown(tmp)), &e))?;
-        if let Some(st) = existing.filter(|st| st.is_file()) {
-            // Keep the replaced file's owner when we may (root); ignored otherwise.
-            if let (Some(uid), Some(gid)) = (st.uid, st.gid) {
-                if let Ok(now) = self.sftp.lstat(tmp) {
-                    if now.uid != Some(uid) || now.gid != Some(gid) {
-                        let owner = FileStat {
-                            size: None,
-                            uid: Some(uid),
-                            gid: Some(gid),
-                            perm: None,
-                            atime: None,
-                            mtime: None,
-                        };
-                        let _ = self.sftp.setstat(tmp, owner);
-                    }
-                }
+        self.keep_owner(tmp, existing);
+        Ok(())
+    }
+
+    /// Gives `tmp` the replaced file's owner when it differs from ours and we may (root);
+    /// the owner of our files is learnt once.
+    pub(super) fn keep_owner(&mut self, tmp: &Path, existing: Option<&FileStat>) {
+        let Some(st) = existing.filter(|st| st.is_file()) else {
+            return;
+        };
+        let (Some(uid), Some(gid)) = (st.uid, st.gid) else {
+            return;
+        };
+        if self.own_ids.is_none() {
+            if let Ok(now) = self.sftp.lstat(tmp) {
+                self.own_ids = now.uid.zip(now.gid);
             }
         }
-        Ok(())
+        if self.own_ids != Some((uid, gid)) {
+            let owner = FileStat {
+                size: None,
+                uid: Some(uid),
+                gid: Some(gid),
+                perm: None,
+                atime: None,
+                mtime: None,
+            };
+            let _ = self.sftp.setstat(tmp, owner);
+        }
     }
 
     /// Compares the host's sha256 of `tmp` with the bytes sent.
