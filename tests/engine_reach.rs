@@ -87,6 +87,7 @@ fn exec(command: &str, sudo: Option<&str>, pty: bool, targets: Vec<Target>) -> J
             timeout: Some(Duration::from_secs(60)),
             sudo_user: sudo.map(str::to_string),
             stdin: None,
+            rolling: None,
         }),
         targets,
         fanout: 64,

@@ -37,6 +37,7 @@ fn exec_all(lab: &TestLab, command: &str) -> JobSpec {
             timeout: None,
             sudo_user: None,
             stdin: None,
+            rolling: None,
         }),
         targets: (0..lab.hosts().len())
             .map(|i| lab.target(i, Duration::from_secs(5)))

@@ -103,3 +103,84 @@ fn run_folders_list_the_hosts_and_failed_from_takes_last_or_a_run_id() {
         "{err}"
     );
 }
+
+/// Rolling runs: batches in target order, a failure threshold holding later batches back
+/// (`skipped` in JSON, the summary and the operation log; exit 1), and a pause between batches.
+#[test]
+fn rolling_batches_hold_back_after_too_many_failures_and_pause_between() {
+    let lab = lab(6);
+    let state = tempfile::tempdir().expect("state");
+    let state = state.path();
+    let (code, order, _) = go(&lab, state, &["inventory", "--list", "all"]);
+    assert_eq!(code, 0);
+    let order: Vec<String> = order.split_whitespace().map(str::to_string).collect();
+    assert_eq!(order.len(), 6, "{order:?}");
+    // The first batch (2 hosts) fails on both: more than --max-failures 1.
+    let ports: Vec<String> = order
+        .iter()
+        .take(2)
+        .map(|n| {
+            lab.hosts()
+                .iter()
+                .find(|h| &h.name == n)
+                .expect("host")
+                .port
+                .to_string()
+        })
+        .collect();
+    let cmd = format!(
+        "p=${{SSH_CONNECTION##* }}; [ $p != {} ] && [ $p != {} ]",
+        ports[0], ports[1]
+    );
+    let (code, out, err) = go(
+        &lab,
+        state,
+        &[
+            "run",
+            "all",
+            "--batch",
+            "2",
+            "--max-failures",
+            "1",
+            "-o",
+            "json",
+            "--",
+            &cmd,
+        ],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let class_of = |h: &str| {
+        rows.iter()
+            .find(|r| r["host"] == h)
+            .map(|r| r["error"]["class"].as_str().unwrap_or("none").to_string())
+            .unwrap_or_default()
+    };
+    for h in &order[2..] {
+        assert_eq!(class_of(h), "skipped", "{h} held back:\n{out}");
+    }
+    assert!(err.contains("skipped"), "the summary names them:\n{err}");
+    let (_, log, _) = go(&lab, state, &["log", "--json"]);
+    assert_eq!(log.matches("\"class\":\"skipped\"").count(), 4, "{log}");
+    // Within the threshold every batch runs; the pause spaces them.
+    let started = std::time::Instant::now();
+    let (code, out, err) = go(
+        &lab,
+        state,
+        &["run", "all", "--batch", "50%", "--pause", "1", "--", "true"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "the pause"
+    );
+    let (code, _, err) = go(
+        &lab,
+        state,
+        &["run", "all", "--max-failures", "1", "--", "true"],
+    );
+    assert_eq!(code, 2, "--max-failures needs --batch: {err}");
+}

@@ -699,3 +699,51 @@ fn diff_view_shows_outliers_as_diffs_120x40() {
     key(&mut app, KeyCode::Char('d'));
     insta::assert_snapshot!(snap(&app));
 }
+
+/// Options before the command run it rolling, as `fleetdeck run --batch` does; the output
+/// title shows the batch.
+#[test]
+fn the_command_line_takes_rolling_options_and_shows_the_batch() {
+    let mut app = app(120, 40);
+    cursor_to_group(&mut app, "web");
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "--batch 25% --max-failures 1 -- uptime");
+    let effects = key(&mut app, KeyCode::Enter);
+    let spec = effects
+        .into_iter()
+        .find_map(|e| match e {
+            fleetdeck::tui::action::Effect::Submit(s) => Some(s),
+            _ => None,
+        })
+        .expect("submitted");
+    let fleetdeck::engine::JobKind::Exec(e) = &spec.kind else {
+        panic!("exec")
+    };
+    assert_eq!(e.command, "uptime");
+    let r = e.rolling.expect("rolling");
+    assert_eq!(r.batch, fleetdeck::contract::Amount::Percent(25));
+    assert_eq!(r.max_failures, Some(fleetdeck::contract::Amount::Count(1)));
+    update(&mut app, Action::JobSubmitted(1));
+    let s = screen(&app);
+    assert!(
+        s.contains("Output: uptime") && s.contains("batch 1/4"),
+        "{s}"
+    );
+    let mut app = app_fresh_with_selection();
+    key(&mut app, KeyCode::Char(':'));
+    chars(&mut app, "--batch 2 uptime");
+    key(&mut app, KeyCode::Enter);
+    assert!(
+        screen(&app).contains("end the options with ` -- `"),
+        "{}",
+        screen(&app)
+    );
+}
+
+fn app_fresh_with_selection() -> App {
+    let mut app = app(120, 40);
+    cursor_to_group(&mut app, "db");
+    key(&mut app, KeyCode::Char(' '));
+    app
+}

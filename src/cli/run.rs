@@ -20,6 +20,7 @@ mod diff;
 mod input;
 mod prompt;
 pub(crate) mod render;
+mod rolling;
 
 pub use prompt::{for_cli as cli_prompter, TtyPrompter};
 use render::{HostEnd, HostReport, Inline};
@@ -93,6 +94,9 @@ pub struct RunArgs {
     pub max_output: u64,
 
     #[command(flatten)]
+    pub rolling: rolling::RollArgs,
+
+    #[command(flatten)]
     pub conn: ConnArgs,
 }
 
@@ -106,6 +110,10 @@ struct Plan {
 // By value: the dispatcher in `cli/mod.rs` hands every subcommand its arguments.
 #[allow(clippy::needless_pass_by_value)]
 pub fn run(inventory: Option<PathBuf>, args: RunArgs) -> ExitCode {
+    let roll = match args.rolling.spec() {
+        Ok(r) => r,
+        Err(msg) => return usage_error("run", &msg),
+    };
     let (command, stdin) = match input::command_and_stdin(
         &args.command,
         args.stdin.as_deref(),
@@ -134,6 +142,7 @@ pub fn run(inventory: Option<PathBuf>, args: RunArgs) -> ExitCode {
                 .clone()
                 .or_else(|| args.sudo.then(|| "root".into())),
             stdin: stdin.map(Arc::from),
+            rolling: roll,
         }),
         targets: plan.targets,
         fanout: args.conn.fanout,

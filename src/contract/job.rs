@@ -21,6 +21,47 @@ pub struct ExecSpec {
     /// What the command reads on stdin (`run --stdin`, `run --script`), the same bytes for
     /// every host; `None`: stdin ends at once, as with `ssh -n`.
     pub stdin: Option<std::sync::Arc<[u8]>>,
+    /// Run hosts in batches (`--batch`), in target order; `None`: all at once (up to fanout).
+    pub rolling: Option<Rolling>,
+}
+
+/// A number of hosts, or a percentage of the job's hosts (`10`, `25%`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Amount {
+    Count(usize),
+    Percent(u32),
+}
+
+impl Amount {
+    /// `N` or `N%` (1–100).
+    pub fn parse(s: &str) -> Result<Amount, String> {
+        let bad = || format!("{s:?} is not a number of hosts or a percentage (10, 25%)");
+        match s.trim().strip_suffix('%') {
+            Some(p) => match p.trim().parse::<u32>() {
+                Ok(n) if (1..=100).contains(&n) => Ok(Amount::Percent(n)),
+                _ => Err(bad()),
+            },
+            None => s.trim().parse().map(Amount::Count).map_err(|_| bad()),
+        }
+    }
+
+    /// Hosts out of `total` (a percentage rounds up).
+    pub fn of(self, total: usize) -> usize {
+        match self {
+            Amount::Count(n) => n,
+            Amount::Percent(p) => (total * p as usize).div_ceil(100),
+        }
+    }
+}
+
+/// A rolling run: hosts in batches of `batch`, the next batch starting `pause` after the
+/// previous one ended; once more than `max_failures` hosts have failed, every later batch is
+/// held back (its hosts end as [`ErrorClass::Skipped`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rolling {
+    pub batch: Amount,
+    pub max_failures: Option<Amount>,
+    pub pause: Duration,
 }
 
 /// Which output stream a chunk came from.
@@ -68,6 +109,8 @@ pub enum ErrorClass {
     Cancelled,
     /// A file transfer failed (remote or local I/O, refused path).
     Transfer,
+    /// A rolling run held the host back: more hosts than `--max-failures` had failed.
+    Skipped,
 }
 
 impl ErrorClass {
@@ -83,6 +126,7 @@ impl ErrorClass {
             ErrorClass::Protocol => "protocol",
             ErrorClass::Cancelled => "cancelled",
             ErrorClass::Transfer => "transfer",
+            ErrorClass::Skipped => "skipped",
         }
     }
 }

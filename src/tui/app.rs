@@ -215,6 +215,7 @@ impl App {
             done: false,
             duration: None,
             cancel_requested: false,
+            rolling: None,
         });
         self.pane_cursor = 0;
         self.zoom = None;

@@ -94,6 +94,10 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ),
             ("Ctrl-U / Ctrl-W", "clear line / delete word"),
             ("Ctrl-S", "sudo on/off (like S elsewhere)"),
+            (
+                "--batch N -- CMD",
+                "rolling run (--max-failures N, --pause S before the --)",
+            ),
             ("Esc", "back to the tree"),
         ],
     ),

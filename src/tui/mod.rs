@@ -15,6 +15,7 @@ pub mod history;
 pub mod keys;
 pub mod layout;
 pub mod pane;
+pub mod run_options;
 pub mod runtime;
 pub mod term;
 pub mod theme;

@@ -63,6 +63,8 @@ pub(crate) struct JobState {
     ok: AtomicUsize,
     nonzero: AtomicUsize,
     errors: AtomicUsize,
+    /// A rolling run, in hosts.
+    pub rolling: Option<RollingHosts>,
     /// Hosts that succeeded, for the run folder's `hosts.succeeded` / `hosts.failed`.
     succeeded: std::sync::Mutex<std::collections::HashSet<Arc<str>>>,
     started: Instant,
@@ -72,7 +74,20 @@ pub(crate) struct JobState {
     pub max_output: u64,
 }
 
+/// A rolling run with its amounts resolved against the job's hosts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RollingHosts {
+    pub batch: usize,
+    pub max_failures: Option<usize>,
+    pub pause: std::time::Duration,
+}
+
 impl JobState {
+    /// Hosts that failed so far (non-zero exit or an error).
+    pub fn failed(&self) -> usize {
+        self.nonzero.load(Ordering::Relaxed) + self.errors.load(Ordering::Relaxed)
+    }
+
     fn new(
         id: JobId,
         spec: JobSpec,
@@ -85,9 +100,23 @@ impl JobState {
         } else {
             spec.fanout
         };
+        let n = spec.targets.len();
+        let rolling = match &spec.kind {
+            crate::engine::JobKind::Exec(e) => e.rolling,
+            _ => None,
+        }
+        .map(|r| RollingHosts {
+            batch: r.batch.of(n).max(1),
+            max_failures: r.max_failures.map(|m| m.of(n)),
+            pause: r.pause,
+        });
         JobState {
             id,
-            fanout: Fanout::new(fanout, spec.targets.len()),
+            fanout: match rolling {
+                Some(r) => Fanout::batched(fanout, spec.targets.len(), r.batch),
+                None => Fanout::new(fanout, spec.targets.len()),
+            },
+            rolling,
             cancel: AtomicBool::new(false),
             remaining: AtomicUsize::new(spec.targets.len()),
             ok: AtomicUsize::new(0),

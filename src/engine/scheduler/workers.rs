@@ -67,8 +67,40 @@ impl Shared {
     /// no session and no other work passes itself as `idle`, and its thread takes that host
     /// when the host has no worker yet (no thread started, none left waiting).
     pub(crate) fn host_slot_done(self: &Arc<Self>, job: &Arc<JobState>, idle: Option<Idle<'_>>) {
-        job.fanout.release();
+        if job.fanout.release() && !self.batch_done(job) {
+            return;
+        }
         self.admit_more(job, idle);
+    }
+
+    /// A batch of a rolling run ended. Holds every later batch back when more hosts than
+    /// `max_failures` failed; else opens the next batch, at once or after the pause (on a
+    /// timer thread of its own). True when the caller should admit hosts now.
+    fn batch_done(self: &Arc<Self>, job: &Arc<JobState>) -> bool {
+        let Some(r) = job.rolling else { return true };
+        let failed = job.failed();
+        if let Some(max) = r.max_failures.filter(|&m| failed > m) {
+            let msg =
+                format!("held back: {failed} hosts had failed, more than --max-failures {max}");
+            self.fail_queued_as(job, job.fanout.drain(), ErrorClass::Skipped, &msg);
+            return false;
+        }
+        if r.pause.is_zero() {
+            job.fanout.next_batch(r.batch);
+            return true;
+        }
+        let (shared, job) = (self.clone(), job.clone());
+        let spawned = std::thread::Builder::new()
+            .name("fleetdeck-pause".into())
+            .spawn(move || {
+                let until = std::time::Instant::now() + r.pause;
+                while std::time::Instant::now() < until && !job.cancel.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                job.fanout.next_batch(r.batch);
+                shared.admit_more(&job, None);
+            });
+        spawned.is_err()
     }
 
     /// Cancels `job`: running hosts see the flag, queued ones fail as cancelled now.
@@ -96,11 +128,22 @@ impl Shared {
     }
 
     fn fail_queued(&self, job: &JobState, queued: std::ops::Range<usize>) {
+        let msg = "cancelled before it started";
+        self.fail_queued_as(job, queued, ErrorClass::Cancelled, msg);
+    }
+
+    fn fail_queued_as(
+        &self,
+        job: &JobState,
+        queued: std::ops::Range<usize>,
+        class: ErrorClass,
+        msg: &str,
+    ) {
         for idx in queued {
             self.host_done(
                 job,
                 &job.spec.targets[idx].name,
-                HostEnd::Failed(ErrorClass::Cancelled, "cancelled before it started".into()),
+                HostEnd::Failed(class, msg.into()),
                 job.started.elapsed(),
                 HostFacts::default(),
             );

@@ -89,6 +89,8 @@ pub struct JobView {
     pub done: bool,
     pub duration: Option<Duration>,
     pub cancel_requested: bool,
+    /// A rolling run (`--batch …` before the command).
+    pub rolling: Option<crate::contract::Rolling>,
 }
 
 /// One group of hosts with identical output in the gathered view.

@@ -98,6 +98,16 @@ fn title_spans(app: &App) -> Vec<SafeSpan<'static>> {
             state_style(t, HostState::Running),
         ));
     }
+    if let Some(r) = job.rolling {
+        // Batch progress: hosts done over the batch size (skipped hosts count as done).
+        let size = r.batch.of(total).max(1);
+        let n = total.div_ceil(size);
+        let k = ((ok + failed) / size + 1).min(n);
+        title.push(span(
+            format!("· batch {k}/{n} "),
+            Style::default().fg(t.colors.status),
+        ));
+    }
     if let Some(d) = job.duration {
         title.push(span(
             format!("· {} ", fmt_duration(d)),

@@ -158,7 +158,14 @@ fn run_command(app: &mut App) -> Vec<Effect> {
 }
 
 /// Builds and submits a job; resets the hosts' panes.
-pub fn start_job(app: &mut App, command: &str, hosts: Vec<HostId>) -> Vec<Effect> {
+pub fn start_job(app: &mut App, line: &str, hosts: Vec<HostId>) -> Vec<Effect> {
+    let (rolling, command) = match crate::tui::run_options::split(line) {
+        Ok(x) => x,
+        Err(e) => {
+            app.set_status(LogLevel::Error, format!("cannot run: {e}"));
+            return Vec::new();
+        }
+    };
     let targets = match crate::engine::resolve_targets(&app.inventory, &hosts) {
         Ok(t) => t,
         Err(e) => {
@@ -185,6 +192,9 @@ pub fn start_job(app: &mut App, command: &str, hosts: Vec<HostId>) -> Vec<Effect
         ),
     );
     app.begin_job(command.to_string(), hosts);
+    if let Some(j) = app.job.as_mut() {
+        j.rolling = rolling;
+    }
     app.gathered_scroll = 0;
     app.failed_only = false;
     let spec = JobSpec {
@@ -194,6 +204,7 @@ pub fn start_job(app: &mut App, command: &str, hosts: Vec<HostId>) -> Vec<Effect
             timeout: app.settings.command_timeout,
             sudo_user,
             stdin: None,
+            rolling,
         }),
         targets,
         fanout: app.settings.fanout,
