@@ -490,7 +490,7 @@ fn bad_input_exits_2() {
     assert_eq!(code, Some(2), "{err}");
     let (code, err) = go(&["run", "--failed-from", "last", "--", "true"]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("no job in the operation log"), "{err}");
+    assert!(err.contains("no command in the operation log"), "{err}");
     let missing = tmp.path().join("nope.yaml");
     let out = fleetdeck(tmp.path())
         .arg("-i")

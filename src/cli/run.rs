@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use crate::cli::job::{cli_engine_config, drive, JobView};
 use crate::engine::{self, Engine, Event, ExecSpec, JobKind, JobSpec, LogLevel, Stream, Target};
-use crate::face::{parse_seconds, plan_targets, usage_error, ConnArgs};
-use crate::inventory::Inventory;
+use crate::face::{parse_seconds, usage_error, ConnArgs};
 use crate::output::{to_plain, Sanitizer};
 
 pub(crate) mod capture;
 mod diff;
 mod input;
+mod plan;
+use plan::plan;
 mod prompt;
 pub(crate) mod render;
 mod rolling;
@@ -100,13 +101,6 @@ pub struct RunArgs {
     pub conn: ConnArgs,
 }
 
-/// What to run where, decided before any connection.
-struct Plan {
-    targets: Vec<Target>,
-    pattern: String,
-    known_hosts: Vec<PathBuf>,
-}
-
 // By value: the dispatcher in `cli/mod.rs` hands every subcommand its arguments.
 #[allow(clippy::needless_pass_by_value)]
 pub fn run(inventory: Option<PathBuf>, args: RunArgs) -> ExitCode {
@@ -151,74 +145,6 @@ pub fn run(inventory: Option<PathBuf>, args: RunArgs) -> ExitCode {
     let code = execute(&engine, events, spec, args.output, color);
     engine.shutdown();
     code
-}
-
-/// Loads the inventory and picks the targets. `Ok(None)`: nothing to do (said on stderr).
-fn plan(inv_path: &Path, args: &RunArgs, oplog: &Path) -> Result<Option<Plan>, String> {
-    let inv = Inventory::load(inv_path).map_err(|e| e.to_string())?;
-    let mut ids = match &args.pattern {
-        Some(p) => {
-            let ids = inv.select(p).map_err(|e| e.to_string())?;
-            if ids.is_empty() && args.failed_from.is_none() {
-                return Err(format!(
-                    "pattern {p:?} selects no host in {}",
-                    inv_path.display()
-                ));
-            }
-            ids
-        }
-        None if args.failed_from.is_some() => (0..inv.hosts.len()).collect(),
-        None => return Err("a target PATTERN is required (or --failed-from last)".to_string()),
-    };
-    let mut pattern = args.pattern.clone().unwrap_or_default();
-    if let Some(which) = &args.failed_from {
-        let log = crate::oplog::read::read_path(oplog)
-            .map_err(|e| format!("cannot read the operation log {}: {e}", oplog.display()))?;
-        for w in &log.warnings {
-            eprintln!("fleetdeck run: warning: {w}");
-        }
-        let last = crate::oplog::read::find_job(&log.records, which, "exec").ok_or_else(|| {
-            if which == "last" {
-                format!("--failed-from last: no command in the operation log {}", oplog.display())
-            } else {
-                format!(
-                    "--failed-from {which}: no such run in the operation log {} (`fleetdeck log` lists them)",
-                    oplog.display()
-                )
-            }
-        })?;
-        let failed = last.not_succeeded();
-        for name in &failed {
-            if inv.host_by_name(name).is_none() {
-                eprintln!(
-                    "fleetdeck run: warning: host {name:?} of run {} is no longer in the inventory",
-                    last.start.run
-                );
-            }
-        }
-        let wanted: std::collections::HashSet<&str> = failed.iter().map(String::as_str).collect();
-        ids.retain(|&id| wanted.contains(inv.hosts[id].name.as_str()));
-        if ids.is_empty() {
-            eprintln!(
-                "fleetdeck run: nothing to re-run: every host of run {} succeeded{}",
-                last.start.run,
-                if args.pattern.is_some() {
-                    " or is outside the pattern"
-                } else {
-                    ""
-                }
-            );
-            return Ok(None);
-        }
-        let names: Vec<&str> = ids.iter().map(|&id| inv.hosts[id].name.as_str()).collect();
-        pattern = crate::output::compact(&names);
-    }
-    let (targets, known_hosts) = plan_targets(&inv, &ids, &args.conn)?;
-    Ok(Some(Plan {
-        targets,
-        pattern,
-        known_hosts,
-    }))
 }
 
 /// One host while the job runs.
