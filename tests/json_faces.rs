@@ -146,3 +146,38 @@ fn inventory_json_escapes_c1_and_bidi_controls() {
         "{text}"
     );
 }
+
+/// The plain `inventory --list` / `--host` faces: names and values with C1 or bidi controls
+/// show them as U+FFFD, never raw.
+#[test]
+fn inventory_text_faces_never_print_raw_bidi_or_c1_controls() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let inv = tmp.path().join("inventory.yaml");
+    std::fs::write(
+        &inv,
+        "all:\n  hosts:\n    \"web\\u202e01\":\n      note: \"a\\u009bb\\u2066c\"\n",
+    )
+    .expect("write inventory");
+    for args in [
+        vec!["inventory", "--list", "all"],
+        vec!["inventory", "--host", "web\u{202e}01"],
+    ] {
+        let out = Command::new(common::fleetdeck_bin())
+            .args(&args)
+            .arg("-i")
+            .arg(&inv)
+            .env("FLEETDECK_SSH_CONFIG", "")
+            .env_remove("FLEETDECK_INVENTORY")
+            .output()
+            .expect("run fleetdeck inventory");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_no_raw_controls(&out.stdout);
+        assert!(text.contains("web\u{FFFD}01"), "{args:?}: {text}");
+    }
+}

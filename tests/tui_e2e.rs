@@ -653,3 +653,29 @@ fn diff_view_shows_the_odd_host_as_a_diff() {
     );
     assert!(s.contains(&format!("✓ ok: {}", lab.hosts()[2].name)), "{s}");
 }
+
+/// A rolling run typed in the console against lab hosts: one host a batch, the first fails,
+/// `--max-failures 0` holds the others back as `skipped`.
+#[test]
+fn console_rolling_run_holds_back_later_batches() {
+    let lab = common::lab(3);
+    let tmp = lab.tmp().to_path_buf();
+    let tmux = Tmux::new("rolling");
+    tmux.start(&console_command(&lab, &tmp));
+    tmux.wait_for("the console", Duration::from_secs(15), |s| {
+        s.contains("Hosts 0/3 selected")
+    });
+    tmux.text("a");
+    tmux.text(":--batch 1 --max-failures 0 -- false");
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("the run held back", Duration::from_secs(30), |s| {
+        s.matches("skipped").count() >= 2 && s.contains("exit 1")
+    });
+    assert!(s.contains("batch 3/3"), "{s}");
+    assert_eq!(
+        s.matches("failed exit 1").count(),
+        1,
+        "only the first batch ran:\n{s}"
+    );
+    assert_eq!(s.matches("failed skipped").count(), 2, "{s}");
+}

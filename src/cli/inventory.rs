@@ -82,11 +82,10 @@ pub fn run(inventory: Vec<PathBuf>, args: InventoryArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Names come from a file the operator may not have written: never pass control characters.
+/// Names come from a file the operator may not have written: never pass control characters
+/// (C0, C1, DEL) nor bidi controls; each shows as U+FFFD, as in the console.
 fn safe(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    crate::output::Clean::new(s).as_str().to_string()
 }
 
 fn host_view(inv: &Inventory, h: usize) -> String {

@@ -81,7 +81,7 @@ impl Shared {
         let failed = job.failed();
         if let Some(max) = r.max_failures.filter(|&m| failed > m) {
             let msg =
-                format!("held back: {failed} hosts had failed, more than --max-failures {max}");
+                format!("held back: {failed} failed before it, more than --max-failures {max}");
             self.fail_queued_as(job, job.fanout.drain(), ErrorClass::Skipped, &msg);
             return false;
         }
