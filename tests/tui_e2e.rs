@@ -34,6 +34,30 @@ fn pane_first_line(screen: &str, host: &str) -> Option<String> {
     None
 }
 
+/// The console in tmux on `lab`, once its tree shows (nothing selected yet).
+fn console_on(lab: &common::TestLab, tag: &str) -> Tmux {
+    let tmux = Tmux::new(tag);
+    tmux.start(&console_command(lab, lab.tmp()));
+    let want = format!("Hosts 0/{} selected", lab.hosts().len());
+    tmux.wait_for("the console", Duration::from_secs(15), |s| {
+        s.contains(&want)
+    });
+    tmux
+}
+
+/// Esc to the tree, then Tab to the output area, each waited for (ESC and a key close
+/// together read as Alt-key).
+fn focus_output(tmux: &Tmux) {
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("focus on the tree", Duration::from_secs(5), |s| {
+        s.contains("[Space] select")
+    });
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("focus on the output", Duration::from_secs(5), |s| {
+        s.contains("[←→] pane")
+    });
+}
+
 #[test]
 fn console_runs_cancels_survives_hostile_output_and_restores_the_terminal() {
     let lab = common::lab(4);
@@ -203,12 +227,7 @@ fn console_runs_cancels_survives_hostile_output_and_restores_the_terminal() {
 #[test]
 fn q_while_a_job_runs_asks_first_and_sigterm_restores_the_terminal() {
     let lab = common::lab(2);
-    let tmp = lab.tmp().to_path_buf();
-    let tmux = Tmux::new("term");
-    tmux.start(&console_command(&lab, &tmp));
-    tmux.wait_for("the console", Duration::from_secs(15), |s| {
-        s.contains("Hosts 0/2 selected")
-    });
+    let tmux = console_on(&lab, "term");
     tmux.text("a");
     tmux.wait_for("all selected", Duration::from_secs(5), |s| {
         s.contains("Hosts 2/2 selected")
@@ -460,12 +479,7 @@ fn unknown_host_key_dialog_accept_and_save() {
 #[test]
 fn sighup_restores_the_terminal() {
     let lab = common::lab(1);
-    let tmp = lab.tmp().to_path_buf();
-    let tmux = Tmux::new("hup");
-    tmux.start(&console_command(&lab, &tmp));
-    tmux.wait_for("the console", Duration::from_secs(15), |s| {
-        s.contains("Hosts 0/1 selected")
-    });
+    let tmux = console_on(&lab, "hup");
     assert_eq!(tmux.display("#{alternate_on}"), "1");
     let pid = tmux.display("#{pane_pid}");
     let out = Command::new("pgrep")
@@ -499,12 +513,7 @@ fn sighup_restores_the_terminal() {
 #[test]
 fn search_finds_output_on_some_hosts_and_narrows_the_panes() {
     let lab = common::lab(3);
-    let tmp = lab.tmp().to_path_buf();
-    let tmux = Tmux::new("search");
-    tmux.start(&console_command(&lab, &tmp));
-    tmux.wait_for("the console", Duration::from_secs(15), |s| {
-        s.contains("Hosts 0/3 selected")
-    });
+    let tmux = console_on(&lab, "search");
     tmux.text("a");
     // The hosts whose sshd port is even print a marker.
     let even: Vec<&str> = lab
@@ -518,16 +527,7 @@ fn search_finds_output_on_some_hosts_and_narrows_the_panes() {
     tmux.wait_for("the job done", Duration::from_secs(30), |s| {
         s.matches("✓ ok").count() >= 3
     });
-    // Esc: back to the tree; Tab: the output area.
-    // (Each waits for its screen: ESC and a key close together read as Alt-key.)
-    tmux.keys(&["Escape"]);
-    tmux.wait_for("focus on the tree", Duration::from_secs(5), |s| {
-        s.contains("[Space] select")
-    });
-    tmux.keys(&["Tab"]);
-    tmux.wait_for("focus on the output", Duration::from_secs(5), |s| {
-        s.contains("[←→] pane")
-    });
+    focus_output(&tmux);
     tmux.text("/needle");
     tmux.wait_for("the search field", Duration::from_secs(5), |s| {
         s.contains("/needle▏")
@@ -574,12 +574,7 @@ fn search_finds_output_on_some_hosts_and_narrows_the_panes() {
 #[test]
 fn job_history_shows_past_jobs_and_their_output() {
     let lab = common::lab(3);
-    let tmp = lab.tmp().to_path_buf();
-    let tmux = Tmux::new("history");
-    tmux.start(&console_command(&lab, &tmp));
-    tmux.wait_for("the console", Duration::from_secs(15), |s| {
-        s.contains("Hosts 0/3 selected")
-    });
+    let tmux = console_on(&lab, "history");
     let failing = lab.hosts()[1].port;
     tmux.text("a");
     tmux.text(&format!(
@@ -624,12 +619,7 @@ fn job_history_shows_past_jobs_and_their_output() {
 #[test]
 fn diff_view_shows_the_odd_host_as_a_diff() {
     let lab = common::lab(3);
-    let tmp = lab.tmp().to_path_buf();
-    let tmux = Tmux::new("diff");
-    tmux.start(&console_command(&lab, &tmp));
-    tmux.wait_for("the console", Duration::from_secs(15), |s| {
-        s.contains("Hosts 0/3 selected")
-    });
+    let tmux = console_on(&lab, "diff");
     let odd = lab.hosts()[2].port;
     tmux.text("a");
     tmux.text(&format!(
@@ -659,12 +649,7 @@ fn diff_view_shows_the_odd_host_as_a_diff() {
 #[test]
 fn console_rolling_run_holds_back_later_batches() {
     let lab = common::lab(3);
-    let tmp = lab.tmp().to_path_buf();
-    let tmux = Tmux::new("rolling");
-    tmux.start(&console_command(&lab, &tmp));
-    tmux.wait_for("the console", Duration::from_secs(15), |s| {
-        s.contains("Hosts 0/3 selected")
-    });
+    let tmux = console_on(&lab, "rolling");
     tmux.text("a");
     tmux.text(":--batch 1 --max-failures 0 -- false");
     tmux.keys(&["Enter"]);
