@@ -173,9 +173,11 @@ fn run_files(lab: &TestLab) -> Vec<PathBuf> {
         .collect();
     dirs.sort();
     let last = dirs.pop().expect("a run folder");
+    // The hosts' output files (not `hosts.succeeded` / `hosts.failed`).
     std::fs::read_dir(last)
         .expect("run folder")
         .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "out" || x == "err"))
         .collect()
 }
 
