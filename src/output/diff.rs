@@ -41,10 +41,17 @@ impl DiffLine {
     }
 }
 
+/// How long one diff may search for the smallest edit; past it the diff is coarser (whole
+/// runs replaced), never wrong. Outputs that differ everywhere would otherwise cost
+/// O(lines²).
+pub const DIFF_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The unified diff turning `base` into `other`, at most `max_lines` lines (then a
 /// [`DiffKind::Cut`] line saying how many more there were).
 pub fn unified(base: &str, other: &str, max_lines: usize) -> Vec<DiffLine> {
-    let diff = TextDiff::from_lines(base, other);
+    let diff = TextDiff::configure()
+        .timeout(DIFF_TIMEOUT)
+        .diff_lines(base, other);
     let mut out = Vec::new();
     let mut more = 0usize;
     for hunk in diff.unified_diff().context_radius(CONTEXT).iter_hunks() {

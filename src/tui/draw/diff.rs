@@ -17,6 +17,8 @@ enum Row<'a> {
     Output(String),
     Diff(&'a DiffLine),
     Same,
+    /// Groups left out: the diff view's time budget ran out.
+    NotDiffed(usize),
 }
 
 pub fn draw(frame: &mut Frame, app: &App, body: Rect) {
@@ -56,6 +58,10 @@ fn rows(app: &App) -> Vec<Row<'_>> {
         }
         rows.extend(diff.iter().map(Row::Diff));
     }
+    let left = app.gathered.len().saturating_sub(1 + app.diffs.len());
+    if left > 0 {
+        rows.push(Row::NotDiffed(left));
+    }
     rows
 }
 
@@ -66,6 +72,10 @@ fn styled(app: &App, row: &Row<'_>, total_hosts: usize, w: usize) -> SafeLine<'s
         Row::Output(text) => {
             line_styled(cut_chars(text, w).to_string(), Style::default().fg(c.text))
         }
+        Row::NotDiffed(n) => line_styled(
+            format!(" … {n} more groups not diffed (too many different outputs; v shows them all)"),
+            Style::default().fg(c.status),
+        ),
         Row::Same => line_styled(
             " (the same output as the largest group; it ended differently)",
             Style::default().fg(c.dim),

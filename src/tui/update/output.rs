@@ -152,6 +152,8 @@ pub(super) fn diff_view(app: &mut App) {
 
 /// Most diff lines kept per group.
 const MAX_DIFF_LINES: usize = 20_000;
+/// Time the diff view may take to compute on the UI thread.
+const DIFF_BUDGET: std::time::Duration = std::time::Duration::from_millis(150);
 
 /// Folds the outputs again and diffs every group's output against the largest group's.
 pub(super) fn compute_diffs(app: &mut App) {
@@ -161,10 +163,19 @@ pub(super) fn compute_diffs(app: &mut App) {
         app.diffs.clear();
         return;
     };
-    let diffs = app.gathered[1..]
-        .iter()
-        .map(|g| crate::output::diff::unified(&base, &text(app, g.rep), MAX_DIFF_LINES))
-        .collect();
+    // A time budget for the whole view on the UI thread: groups past it show as not diffed.
+    let until = std::time::Instant::now() + DIFF_BUDGET;
+    let mut diffs = Vec::with_capacity(app.gathered.len().saturating_sub(1));
+    for g in &app.gathered[1..] {
+        if std::time::Instant::now() >= until {
+            break;
+        }
+        diffs.push(crate::output::diff::unified(
+            &base,
+            &text(app, g.rep),
+            MAX_DIFF_LINES,
+        ));
+    }
     app.diffs = diffs;
 }
 
