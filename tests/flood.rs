@@ -8,25 +8,15 @@ mod common;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{fleetdeck, lab, TestLab};
 use fleetdeck::engine::{
-    Engine, EngineConfig, Event, ExecSpec, HostKeyPolicy, JobKind, JobSpec, NoPrompter,
-    OUTPUT_QUEUE_BYTES, PENDING_BYTES,
+    Engine, Event, ExecSpec, JobKind, JobSpec, OUTPUT_QUEUE_BYTES, PENDING_BYTES,
 };
 
 fn engine(lab: &TestLab) -> (Engine, fleetdeck::engine::EventReceiver) {
-    Engine::new(EngineConfig {
-        host_key_policy: HostKeyPolicy::Strict,
-        known_hosts: vec![lab.known_hosts_path()],
-        idle_timeout: Duration::from_secs(60),
-        keepalive: Duration::from_secs(15),
-        runs_dir: None,
-        oplog: None,
-        prompter: Arc::new(NoPrompter),
-    })
+    Engine::new(lab.engine_config())
 }
 
 fn exec_all(lab: &TestLab, command: &str) -> JobSpec {

@@ -5,12 +5,9 @@ mod common;
 
 use common::events::collect_within;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use fleetdeck::engine::{
-    Engine, EngineConfig, ExecSpec, HostKeyPolicy, JobKind, JobSpec, NoPrompter,
-};
+use fleetdeck::engine::{Engine, ExecSpec, JobKind, JobSpec};
 
 /// The login shell of `user` as the passwd database has it.
 fn login_shell(user: &str) -> String {
@@ -26,15 +23,7 @@ fn login_shell(user: &str) -> String {
 #[test]
 fn commands_run_under_the_login_shell_in_the_hosts_home() {
     let lab = common::lab(2);
-    let (engine, mut rx) = Engine::new(EngineConfig {
-        host_key_policy: HostKeyPolicy::Strict,
-        known_hosts: vec![lab.known_hosts_path()],
-        idle_timeout: Duration::from_secs(60),
-        keepalive: Duration::from_secs(15),
-        runs_dir: None,
-        oplog: None,
-        prompter: Arc::new(NoPrompter),
-    });
+    let (engine, mut rx) = Engine::new(lab.engine_config());
     // `$RANDOM` is bash's; `/proc/$$/exe` is the shell running the command itself.
     let command =
         "r=$RANDOM; case $r in ''|*[!0-9]*) echo \"no RANDOM: '$r'\" >&2; exit 3;; esac; \

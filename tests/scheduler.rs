@@ -146,15 +146,7 @@ fn fanout_is_respected_and_hosts_start_in_target_order() {
         .map(|i| lab.target(i, Duration::from_secs(10)))
         .collect();
     let names: Vec<String> = targets.iter().map(|t| t.name.to_string()).collect();
-    let (engine, mut rx) = Engine::new(EngineConfig {
-        host_key_policy: HostKeyPolicy::Strict,
-        known_hosts: vec![lab.known_hosts_path()],
-        idle_timeout: Duration::from_secs(60),
-        keepalive: Duration::from_secs(15),
-        runs_dir: None,
-        oplog: None,
-        prompter: Arc::new(NoPrompter),
-    });
+    let (engine, mut rx) = Engine::new(lab.engine_config());
     let job = engine.submit(exec("sleep 0.2", targets, 3));
     let mut order = Vec::new();
     let (mut running, mut most) = (0usize, 0usize);

@@ -7,7 +7,6 @@ mod common;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::net::TcpStream;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,19 +23,6 @@ use sha2::{Digest, Sha256};
 use common::TestLab;
 
 const MB: usize = 1024 * 1024;
-
-fn session(lab: &TestLab, i: usize) -> ssh2::Session {
-    let tcp = TcpStream::connect(("127.0.0.1", lab.hosts()[i].port)).expect("connect to lab host");
-    tcp.set_nodelay(true).expect("nodelay");
-    let mut sess = ssh2::Session::new().expect("new session");
-    sess.set_tcp_stream(tcp);
-    sess.set_timeout(30_000);
-    sess.handshake().expect("handshake");
-    sess.userauth_pubkey_file(lab.user(), None, &lab.client_key_path(), None)
-        .expect("pubkey auth");
-    sess.set_blocking(true);
-    sess
-}
 
 fn random_file(path: &Path, len: usize) {
     let mut data = vec![0u8; len];
@@ -56,12 +42,12 @@ fn no_progress() -> impl FnMut(u64, u64) {
 }
 
 fn up(lab: &TestLab, i: usize, spec: &UploadSpec) -> Result<TransferReport, TransferError> {
-    let sess = session(lab, i);
+    let sess = lab.session(i);
     upload(&sess, spec, &AtomicBool::new(false), &mut no_progress())
 }
 
 fn down(lab: &TestLab, i: usize, spec: &DownloadSpec) -> Result<TransferReport, TransferError> {
-    let sess = session(lab, i);
+    let sess = lab.session(i);
     download(
         &sess,
         &lab.hosts()[i].name,
@@ -127,7 +113,7 @@ fn ten_hosts_50mb_sent_and_fetched_back_with_equal_sha256() {
         for i in 0..10 {
             let (lab, src, dest, want) = (&lab, &src, &dest, &want);
             s.spawn(move || {
-                let sess = session(lab, i);
+                let sess = lab.session(i);
                 let cancel = AtomicBool::new(false);
                 let mut last = (0, 0);
                 let spec = UploadSpec {
@@ -285,7 +271,7 @@ fn killed_host_fails_without_leaving_temp_or_touching_the_old_target() {
             .map(|i| {
                 let (lab, src) = (&lab, &src);
                 s.spawn(move || {
-                    let sess = session(lab, i);
+                    let sess = lab.session(i);
                     let spec = UploadSpec {
                         sources: vec![src.clone()],
                         remote: "data.bin".into(),
@@ -347,7 +333,7 @@ fn cancel_removes_the_temp_file_and_keeps_the_target() {
     let src = lab.tmp().join("new.bin");
     random_file(&src, 20 * MB);
     fs::write(lab.home(0).join("data.bin"), b"old\n").expect("old target");
-    let sess = session(&lab, 0);
+    let sess = lab.session(0);
     let cancel = AtomicBool::new(false);
     let spec = UploadSpec {
         sources: vec![src.clone()],
@@ -396,7 +382,7 @@ fn verify_catches_a_remote_file_changed_during_the_fetch() {
     let path = lab.home(0).join("live.db");
     fs::write(&path, vec![b'a'; 8 * MB]).expect("remote file");
     let dest = lab.tmp().join("dest");
-    let sess = session(&lab, 0);
+    let sess = lab.session(0);
     let spec = DownloadSpec {
         remote: "live.db".into(),
         dest: dest.clone(),
@@ -747,7 +733,7 @@ fn down_limited(
     spec: &DownloadSpec,
     limits: PullLimits,
 ) -> Result<TransferReport, TransferError> {
-    let sess = session(lab, 0);
+    let sess = lab.session(0);
     download_with_limits(
         &sess,
         &lab.hosts()[0].name,
@@ -830,7 +816,7 @@ fn pull_limits_on_depth_and_entries_write_nothing() {
     let report = down_limited(&lab, &spec("wide", &dest), fits).expect("within the limits");
     assert_eq!(report.files, 42);
     // A cancelled listing stops with "cancelled", nothing written.
-    let sess = session(&lab, 0);
+    let sess = lab.session(0);
     let dest = lab.tmp().join("dest-cancel");
     let err = download(
         &sess,
@@ -854,7 +840,7 @@ fn pull_destinations_are_injective_and_never_follow_symlinks() {
     fs::create_dir_all(home.join("t/a/b")).expect("tree");
     fs::write(home.join("t/a/b/f.txt"), b"one").expect("file");
     let dest = lab.tmp().join("dest");
-    let sess = session(&lab, 0);
+    let sess = lab.session(0);
     let spec = DownloadSpec {
         remote: "t".into(),
         dest: dest.clone(),

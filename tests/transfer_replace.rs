@@ -5,7 +5,6 @@
 mod common;
 
 use std::fs;
-use std::net::TcpStream;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -13,19 +12,6 @@ use std::time::{Duration, Instant};
 
 use fleetdeck::ssh::transfer::{upload, UploadSpec};
 use rand::RngCore;
-
-fn session(lab: &common::TestLab) -> ssh2::Session {
-    let tcp = TcpStream::connect(("127.0.0.1", lab.hosts()[0].port)).expect("connect");
-    tcp.set_nodelay(true).expect("nodelay");
-    let mut sess = ssh2::Session::new().expect("session");
-    sess.set_tcp_stream(tcp);
-    sess.set_timeout(30_000);
-    sess.handshake().expect("handshake");
-    sess.userauth_pubkey_file(lab.user(), None, &lab.client_key_path(), None)
-        .expect("auth");
-    sess.set_blocking(true);
-    sess
-}
 
 fn temps(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
@@ -52,7 +38,7 @@ fn a_large_replaced_file_is_freed_off_the_push_and_nothing_is_left() {
     };
     let dir = lab.home(0).join("img");
     fs::write(&src, &old).expect("old");
-    let sess = session(&lab);
+    let sess = lab.session(0);
     upload(&sess, &spec, &AtomicBool::new(false), &mut |_, _| {}).expect("first");
     // Someone else's link to the old file keeps the old bytes, as with a plain rename.
     fs::hard_link(dir.join("image.bin"), dir.join("kept.bin")).expect("link");

@@ -4,25 +4,11 @@
 mod common;
 
 use std::fs;
-use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use fleetdeck::ssh::transfer::{upload, TransferError, UploadSpec};
-
-fn session(lab: &common::TestLab) -> ssh2::Session {
-    let tcp = TcpStream::connect(("127.0.0.1", lab.hosts()[0].port)).expect("connect");
-    tcp.set_nodelay(true).expect("nodelay");
-    let mut sess = ssh2::Session::new().expect("session");
-    sess.set_tcp_stream(tcp);
-    sess.set_timeout(30_000);
-    sess.handshake().expect("handshake");
-    sess.userauth_pubkey_file(lab.user(), None, &lab.client_key_path(), None)
-        .expect("auth");
-    sess.set_blocking(true);
-    sess
-}
 
 /// `n` small files (1–9 KiB, content tagged with `tag`) in 5 subdirectories.
 fn write_tree(root: &Path, n: usize, tag: &str) -> Vec<PathBuf> {
@@ -64,7 +50,7 @@ fn small_files_fresh_and_replaced_through_the_lanes() {
         recursive: true,
         ..UploadSpec::default()
     };
-    let sess = session(&lab);
+    let sess = lab.session(0);
     let r = upload(&sess, &spec, &AtomicBool::new(false), &mut |_, _| {}).expect("fresh");
     assert_eq!(r.files, 300);
     let dst = lab.home(0).join("dst/tree");
@@ -109,7 +95,7 @@ fn cancel_in_the_lanes_leaves_whole_files_and_no_temp() {
         recursive: true,
         ..UploadSpec::default()
     };
-    let sess = session(&lab);
+    let sess = lab.session(0);
     upload(&sess, &spec, &AtomicBool::new(false), &mut |_, _| {}).expect("first");
     write_tree(&src, 400, "new");
     let cancel = AtomicBool::new(false);

@@ -4,7 +4,6 @@
 mod common;
 
 use std::fs;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
@@ -12,22 +11,7 @@ use std::time::{Duration, SystemTime};
 use fleetdeck::ssh::transfer::{upload, SyncOptions, TransferError, TransferReport, UploadSpec};
 use rand::RngCore;
 
-use common::TestLab;
-
 const KIB: usize = 1024;
-
-fn session(lab: &TestLab, i: usize) -> ssh2::Session {
-    let tcp = TcpStream::connect(("127.0.0.1", lab.hosts()[i].port)).expect("connect to lab host");
-    tcp.set_nodelay(true).expect("nodelay");
-    let mut sess = ssh2::Session::new().expect("new session");
-    sess.set_tcp_stream(tcp);
-    sess.set_timeout(30_000);
-    sess.handshake().expect("handshake");
-    sess.userauth_pubkey_file(lab.user(), None, &lab.client_key_path(), None)
-        .expect("pubkey auth");
-    sess.set_blocking(true);
-    sess
-}
 
 fn up(sess: &ssh2::Session, spec: &UploadSpec) -> Result<TransferReport, TransferError> {
     upload(sess, spec, &AtomicBool::new(false), &mut |_, _| {})
@@ -92,7 +76,7 @@ fn sync_of_1000_files_sends_only_the_10_changed_on_every_host() {
         let hosts: Vec<_> = (0..4)
             .map(|i| {
                 let (lab, spec) = (&lab, &spec);
-                s.spawn(move || up(&session(lab, i), spec).expect("first sync"))
+                s.spawn(move || up(&lab.session(i), spec).expect("first sync"))
             })
             .collect();
         hosts.into_iter().map(|h| h.join().expect("join")).collect()
@@ -112,7 +96,7 @@ fn sync_of_1000_files_sends_only_the_10_changed_on_every_host() {
             .expect("mtime");
     }
     for i in 0..4 {
-        let sess = session(&lab, i);
+        let sess = lab.session(i);
         let started = std::time::Instant::now();
         let r = up(&sess, &spec).expect("second sync");
         assert_eq!((r.files, r.unchanged), (10, 990), "host {i}: {r:?}");
@@ -140,7 +124,7 @@ fn sync_checksum_finds_content_changes_that_keep_size_and_mtime() {
     let lab = common::lab(1);
     let src = lab.tmp().join("tree");
     let rel = make_tree(&src, 30);
-    let sess = session(&lab, 0);
+    let sess = lab.session(0);
     let r = up(&sess, &sync_spec(&src, "dst", false, false)).expect("first");
     assert_eq!(r.files, 30);
     // Same size, same mtime, other bytes: only --checksum can tell.
@@ -172,7 +156,7 @@ fn sync_delete_removes_what_the_source_lacks_and_nothing_else() {
     let src = lab.tmp().join("conf");
     let rel = make_tree(&src, 20);
     for i in 0..2 {
-        let sess = session(&lab, i);
+        let sess = lab.session(i);
         up(&sess, &sync_spec(&src, "etc", false, false)).expect("first");
         let home = lab.home(i);
         let dst = home.join("etc/conf");
@@ -191,7 +175,7 @@ fn sync_delete_removes_what_the_source_lacks_and_nothing_else() {
     fs::remove_dir_all(src.join("d9")).expect("rm local dir");
 
     for i in 0..2 {
-        let sess = session(&lab, i);
+        let sess = lab.session(i);
         let r = up(&sess, &sync_spec(&src, "etc", false, true)).expect("delete sync");
         let home = lab.home(i);
         let dst = home.join("etc/conf");
@@ -219,7 +203,7 @@ fn sync_delete_removes_what_the_source_lacks_and_nothing_else() {
         assert_eq!((again.files, again.deleted), (0, 0));
     }
     // Contents of a directory into the login directory itself: refused before anything.
-    let sess = session(&lab, 0);
+    let sess = lab.session(0);
     let contents = PathBuf::from(format!("{}/", src.display()));
     let err = up(&sess, &sync_spec(&contents, "~", false, true)).expect_err("refused");
     assert!(err.to_string().contains("refusing --delete"), "{err}");
@@ -252,7 +236,7 @@ fn resume_continues_a_cancelled_push_and_restarts_a_corrupted_one() {
     let dst_dir = lab.home(0).join("dst");
     let cancel_halfway = |spec: &UploadSpec| {
         let cancel = AtomicBool::new(false);
-        let err = upload(&session(&lab, 0), spec, &cancel, &mut |done, total| {
+        let err = upload(&lab.session(0), spec, &cancel, &mut |done, total| {
             if done * 2 >= total {
                 cancel.store(true, Ordering::Relaxed);
             }
@@ -267,7 +251,7 @@ fn resume_continues_a_cancelled_push_and_restarts_a_corrupted_one() {
     let kept = fs::metadata(&partial[0]).expect("partial").len();
     assert!(kept > 0 && kept < data.len() as u64, "{kept}");
 
-    let r = up(&session(&lab, 0), &spec).expect("resumed");
+    let r = up(&lab.session(0), &spec).expect("resumed");
     assert_eq!(r.resumed_bytes, kept, "{r:?}");
     assert_eq!(r.verified, Some(true));
     assert_eq!(fs::read(dst_dir.join("big.bin")).expect("target"), data);
@@ -281,7 +265,7 @@ fn resume_continues_a_cancelled_push_and_restarts_a_corrupted_one() {
     let mut bytes = fs::read(&partial[0]).expect("partial");
     bytes[100] ^= 0xff;
     fs::write(&partial[0], &bytes).expect("corrupt");
-    let r = up(&session(&lab, 0), &spec).expect("restarted");
+    let r = up(&lab.session(0), &spec).expect("restarted");
     assert_eq!(r.resumed_bytes, 0, "{r:?}");
     assert_eq!(fs::read(dst_dir.join("big.bin")).expect("target"), data);
     assert!(temps(&dst_dir).is_empty());

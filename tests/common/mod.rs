@@ -34,6 +34,35 @@ impl Deref for TestLab {
 }
 
 impl TestLab {
+    /// A blocking, authenticated libssh2 session to host `i` (for tests of `ssh::` pieces).
+    pub fn session(&self, i: usize) -> ssh2::Session {
+        let tcp = std::net::TcpStream::connect(("127.0.0.1", self.hosts()[i].port))
+            .expect("connect to lab host");
+        tcp.set_nodelay(true).expect("nodelay");
+        let mut sess = ssh2::Session::new().expect("new session");
+        sess.set_tcp_stream(tcp);
+        sess.set_timeout(30_000);
+        sess.handshake().expect("handshake");
+        sess.userauth_pubkey_file(self.user(), None, &self.client_key_path(), None)
+            .expect("pubkey auth");
+        sess.set_blocking(true);
+        sess
+    }
+
+    /// An engine config for this lab: strict host keys from its known_hosts, no run folders,
+    /// no operation log, nobody to ask.
+    pub fn engine_config(&self) -> fleetdeck::engine::EngineConfig {
+        fleetdeck::engine::EngineConfig {
+            host_key_policy: fleetdeck::engine::HostKeyPolicy::Strict,
+            known_hosts: vec![self.known_hosts_path()],
+            idle_timeout: std::time::Duration::from_secs(60),
+            keepalive: std::time::Duration::from_secs(15),
+            runs_dir: None,
+            oplog: None,
+            prompter: std::sync::Arc::new(fleetdeck::engine::NoPrompter),
+        }
+    }
+
     /// The lab itself (also reachable through `Deref`).
     pub fn lab(&self) -> &Lab {
         &self.lab
