@@ -74,26 +74,6 @@ impl<'a> Clean<'a> {
     pub fn into_cow(self) -> Cow<'a, str> {
         self.0
     }
-
-    /// An owned copy that outlives the string it was made from.
-    pub fn into_owned(self) -> Clean<'static> {
-        Clean(Cow::Owned(self.0.into_owned()))
-    }
-
-    /// At most `max` chars (each char takes at least one column).
-    #[must_use]
-    pub fn cut(self, max: usize) -> Clean<'a> {
-        match self.0.char_indices().nth(max) {
-            Some((i, _)) => match self.0 {
-                Cow::Borrowed(b) => Clean(Cow::Borrowed(&b[..i])),
-                Cow::Owned(mut o) => {
-                    o.truncate(i);
-                    Clean(Cow::Owned(o))
-                }
-            },
-            None => self,
-        }
-    }
 }
 
 impl Clean<'static> {
@@ -189,11 +169,5 @@ mod tests {
             let c = Clean::from(format!("<{ch}>"));
             assert!(!c.as_str().chars().any(is_unsafe_char), "U+{cp:04X} passed");
         }
-    }
-
-    #[test]
-    fn cut_counts_chars() {
-        assert_eq!(Clean::new("héllo").cut(2).as_str(), "hé");
-        assert_eq!(Clean::new("hi").cut(5).as_str(), "hi");
     }
 }

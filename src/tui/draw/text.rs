@@ -65,11 +65,6 @@ impl<'a> SafeLine<'a> {
         SafeLine(self.0.right_aligned())
     }
 
-    #[must_use]
-    pub fn centered(self) -> Self {
-        SafeLine(self.0.centered())
-    }
-
     /// The style of the whole line (under its spans' own styles).
     #[must_use]
     pub fn style(self, style: Style) -> Self {
