@@ -202,6 +202,11 @@ fn every_screen_with_hostile_strings_writes_only_text_sgr_and_moves() {
         app.themes = vec![app.theme.clone()];
         key(&mut app, KeyCode::Char('t'));
         check("theme name in the status line", &app);
+        let status = String::from_utf8_lossy(&crossterm_bytes(&app)).into_owned();
+        assert!(
+            status.contains("theme: dark\u{FFFD}]52;"),
+            "the hostile theme name is drawn, cleaned"
+        );
         key(&mut app, KeyCode::Char('?'));
         check_drawn("help", &app);
         key(&mut app, KeyCode::Esc);
