@@ -10,6 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use ssh2::{KeyboardInteractivePrompt, Prompt, Session};
 
+use super::signer::{self, Decoded, KeyCache};
 use super::{SshError, Waiter};
 use crate::contract::{ErrorClass, Prompter, Secret, SecretKind};
 use crate::inventory::ConnSettings;
@@ -24,6 +25,8 @@ pub struct AuthCache {
     /// Held while asking, so that concurrent workers ask one question at a time and the others
     /// then find the answer in the cache.
     asking: Mutex<()>,
+    /// Ed25519 identity files, decoded (and decrypted) once.
+    keys: KeyCache,
 }
 
 impl std::fmt::Debug for AuthCache {
@@ -219,6 +222,9 @@ fn try_key_file(
     tried: &mut Vec<String>,
 ) -> Result<bool, SshError> {
     let user = conn.user.as_str();
+    if let Some(id) = ctx.cache.keys.ready(key) {
+        return signed_auth(sess, w, user, &id, key, tried);
+    }
     let passphrase = if key_is_encrypted(key) {
         let kind = SecretKind::Passphrase {
             key_file: key.to_path_buf(),
@@ -240,6 +246,19 @@ fn try_key_file(
     } else {
         None
     };
+    match ctx
+        .cache
+        .keys
+        .decode(key, passphrase.as_ref().map(Secret::expose))
+    {
+        Decoded::Ready(id) => return signed_auth(sess, w, user, &id, key, tried),
+        Decoded::WrongPassphrase => {
+            ctx.cache.forget_passphrase(key);
+            tried.push(format!("{} (wrong passphrase)", key.display()));
+            return Ok(false);
+        }
+        Decoded::Other => {}
+    }
     let r = w.retry(sess, "public key authentication", || {
         sess.userauth_pubkey_file(user, None, key, passphrase.as_ref().map(Secret::expose))
     });
@@ -259,6 +278,29 @@ fn try_key_file(
         Err(e) => return Err(e),
     }
     Ok(false)
+}
+
+/// Public key authentication with a decoded ed25519 identity (signed in Rust).
+fn signed_auth(
+    sess: &Session,
+    w: &Waiter<'_>,
+    user: &str,
+    id: &signer::Ed25519Identity,
+    key: &Path,
+    tried: &mut Vec<String>,
+) -> Result<bool, SshError> {
+    match signer::authenticate(sess, w, user, id) {
+        Ok(()) if sess.authenticated() => Ok(true),
+        Ok(()) => {
+            tried.push(key.display().to_string());
+            Ok(false)
+        }
+        Err(e) if is_auth_rejection(&e) => {
+            tried.push(key.display().to_string());
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Password, then keyboard-interactive with the same password (asked once per user); true
