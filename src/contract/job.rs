@@ -6,6 +6,15 @@ use std::time::Duration;
 /// Identifies a job within one engine.
 pub type JobId = u64;
 
+/// An interactive login shell with a PTY on every target (stand-in of the shell-engine
+/// branch's API until it lands).
+#[derive(Debug, Clone, Default)]
+pub struct ShellSpec {
+    pub term: String,
+    pub cols: u16,
+    pub rows: u16,
+}
+
 /// A command to run on every target.
 #[derive(Debug, Clone, Default)]
 pub struct ExecSpec {

@@ -10,6 +10,7 @@ mod prompt;
 mod transfer;
 
 pub use job::{
+    ShellSpec,
     Amount, ErrorClass, ExecSpec, ExitStatus, JobId, LogLevel, Rolling, Stream, EXIT_INTERRUPTED,
     EXIT_TERMINATED, EXIT_USAGE,
 };

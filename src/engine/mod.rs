@@ -42,6 +42,7 @@ pub enum JobKind {
     Exec(ExecSpec),
     Upload(UploadSpec),
     Download(DownloadSpec),
+    Shell(crate::contract::ShellSpec),
 }
 
 /// A job: what to do, where, and how wide.

@@ -120,6 +120,8 @@ pub struct App {
     pub should_quit: bool,
     /// The operation log the job history (`J`) reads; `None` in tests that give none.
     pub oplog_path: Option<std::path::PathBuf>,
+    /// `B`: the broadcast shells of the current job (`None` for other jobs).
+    pub shell: Option<super::shell::Shells>,
 }
 
 impl App {
@@ -189,6 +191,7 @@ impl App {
             clock: Clock::real(),
             should_quit: false,
             oplog_path: None,
+            shell: None,
         }
     }
 
@@ -220,6 +223,7 @@ impl App {
         self.pane_cursor = 0;
         self.zoom = None;
         self.search = search::Search::default();
+        self.shell = None;
         self.gathered.clear();
         self.gathered_dirty = true;
     }

@@ -41,6 +41,10 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
                 "J",
                 "job history: past jobs, their output, re-run on failed/all",
             ),
+            (
+                "B",
+                "broadcast shells on the selected hosts / back to broadcast input",
+            ),
             ("mouse", "click focuses and selects, wheel scrolls"),
         ],
     ),
@@ -69,6 +73,23 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ),
             ("n / N", "next / previous hit (shows its pane and line)"),
             ("m", "only the panes of hosts whose output matches / all"),
+        ],
+    ),
+    (
+        "Broadcast shells",
+        &[
+            (
+                "B",
+                "open a shell on every selected host; keys go to every included host",
+            ),
+            (
+                "Ctrl-]",
+                "leave broadcast input: console keys again, the shells stay open",
+            ),
+            ("x", "exclude the chosen pane from broadcast input / include it"),
+            ("z / Enter", "zoom one host; B then types to it alone"),
+            ("↑ ↓ PgUp PgDn", "scroll the chosen shell's scrollback (End: live)"),
+            ("q", "quit (asks first; yes hangs up every shell)"),
         ],
     ),
     (
@@ -122,6 +143,17 @@ pub fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
         h.extend(dialog_hints(d));
         return h;
     }
+    if let Some(s) = app.shell.as_ref().filter(|s| s.input) {
+        let to = if app.zoom.is_some() {
+            "keys go to the zoomed host alone"
+        } else if s.included() == s.hosts.len() {
+            "keys go to every host"
+        } else {
+            "keys go to the included hosts"
+        };
+        h.extend([("Ctrl-]", "console keys"), ("broadcast", to)]);
+        return h;
+    }
     if app.job_running() {
         h.push(("Ctrl-C", "cancel job"));
     }
@@ -152,6 +184,7 @@ pub fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
             ("s", "pattern"),
             ("/", "filter"),
             ("i", "details"),
+            ("B", "shells"),
             ("F5", "transfer"),
             ("Tab", "focus"),
             ("q", "quit"),
@@ -164,6 +197,16 @@ pub fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
             ("z", "zoom"),
             ("Tab", "focus"),
             ("?", "help"),
+        ]),
+        Focus::Output if app.shell.is_some() => h.extend([
+            ("B", "broadcast input"),
+            ("←→", "pane"),
+            ("x", "exclude/include"),
+            ("z", "zoom: type to one"),
+            ("↑↓ PgUp/PgDn", "scrollback"),
+            ("?", "help"),
+            ("Tab", "focus"),
+            ("q", "quit"),
         ]),
         Focus::Output => h.extend([
             ("←→", "pane"),
@@ -268,7 +311,7 @@ pub fn translate(app: &App, key: KeyEvent) -> Option<Cmd> {
         return cmdline_key(key, ctrl);
     }
     if app.focus == Focus::Output {
-        if let Some(cmd) = output_key(key, app.search.active()) {
+        if let Some(cmd) = output_key(key, app.search.active(), app.shell.is_some()) {
             return Some(cmd);
         }
     }
@@ -333,14 +376,16 @@ fn global_key(key: KeyEvent) -> Option<Cmd> {
         KeyCode::Char('S') => Some(Cmd::ToggleSudo),
         KeyCode::Char('i') => Some(Cmd::HostDetails),
         KeyCode::Char('J') => Some(Cmd::JobHistory),
+        KeyCode::Char('B') => Some(Cmd::Broadcast),
         KeyCode::Esc => Some(Cmd::Escape),
         _ => None,
     }
 }
 
 /// Keys of the focused output area that differ from elsewhere: `/` searches the panes.
-fn output_key(key: KeyEvent, searching: bool) -> Option<Cmd> {
+fn output_key(key: KeyEvent, searching: bool, shells: bool) -> Option<Cmd> {
     match key.code {
+        KeyCode::Char('x') if shells => Some(Cmd::ToggleInclude),
         KeyCode::Char('/') => Some(Cmd::StartSearch),
         KeyCode::Char('n') if searching => Some(Cmd::SearchNext),
         KeyCode::Char('N') if searching => Some(Cmd::SearchPrev),

@@ -17,6 +17,7 @@ pub mod layout;
 pub mod pane;
 pub mod run_options;
 pub mod runtime;
+pub mod shell;
 pub mod term;
 pub mod theme;
 pub mod transfer;

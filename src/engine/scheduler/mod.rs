@@ -280,6 +280,12 @@ impl Engine {
 
     /// Cancels a job: queued hosts fail as cancelled, running commands are signalled and their
     /// channels closed; sessions stay open for the next job. `JobDone` still arrives.
+    /// Stand-in of the shell-engine branch's API until it lands: bytes for a shell's PTY.
+    pub fn shell_input(&self, _job: JobId, _host: &str, _data: &[u8]) {}
+
+    /// Stand-in of the shell-engine branch's API until it lands: a shell's window change.
+    pub fn shell_resize(&self, _job: JobId, _host: &str, _cols: u16, _rows: u16) {}
+
     pub fn cancel(&self, job: JobId) {
         let j = lock(&self.shared().jobs).get(&job).cloned();
         if let Some(j) = j {

@@ -194,6 +194,7 @@ impl Shared {
 fn describe(kind: &JobKind) -> (&'static str, Option<String>, Option<oplog::TransferPlan>) {
     match kind {
         JobKind::Exec(e) => ("exec", Some(e.command.clone()), None),
+        JobKind::Shell(_) => ("shell", None, None),
         JobKind::Upload(u) => (
             "upload",
             None,

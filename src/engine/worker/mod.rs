@@ -186,7 +186,7 @@ impl Worker {
         };
         match &job.spec.kind {
             JobKind::Exec(spec) => self.run_exec(job, target, spec, start, facts),
-            JobKind::Upload(_) | JobKind::Download(_) => {
+            JobKind::Upload(_) | JobKind::Download(_) | JobKind::Shell(_) => {
                 self.run_transfer(job, target, start, facts);
             }
         }

@@ -409,6 +409,13 @@ fn run_effects(app: &mut App, effects: Vec<Effect>, io: &mut Io) {
                     }
                 });
             }
+            Effect::ShellInput { job, host, data } => io.engine.shell_input(job, &host, &data),
+            Effect::ShellResize {
+                job,
+                host,
+                cols,
+                rows,
+            } => io.engine.shell_resize(job, &host, cols, rows),
             Effect::Quit => app.should_quit = true,
         }
     }
