@@ -35,7 +35,7 @@ fn open_shells(app: &mut App, group: &str) -> Vec<String> {
     assert_eq!(shell.term, "xterm-256color");
     assert!(shell.cols > 10 && shell.rows > 1, "{shell:?}");
     update(app, Action::JobSubmitted(JOB));
-    let names: Vec<String> = spec.targets.iter().map(|t| t.name().to_string()).collect();
+    let names: Vec<String> = spec.targets.iter().map(|t| t.name.to_string()).collect();
     for h in &names {
         ev(app, Event::Connecting { job: JOB, host: name(h) });
         ev(app, Event::Running { job: JOB, host: name(h) });
@@ -284,7 +284,7 @@ fn hostile_pty_bytes_never_reach_the_screen_raw() {
 fn help_and_hints_name_the_keys() {
     let mut app = app(160, 50);
     let s = screen(&app);
-    assert!(s.contains("B shells"), "{s}");
+    assert!(s.contains("[B] shells"), "{s}");
     update(&mut app, Action::Cmd(Cmd::Help));
     let help: String = fleetdeck::tui::keys::HELP
         .iter()
