@@ -91,6 +91,8 @@ fn row_line(
     let mut spans: Vec<SafeSpan<'static>> = Vec::new();
     let mut run = String::new();
     let mut run_style = base;
+    // Cells of a row mostly share attributes: the theme mapping runs once per change.
+    let mut last: Option<(Attrs, Style)> = None;
     for col in 0..cols {
         let Some(c) = screen.cell(row, col) else {
             break;
@@ -98,7 +100,15 @@ fn row_line(
         if c.is_wide_continuation() {
             continue;
         }
-        let mut style = cell_style(app, c, base);
+        let attrs = attrs(c);
+        let mut style = match last {
+            Some((a, s)) if a == attrs => s,
+            _ => {
+                let s = cell_style(app, c, base);
+                last = Some((attrs, s));
+                s
+            }
+        };
         if cursor == Some((row, col)) {
             style = style.add_modifier(Modifier::REVERSED);
         }
@@ -106,12 +116,30 @@ fn row_line(
             spans.push(span(std::mem::take(&mut run), run_style));
         }
         run_style = style;
-        run.push_str(cell(&c.contents()).as_str());
+        if c.has_contents() {
+            run.push_str(cell(&c.contents()).as_str());
+        } else {
+            run.push(' ');
+        }
     }
     if !run.is_empty() {
         spans.push(span(run, run_style));
     }
     SafeLine::from(spans)
+}
+
+/// A cell's attributes as the emulator keeps them.
+type Attrs = (vt100::Color, vt100::Color, bool, bool, bool, bool);
+
+fn attrs(c: &vt100::Cell) -> Attrs {
+    (
+        c.fgcolor(),
+        c.bgcolor(),
+        c.bold(),
+        c.italic(),
+        c.underline(),
+        c.inverse(),
+    )
 }
 
 fn cell_style(app: &App, c: &vt100::Cell, base: Style) -> Style {
