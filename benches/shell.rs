@@ -53,7 +53,13 @@ fn shells_app(w: u16, h: u16) -> (App, Vec<Arc<str>>) {
     update(&mut app, Action::JobSubmitted(1));
     let names: Vec<Arc<str>> = app.hosts.iter().map(|v| v.name.clone()).collect();
     for n in &names {
-        update(&mut app, Action::Engine(Event::Running { job: 1, host: n.clone() }));
+        update(
+            &mut app,
+            Action::Engine(Event::Running {
+                job: 1,
+                host: n.clone(),
+            }),
+        );
         feed(&mut app, n, TOP);
     }
     (app, names)

@@ -255,7 +255,13 @@ fn a_broadcast_screen_fed_hostile_pty_bytes_writes_only_text_sgr_and_moves() {
             .any(|e| matches!(e, fleetdeck::tui::action::Effect::Submit(_))));
         update(&mut app, Action::JobSubmitted(1));
         for host in ["web\u{202e}01", "web02", "db1"] {
-            ev(&mut app, Event::Running { job: 1, host: name(host) });
+            ev(
+                &mut app,
+                Event::Running {
+                    job: 1,
+                    host: name(host),
+                },
+            );
             ev(
                 &mut app,
                 Event::Output {

@@ -37,8 +37,20 @@ fn open_shells(app: &mut App, group: &str) -> Vec<String> {
     update(app, Action::JobSubmitted(JOB));
     let names: Vec<String> = spec.targets.iter().map(|t| t.name.to_string()).collect();
     for h in &names {
-        ev(app, Event::Connecting { job: JOB, host: name(h) });
-        ev(app, Event::Running { job: JOB, host: name(h) });
+        ev(
+            app,
+            Event::Connecting {
+                job: JOB,
+                host: name(h),
+            },
+        );
+        ev(
+            app,
+            Event::Running {
+                job: JOB,
+                host: name(h),
+            },
+        );
     }
     names
 }
@@ -158,7 +170,11 @@ fn keys_go_to_every_included_host_and_none_to_an_excluded_one() {
     let got = inputs(&key(&mut app, KeyCode::Up));
     assert_eq!(
         got,
-        [to("db1", b"\x1b[A"), to("db2", b"\x1b[A"), to("db3", b"\x1bOA")]
+        [
+            to("db1", b"\x1b[A"),
+            to("db2", b"\x1b[A"),
+            to("db3", b"\x1bOA")
+        ]
     );
     // Ctrl-]: console keys; choose db2, x excludes it, B back to broadcast input.
     let left = ctrl(&mut app, ']');
@@ -204,10 +220,7 @@ fn zoom_types_to_one_host_alone_and_resizes_its_pty() {
     assert_eq!(resized.len(), 1, "{effects:?}");
     assert_eq!(resized[0].0, "db3");
     let db3 = app.shell.as_ref().and_then(|s| s.get(host(&app, "db3")));
-    assert_eq!(
-        db3.expect("db3").term.size(),
-        (resized[0].1, resized[0].2)
-    );
+    assert_eq!(db3.expect("db3").term.size(), (resized[0].1, resized[0].2));
     key(&mut app, KeyCode::Char('B'));
     let got = inputs(&chars(&mut app, "q"));
     assert_eq!(got, [("db3".to_string(), b"q".to_vec())]);
@@ -251,7 +264,10 @@ fn q_with_shells_open_asks_and_yes_hangs_up() {
     let Some(Dialog::Confirm { lines, .. }) = &app.dialog else {
         panic!("q asks first: {:?}", app.dialog);
     };
-    assert!(lines.iter().any(|l| l.contains("shells are open")), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("shells are open")),
+        "{lines:?}"
+    );
     let effects = key(&mut app, KeyCode::Char('y'));
     assert!(effects.iter().any(|e| matches!(e, Effect::Cancel(JOB))));
     assert!(effects.iter().any(|e| matches!(e, Effect::Quit)));

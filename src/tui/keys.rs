@@ -86,9 +86,15 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
                 "Ctrl-]",
                 "leave broadcast input: console keys again, the shells stay open",
             ),
-            ("x", "exclude the chosen pane from broadcast input / include it"),
+            (
+                "x",
+                "exclude the chosen pane from broadcast input / include it",
+            ),
             ("z / Enter", "zoom one host; B then types to it alone"),
-            ("↑ ↓ PgUp PgDn", "scroll the chosen shell's scrollback (End: live)"),
+            (
+                "↑ ↓ PgUp PgDn",
+                "scroll the chosen shell's scrollback (End: live)",
+            ),
             ("q", "quit (asks first; yes hangs up every shell)"),
         ],
     ),
@@ -143,16 +149,8 @@ pub fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
         h.extend(dialog_hints(d));
         return h;
     }
-    if let Some(s) = app.shell.as_ref().filter(|s| s.input) {
-        let to = if app.zoom.is_some() {
-            "keys go to the zoomed host alone"
-        } else if s.included() == s.hosts.len() {
-            "keys go to every host"
-        } else {
-            "keys go to the included hosts"
-        };
-        h.extend([("Ctrl-]", "console keys"), ("broadcast", to)]);
-        return h;
+    if let Some(shell) = broadcast_hints(app) {
+        return shell;
     }
     if app.job_running() {
         h.push(("Ctrl-C", "cancel job"));
@@ -175,20 +173,7 @@ pub fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
             ("Tab", "focus"),
             ("F5", "transfer"),
         ]),
-        Focus::Tree => h.extend([
-            ("Space", "select"),
-            (":", "command"),
-            ("?", "help"),
-            ("→/←", "expand/collapse"),
-            ("a", "all"),
-            ("s", "pattern"),
-            ("/", "filter"),
-            ("i", "details"),
-            ("B", "shells"),
-            ("F5", "transfer"),
-            ("Tab", "focus"),
-            ("q", "quit"),
-        ]),
+        Focus::Tree => h.extend(TREE_HINTS),
         Focus::Output if app.search.active() => h.extend([
             ("n/N", "next/previous hit"),
             ("m", "matching only"),
@@ -198,16 +183,7 @@ pub fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
             ("Tab", "focus"),
             ("?", "help"),
         ]),
-        Focus::Output if app.shell.is_some() => h.extend([
-            ("B", "broadcast input"),
-            ("←→", "pane"),
-            ("x", "exclude/include"),
-            ("z", "zoom: type to one"),
-            ("↑↓ PgUp/PgDn", "scrollback"),
-            ("?", "help"),
-            ("Tab", "focus"),
-            ("q", "quit"),
-        ]),
+        Focus::Output if app.shell.is_some() => h.extend(SHELL_HINTS),
         Focus::Output => h.extend([
             ("←→", "pane"),
             ("?", "help"),
@@ -234,6 +210,50 @@ pub fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
         ]),
     }
     h
+}
+
+/// The tree's hints.
+const TREE_HINTS: [(&str, &str); 12] = [
+    ("Space", "select"),
+    (":", "command"),
+    ("?", "help"),
+    ("→/←", "expand/collapse"),
+    ("a", "all"),
+    ("s", "pattern"),
+    ("/", "filter"),
+    ("i", "details"),
+    ("B", "shells"),
+    ("F5", "transfer"),
+    ("Tab", "focus"),
+    ("q", "quit"),
+];
+
+/// The output area's hints while broadcast shells are shown (console keys).
+const SHELL_HINTS: [(&str, &str); 8] = [
+    ("B", "broadcast input"),
+    ("←→", "pane"),
+    ("x", "exclude/include"),
+    ("z", "zoom: type to one"),
+    ("↑↓ PgUp/PgDn", "scrollback"),
+    ("?", "help"),
+    ("Tab", "focus"),
+    ("q", "quit"),
+];
+
+/// In broadcast input every key goes to the hosts: the hint says where, and the way out.
+fn broadcast_hints(app: &App) -> Option<Vec<(&'static str, &'static str)>> {
+    let s = app
+        .shell
+        .as_ref()
+        .filter(|s| s.input && app.dialog.is_none())?;
+    let to = if app.zoom.is_some() {
+        "keys go to the zoomed host alone"
+    } else if s.included() == s.hosts.len() {
+        "keys go to every host"
+    } else {
+        "keys go to the included hosts"
+    };
+    Some(vec![("Ctrl-]", "console keys"), ("broadcast", to)])
 }
 
 fn dialog_hints(d: &Dialog) -> &'static [(&'static str, &'static str)] {

@@ -68,7 +68,14 @@ fn draw_pane(frame: &mut Frame, app: &App, sh: &ShellHost, rect: Rect, chosen: b
     let (cols, rows) = sh.term.size();
     let mut lines = Vec::with_capacity(usize::from(rows.min(body.height)));
     for row in 0..rows.min(body.height) {
-        lines.push(row_line(app, screen, row, cols.min(body.width), base, cursor));
+        lines.push(row_line(
+            app,
+            screen,
+            row,
+            cols.min(body.width),
+            base,
+            cursor,
+        ));
     }
     if let (Some(e), true) = (&v.error, lines.len() < usize::from(body.height)) {
         lines.push(line_styled(
@@ -177,8 +184,12 @@ fn title(app: &App, host: HostId, sh: &ShellHost) -> SafeLine<'static> {
         ),
     ];
     match &v.exit {
-        Some(ExitStatus::Code(c)) => spans.push(span(format!(" exit {c}"), state_style(t, v.state))),
-        Some(ExitStatus::Signal(s)) => spans.push(span(format!(" SIG{s}"), state_style(t, v.state))),
+        Some(ExitStatus::Code(c)) => {
+            spans.push(span(format!(" exit {c}"), state_style(t, v.state)))
+        }
+        Some(ExitStatus::Signal(s)) => {
+            spans.push(span(format!(" SIG{s}"), state_style(t, v.state)))
+        }
         None => {}
     }
     if let Some((class, _)) = &v.error {
@@ -188,7 +199,12 @@ fn title(app: &App, host: HostId, sh: &ShellHost) -> SafeLine<'static> {
         let (word, style) = if sh.included {
             ("broadcast", Style::default().fg(t.colors.status))
         } else {
-            ("excluded", Style::default().fg(t.colors.dim).add_modifier(Modifier::BOLD))
+            (
+                "excluded",
+                Style::default()
+                    .fg(t.colors.dim)
+                    .add_modifier(Modifier::BOLD),
+            )
         };
         spans.push(span(format!(" · {word}"), style));
     }

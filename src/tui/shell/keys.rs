@@ -226,8 +226,14 @@ mod tests {
         assert_eq!(plain(KeyCode::F(4)), b"\x1bOS");
         assert_eq!(key(KeyCode::F(2), KeyModifiers::SHIFT), b"\x1b[1;2Q");
         let want: [&[u8]; 8] = [
-            b"\x1b[15~", b"\x1b[17~", b"\x1b[18~", b"\x1b[19~", b"\x1b[20~", b"\x1b[21~",
-            b"\x1b[23~", b"\x1b[24~",
+            b"\x1b[15~",
+            b"\x1b[17~",
+            b"\x1b[18~",
+            b"\x1b[19~",
+            b"\x1b[20~",
+            b"\x1b[21~",
+            b"\x1b[23~",
+            b"\x1b[24~",
         ];
         for (n, w) in (5..=12).zip(want) {
             assert_eq!(plain(KeyCode::F(n)), w, "F{n}");
