@@ -122,6 +122,9 @@ pub struct App {
     pub oplog_path: Option<std::path::PathBuf>,
     /// `B`: the broadcast shells of the current job (`None` for other jobs).
     pub shell: Option<super::shell::Shells>,
+    /// `fleetdeck shell PATTERN`: the runtime opens broadcast shells on the selected hosts
+    /// once it knows the terminal's size.
+    pub start_broadcast: bool,
 }
 
 impl App {
@@ -192,6 +195,7 @@ impl App {
             should_quit: false,
             oplog_path: None,
             shell: None,
+            start_broadcast: false,
         }
     }
 

@@ -68,20 +68,42 @@ pub struct ConsoleArgs {
 /// Opens the console on an inventory. Exit status 2 for bad input (inventory, config, flags).
 #[allow(clippy::needless_pass_by_value)] // the signature `cli` calls
 pub fn run_console(inventory: Option<PathBuf>, args: ConsoleArgs) -> ExitCode {
+    run_console_with(inventory, &args, None)
+}
+
+/// `fleetdeck shell PATTERN`: the console, started in broadcast shells on the hosts `pattern`
+/// selects (exit 2 when it is bad or selects none).
+pub fn run_shell(inventory: Option<PathBuf>, args: &ConsoleArgs, pattern: &str) -> ExitCode {
+    run_console_with(inventory, args, Some(pattern))
+}
+
+fn run_console_with(
+    inventory: Option<PathBuf>,
+    args: &ConsoleArgs,
+    shell: Option<&str>,
+) -> ExitCode {
     let path = face::inventory_path(inventory);
     let inv = match face::load_inventory(&path) {
         Ok(inv) => inv,
+        Err(code) => return code,
+    };
+    let shell_hosts = match shell.map(|p| shell_targets(&inv, p)).transpose() {
+        Ok(h) => h,
         Err(code) => return code,
     };
     let (cfg, mut settings) = match load_config() {
         Ok(c) => c,
         Err(code) => return code,
     };
-    if let Err(code) = apply_flags(&mut settings, &args, &inv) {
+    if let Err(code) = apply_flags(&mut settings, args, &inv) {
         return code;
     }
     let theme_spec = args.theme.clone().or_else(|| cfg.theme.clone());
-    let app = build_app(inv, settings.clone(), theme_spec.as_deref(), &path);
+    let mut app = build_app(inv, settings.clone(), theme_spec.as_deref(), &path);
+    if let Some(hosts) = shell_hosts {
+        app.tree.set_selection(&hosts);
+        app.start_broadcast = true;
+    }
     let (prompter, prompts) = runtime::ConsolePrompter::new();
     let (engine, events) = Engine::new(face::engine_config(
         settings.host_key_policy,
@@ -91,6 +113,24 @@ pub fn run_console(inventory: Option<PathBuf>, args: ConsoleArgs) -> ExitCode {
     ));
     engine.set_max_output(settings.max_output);
     run_loop(app, &engine, events, prompts)
+}
+
+/// The hosts `fleetdeck shell PATTERN` opens shells on; exit 2 for a bad or empty pattern.
+fn shell_targets(
+    inv: &crate::inventory::Inventory,
+    pattern: &str,
+) -> Result<Vec<crate::inventory::HostId>, ExitCode> {
+    match inv.select(pattern) {
+        Ok(hosts) if !hosts.is_empty() => Ok(hosts),
+        Ok(_) => {
+            eprintln!("fleetdeck: pattern {pattern:?} matches no host");
+            Err(ExitCode::from(EXIT_USAGE))
+        }
+        Err(e) => {
+            eprintln!("fleetdeck: {e}");
+            Err(ExitCode::from(EXIT_USAGE))
+        }
+    }
 }
 
 /// The console's config file and the settings it gives (before flags).
