@@ -6,15 +6,6 @@ use std::time::Duration;
 /// Identifies a job within one engine.
 pub type JobId = u64;
 
-/// An interactive login shell with a PTY on every target (stand-in of the shell-engine
-/// branch's API until it lands).
-#[derive(Debug, Clone, Default)]
-pub struct ShellSpec {
-    pub term: String,
-    pub cols: u16,
-    pub rows: u16,
-}
-
 /// A command to run on every target.
 #[derive(Debug, Clone, Default)]
 pub struct ExecSpec {
@@ -32,6 +23,17 @@ pub struct ExecSpec {
     pub stdin: Option<std::sync::Arc<[u8]>>,
     /// Run hosts in batches (`--batch`), in target order; `None`: all at once (up to fanout).
     pub rolling: Option<Rolling>,
+}
+
+/// An interactive login shell with a pty on every target (the console's broadcast, `B`, and
+/// `fleetdeck shell`). The pty's terminal type and size; the size changes later through
+/// `Engine::shell_resize`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShellSpec {
+    /// `TERM` for the remote side (e.g. `xterm-256color`).
+    pub term: String,
+    pub cols: u16,
+    pub rows: u16,
 }
 
 /// A number of hosts, or a percentage of the job's hosts (`10`, `25%`).

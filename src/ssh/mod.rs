@@ -10,6 +10,7 @@ pub mod connect;
 pub mod exec;
 pub mod jump;
 pub mod knownhosts;
+pub mod shell;
 pub mod transfer;
 
 use std::cell::Cell;

@@ -3,6 +3,7 @@
 
 mod fanout;
 mod records;
+mod shells;
 mod workers;
 
 use std::collections::HashMap;
@@ -72,6 +73,8 @@ pub(crate) struct JobState {
     pub run: String,
     /// Output kept per host (both streams), the rest counted and dropped.
     pub max_output: u64,
+    /// Shell jobs: each host's typed input on its way to the worker.
+    pub shells: Option<super::shell_input::ShellInboxes>,
 }
 
 /// A rolling run with its amounts resolved against the job's hosts.
@@ -83,6 +86,13 @@ pub(crate) struct RollingHosts {
 }
 
 impl JobState {
+    /// Wakes the open shells of a shell job (cancelled: they hang up at once).
+    fn wake_shells(&self) {
+        if let Some(s) = &self.shells {
+            s.wake_all();
+        }
+    }
+
     /// Hosts that failed so far (non-zero exit or an error).
     pub fn failed(&self) -> usize {
         self.nonzero.load(Ordering::Relaxed) + self.errors.load(Ordering::Relaxed)
@@ -110,8 +120,11 @@ impl JobState {
             max_failures: r.max_failures.map(|m| m.of(n)),
             pause: r.pause,
         });
+        let shells = matches!(spec.kind, crate::engine::JobKind::Shell(_))
+            .then(|| super::shell_input::ShellInboxes::new(&spec.targets));
         JobState {
             id,
+            shells,
             fanout: match rolling {
                 Some(r) => Fanout::batched(fanout, spec.targets.len(), r.batch),
                 None => Fanout::new(fanout, spec.targets.len()),
@@ -280,12 +293,6 @@ impl Engine {
 
     /// Cancels a job: queued hosts fail as cancelled, running commands are signalled and their
     /// channels closed; sessions stay open for the next job. `JobDone` still arrives.
-    /// Stand-in of the shell-engine branch's API until it lands: bytes for a shell's PTY.
-    pub fn shell_input(&self, _job: JobId, _host: &str, _data: &[u8]) {}
-
-    /// Stand-in of the shell-engine branch's API until it lands: a shell's window change.
-    pub fn shell_resize(&self, _job: JobId, _host: &str, _cols: u16, _rows: u16) {}
-
     pub fn cancel(&self, job: JobId) {
         let j = lock(&self.shared().jobs).get(&job).cloned();
         if let Some(j) = j {

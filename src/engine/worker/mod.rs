@@ -4,6 +4,7 @@
 
 mod exec;
 mod session;
+mod shell;
 mod transfer;
 
 use std::sync::atomic::Ordering;
@@ -41,6 +42,7 @@ pub(crate) fn spawn(
                 key,
                 rx,
                 held: None,
+                slot_released: false,
             };
             w.main_loop();
             drop(w);
@@ -53,6 +55,8 @@ struct Worker {
     key: String,
     rx: Receiver<WorkItem>,
     held: Option<Held>,
+    /// The current host gave its fanout slot back early (a shell, once open, holds none).
+    slot_released: bool,
 }
 
 impl Worker {
@@ -124,6 +128,7 @@ impl Worker {
     /// Runs one host of `job` (a panic fails the host), then hands its fanout slot on.
     /// Returns true when this worker retired (no session, nothing queued).
     fn run_guarded(&mut self, job: &Arc<JobState>, idx: usize) -> bool {
+        self.slot_released = false;
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.run_item(job, idx);
         }));
@@ -149,16 +154,18 @@ impl Worker {
             );
         }
         let shared = self.shared.clone();
-        let idle = self.held.is_none().then_some(Idle {
-            key: &mut self.key,
-            rx: &self.rx,
-        });
-        shared.host_slot_done(job, idle);
+        if !self.slot_released {
+            let idle = self.held.is_none().then_some(Idle {
+                key: &mut self.key,
+                rx: &self.rx,
+            });
+            shared.host_slot_done(job, idle);
+        }
         // A thread without a session is worth nothing between jobs.
         self.held.is_none() && shared.retire_worker(&self.key, &self.rx)
     }
 
-    fn run_item(&mut self, job: &JobState, idx: usize) {
+    fn run_item(&mut self, job: &Arc<JobState>, idx: usize) {
         let target = &job.spec.targets[idx];
         let host = target.name.clone();
         // The fanout slot was taken when the host was handed here; the main loop frees it.
@@ -186,9 +193,10 @@ impl Worker {
         };
         match &job.spec.kind {
             JobKind::Exec(spec) => self.run_exec(job, target, spec, start, facts),
-            JobKind::Upload(_) | JobKind::Download(_) | JobKind::Shell(_) => {
+            JobKind::Upload(_) | JobKind::Download(_) => {
                 self.run_transfer(job, target, start, facts);
             }
+            JobKind::Shell(spec) => self.run_shell(job, target, spec, start, facts),
         }
     }
 }
