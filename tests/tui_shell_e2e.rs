@@ -3,8 +3,6 @@
 //! with `x`, `vi` typed into the other three writes the same file on each of them (read on
 //! the lab hosts' side) and nothing on the excluded one; the key-to-screen time of a typed
 //! character.
-//!
-//! Needs the engine's shell jobs (the shell-engine branch): ignored until they are merged.
 
 mod common;
 
@@ -31,7 +29,6 @@ fn open_shells(lab: &common::TestLab, tmux: &Tmux) {
 }
 
 #[test]
-#[ignore = "needs the engine's shell jobs (shell-engine branch)"]
 fn a_typed_command_shows_in_every_pane_and_vi_writes_on_the_included_hosts() {
     let lab = common::lab(4);
     let tmux = console_on(&lab, "shell");
