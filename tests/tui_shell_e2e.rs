@@ -14,7 +14,9 @@ fn console_on(lab: &common::TestLab, tag: &str) -> Tmux {
     let tmux = Tmux::with_size(tag, 200, 50);
     tmux.start(&console_command(lab, lab.tmp()));
     let want = format!("Hosts 0/{} selected", lab.hosts().len());
-    tmux.wait_for("the console", Duration::from_secs(15), |s| s.contains(&want));
+    tmux.wait_for("the console", Duration::from_secs(15), |s| {
+        s.contains(&want)
+    });
     tmux
 }
 

@@ -185,10 +185,10 @@ fn title(app: &App, host: HostId, sh: &ShellHost) -> SafeLine<'static> {
     ];
     match &v.exit {
         Some(ExitStatus::Code(c)) => {
-            spans.push(span(format!(" exit {c}"), state_style(t, v.state)))
+            spans.push(span(format!(" exit {c}"), state_style(t, v.state)));
         }
         Some(ExitStatus::Signal(s)) => {
-            spans.push(span(format!(" SIG{s}"), state_style(t, v.state)))
+            spans.push(span(format!(" SIG{s}"), state_style(t, v.state)));
         }
         None => {}
     }

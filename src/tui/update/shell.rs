@@ -78,14 +78,15 @@ pub fn open(app: &mut App, hosts: Vec<HostId>) -> Vec<Effect> {
         None,
         format!("shell on {} hosts ({pattern})", hosts.len()),
     );
-    app.begin_job(SHELL_COMMAND.to_string(), hosts.clone());
-    app.view = View::Panes;
-    app.failed_only = false;
-    app.focus = Focus::Output;
     let named: Vec<(HostId, Arc<str>)> = hosts
         .iter()
         .map(|&h| (h, app.hosts[h].name.clone()))
         .collect();
+    let n = hosts.len();
+    app.begin_job(SHELL_COMMAND.to_string(), hosts);
+    app.view = View::Panes;
+    app.failed_only = false;
+    app.focus = Focus::Output;
     let (cols, rows) = first_pane_size(app);
     app.shell = Some(Shells::new(&named, cols, rows));
     app.set_status(LogLevel::Info, input_status(app));
@@ -96,7 +97,7 @@ pub fn open(app: &mut App, hosts: Vec<HostId>) -> Vec<Effect> {
             rows,
         }),
         targets,
-        fanout: app.settings.fanout.max(hosts.len()),
+        fanout: app.settings.fanout.max(n),
         pattern,
     };
     vec![Effect::Submit(spec)]
