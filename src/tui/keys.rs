@@ -41,10 +41,6 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
                 "J",
                 "job history: past jobs, their output, re-run on failed/all",
             ),
-            (
-                "B",
-                "broadcast shells on the selected hosts / back to broadcast input",
-            ),
             ("mouse", "click focuses and selects, wheel scrolls"),
         ],
     ),
@@ -73,29 +69,6 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ),
             ("n / N", "next / previous hit (shows its pane and line)"),
             ("m", "only the panes of hosts whose output matches / all"),
-        ],
-    ),
-    (
-        "Broadcast shells",
-        &[
-            (
-                "B",
-                "open a shell on every selected host; keys go to every included host",
-            ),
-            (
-                "Ctrl-]",
-                "leave broadcast input: console keys again, the shells stay open",
-            ),
-            (
-                "x",
-                "exclude the chosen pane from broadcast input / include it",
-            ),
-            ("z / Enter", "zoom one host; B then types to it alone"),
-            (
-                "↑ ↓ PgUp PgDn",
-                "scroll the chosen shell's scrollback (End: live)",
-            ),
-            ("q", "quit (asks first; yes hangs up every shell)"),
         ],
     ),
     (
@@ -137,6 +110,29 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
                 "o / a / r",
                 "host key: accept once / accept and save / reject",
             ),
+        ],
+    ),
+    (
+        "Broadcast shells",
+        &[
+            (
+                "B",
+                "open a shell on every selected host; keys go to every included host",
+            ),
+            (
+                "Ctrl-]",
+                "leave broadcast input: console keys again, the shells stay open",
+            ),
+            (
+                "x",
+                "exclude the chosen pane from broadcast input / include it",
+            ),
+            ("z / Enter", "zoom one host; B then types to it alone"),
+            (
+                "↑ ↓ PgUp PgDn",
+                "scroll the chosen shell's scrollback (End: live)",
+            ),
+            ("q", "quit (asks first; yes hangs up every shell)"),
         ],
     ),
 ];
