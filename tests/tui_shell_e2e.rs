@@ -20,13 +20,14 @@ fn console_on(lab: &common::TestLab, tag: &str) -> Tmux {
     tmux
 }
 
-/// `B` on every host; waits until every pane says it is running.
+/// `B` on every host; waits until every shown pane (at most 24 at this size) says it is
+/// running.
 fn open_shells(lab: &common::TestLab, tmux: &Tmux) {
     tmux.keys(&["a"]);
     tmux.keys(&["B"]);
     let n = lab.hosts().len();
     tmux.wait_for("every shell running", Duration::from_secs(20), |s| {
-        s.matches("running · broadcast").count() == n
+        s.matches("running · broadcast").count() >= n.min(24)
     });
 }
 
@@ -92,4 +93,51 @@ fn a_typed_command_shows_in_every_pane_and_vi_writes_on_the_included_hosts() {
     tmux.wait_for("the console exits", Duration::from_secs(10), |s| {
         s.contains("FLEETDECK-EXITED-0")
     });
+}
+
+/// 50 hosts running `top` in broadcast: the time from a key (`h`, top's help; Esc, back) to
+/// every shown pane showing what it did (its column header gone / back), polled through tmux (25 ms polls), printed for BENCHMARKS.
+#[test]
+fn fifty_hosts_running_top_answer_a_key_on_screen() {
+    let lab = common::lab(50);
+    let tmux = console_on(&lab, "top50");
+    open_shells(&lab, &tmux);
+    tmux.text("top -d 1");
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("top in every shown pane", Duration::from_secs(30), |s| {
+        s.matches("PID USER").count() >= 20
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let s = tmux.screen();
+    let shown = s.matches("PID USER").count();
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let start = Instant::now();
+        tmux.text("h");
+        tmux.wait_for(
+            "top's help in every shown pane",
+            Duration::from_secs(10),
+            |s| s.matches("PID USER").count() == 0,
+        );
+        times.push(start.elapsed());
+        let start = Instant::now();
+        tmux.keys(&["Escape"]);
+        tmux.wait_for("top again", Duration::from_secs(10), |s| {
+            s.matches("PID USER").count() >= shown
+        });
+        times.push(start.elapsed());
+    }
+    times.sort();
+    eprintln!(
+        "50 hosts running top, {shown} panes shown: key to screen median {:?}, max {:?}",
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
+    // The target is 50 ms; measured here (debug build, 50 sshd + 50 top on 2 shared cores)
+    // it is far above, so this bound only catches a console that stops answering.
+    assert!(
+        times[times.len() / 2] < Duration::from_secs(5),
+        "key to screen {times:?}"
+    );
+    tmux.keys(&["q"]);
 }
