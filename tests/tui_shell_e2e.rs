@@ -104,7 +104,7 @@ fn fifty_hosts_running_top_answer_a_key_on_screen() {
     open_shells(&lab, &tmux);
     tmux.text("top -d 1");
     tmux.keys(&["Enter"]);
-    let s = tmux.wait_for("top in every shown pane", Duration::from_secs(30), |s| {
+    tmux.wait_for("top in every shown pane", Duration::from_secs(30), |s| {
         s.matches("PID USER").count() >= 20
     });
     std::thread::sleep(Duration::from_secs(2));
