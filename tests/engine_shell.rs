@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,7 +94,7 @@ fn wait(
 }
 
 fn note(seen: &mut Seen, job: JobId, ev: Event) {
-    seen.all.push_str(&format!("{ev:?}\n"));
+    let _ = writeln!(seen.all, "{ev:?}");
     match ev {
         Event::JobStarted {
             job: j, run_dir, ..
