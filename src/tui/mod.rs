@@ -63,6 +63,11 @@ pub struct ConsoleArgs {
     /// Console: ask before running a command on more than N hosts.
     #[arg(long, value_name = "N")]
     pub confirm_above: Option<usize>,
+
+    /// `fleetdeck shell PATTERN`: select the hosts of this pattern at start and open
+    /// broadcast shells on them (as `B` does); `None` for the plain console.
+    #[arg(skip)]
+    pub start_shell: Option<String>,
 }
 
 /// Opens the console on an inventory. Exit status 2 for bad input (inventory, config, flags).

@@ -1,7 +1,10 @@
-//! The scheduler: the [`Engine`] handle, job bookkeeping, the fanout queue, and the map of
-//! per-host worker threads (one per host, kept between jobs with its session).
+//! The scheduler: the [`Engine`] handle, job bookkeeping, the fanout queue, the map of hosts
+//! (their queued work, their parked sessions), the pool of worker threads and the keeper of
+//! parked sessions.
 
 mod fanout;
+mod keeper;
+mod pool;
 mod records;
 mod shells;
 mod workers;
@@ -13,9 +16,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub(crate) use self::fanout::Fanout;
+use self::keeper::Keeper;
+use self::pool::Pool;
 pub(crate) use self::records::{HostEnd, HostFacts};
-pub(crate) use self::workers::Idle;
-use self::workers::WorkerHandle;
+use self::workers::HostSlot;
 use super::{
     EngineConfig, ErrorClass, Event, EventReceiver, EventSender, JobId, JobSpec, LogLevel,
     DEFAULT_FANOUT,
@@ -155,7 +159,10 @@ pub(crate) struct Shared {
     pub jumps: crate::ssh::jump::JumpPool,
     pub accepted: AcceptedKeys,
     pub home: Option<PathBuf>,
-    workers: Mutex<HashMap<String, WorkerHandle>>,
+    /// Hosts with work or a parked session, by everything their connection uses.
+    hosts: Mutex<HashMap<String, HostSlot>>,
+    pool: Pool,
+    keeper: Mutex<Option<Keeper>>,
     jobs: Mutex<HashMap<JobId, Arc<JobState>>>,
     next_job: AtomicU64,
     shutting_down: AtomicBool,
@@ -225,7 +232,9 @@ impl Engine {
             jumps: crate::ssh::jump::JumpPool::new(idle_timeout),
             accepted: AcceptedKeys::default(),
             home: crate::paths::passwd_home(),
-            workers: Mutex::new(HashMap::new()),
+            hosts: Mutex::new(HashMap::new()),
+            pool: Pool::new(),
+            keeper: Mutex::new(None),
             jobs: Mutex::new(HashMap::new()),
             next_job: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
@@ -234,6 +243,15 @@ impl Engine {
         });
         if let Some(msg) = open_error {
             shared.log(LogLevel::Warn, msg);
+        }
+        match Keeper::start(&shared) {
+            Ok(k) => *lock(&shared.keeper) = Some(k),
+            Err(e) => shared.log(
+                LogLevel::Warn,
+                format!(
+                    "cannot start the session keeper ({e}): idle sessions stay open until exit"
+                ),
+            ),
         }
         (
             Engine {
@@ -338,7 +356,13 @@ impl Engine {
 fn shutdown(shared: &Arc<Shared>) {
     shared.shutting_down.store(true, Ordering::Relaxed);
     cancel_all(shared);
-    shared.stop_workers();
+    if let Some(k) = lock(&shared.keeper).take() {
+        k.stop();
+    }
+    shared
+        .pool
+        .stop(shared.counters.workers.load(Ordering::Relaxed));
+    shared.close_hosts();
     // Jump sessions last: the workers' sessions ran through them.
     shared.jumps.shutdown();
 }

@@ -1,30 +1,36 @@
-//! The map of per-host worker threads: one per host (keyed by everything its connection uses),
-//! started on first use, kept between jobs with its session, retired once it has none. Hosts
-//! reach their workers through the job's fanout queue, never more than `fanout` at once.
+//! The map of hosts with work or a held session, keyed by everything a connection uses. A
+//! host with work is run by one pool thread (see `pool.rs`) through its queue, in order; a
+//! host whose queue ran dry parks its session here, where the keeper (`keeper.rs`) keeps it
+//! alive and closes it after the idle timeout. Hosts reach the map through the job's fanout
+//! queue, never more than `fanout` at once.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
-
 use super::{HostEnd, HostFacts, JobState, Shared};
-use crate::engine::worker::{self, WorkItem};
+use crate::engine::worker::{Assignment, Held};
 use crate::engine::{ErrorClass, Target};
 use crate::util::lock;
 
-/// A worker with no session and nothing queued, offering its thread to the next host.
-pub(crate) struct Idle<'a> {
-    /// The worker's key, rewritten when its thread takes another host.
-    pub key: &'a mut String,
-    pub rx: &'a Receiver<WorkItem>,
+/// One host of the map: its queued work and where its session is.
+pub(super) struct HostSlot {
+    pub queue: VecDeque<(Arc<JobState>, usize)>,
+    pub state: SlotState,
 }
 
-pub(super) struct WorkerHandle {
-    tx: Sender<WorkItem>,
-    join: Option<JoinHandle<()>>,
+pub(super) enum SlotState {
+    /// A pool thread runs the host's work (and owns its session, if any).
+    Running,
+    /// No work: the session waits here for the next job.
+    Parked(Held),
+    /// The keeper has the session out for a keepalive; it hands queued work on after.
+    Keeper,
 }
+
+/// Where a freed thread can take the next host instead of a new thread being started.
+pub(crate) type Handoff<'a> = Option<&'a mut Option<Assignment>>;
 
 /// The key that identifies one host's worker: the name plus everything the connection uses.
 fn worker_key(t: &Target) -> String {
@@ -46,31 +52,44 @@ fn worker_key(t: &Target) -> String {
 }
 
 impl Shared {
-    /// Called by an idle worker without a session: removes it from the map unless work
-    /// arrived meanwhile. Returns true when the worker may exit.
-    pub fn retire_worker(&self, key: &str, rx: &Receiver<WorkItem>) -> bool {
-        let mut workers = lock(&self.workers);
-        if !rx.is_empty() || self.shutting_down.load(Ordering::Relaxed) {
-            return false;
-        }
-        workers.remove(key);
-        true
-    }
-
     /// Starts `job`: hands its first `fanout` hosts to their workers; the rest wait in the
     /// job's queue (a cursor, O(1) however many hosts) until a slot frees.
     pub(super) fn enqueue(self: &Arc<Self>, job: &Arc<JobState>) {
         self.admit_more(job, None);
     }
 
-    /// A worker finished a host of `job`: its slot goes to the next queued host. A worker with
-    /// no session and no other work passes itself as `idle`, and its thread takes that host
-    /// when the host has no worker yet (no thread started, none left waiting).
-    pub(crate) fn host_slot_done(self: &Arc<Self>, job: &Arc<JobState>, idle: Option<Idle<'_>>) {
+    /// A host of `job` finished: its slot goes to the next queued host. A thread that is free
+    /// now passes `handoff`, and takes the first host that needs a thread.
+    pub(crate) fn host_slot_done(self: &Arc<Self>, job: &Arc<JobState>, handoff: Handoff<'_>) {
         if job.fanout.release() && !self.batch_done(job) {
             return;
         }
-        self.admit_more(job, idle);
+        self.admit_more(job, handoff);
+    }
+
+    /// The next work of host `key` for the thread running it; `None` when its queue is empty,
+    /// and then its session (if any) is parked and the thread is free.
+    pub(crate) fn next_item(
+        &self,
+        key: &str,
+        held: &mut Option<Held>,
+    ) -> Option<(Arc<JobState>, usize)> {
+        let mut hosts = lock(&self.hosts);
+        let slot = hosts.get_mut(key)?;
+        if let Some(item) = slot.queue.pop_front() {
+            return Some(item);
+        }
+        match held.take() {
+            Some(h) if !self.shutting_down.load(Ordering::Relaxed) => {
+                slot.state = SlotState::Parked(h);
+            }
+            closing => {
+                hosts.remove(key);
+                drop(hosts);
+                drop(closing);
+            }
+        }
+        None
     }
 
     /// A batch of a rolling run ended. Holds every later batch back when more hosts than
@@ -153,13 +172,13 @@ impl Shared {
     }
 
     /// Hands queued hosts of `job` to workers while it has free slots.
-    fn admit_more(self: &Arc<Self>, job: &Arc<JobState>, mut idle: Option<Idle<'_>>) {
+    fn admit_more(self: &Arc<Self>, job: &Arc<JobState>, mut handoff: Handoff<'_>) {
         if job.cancel.load(Ordering::Relaxed) {
             self.cancel_job(job);
             return;
         }
         while let Some(idx) = job.fanout.admit() {
-            if let Err(e) = self.dispatch(job, idx, &mut idle) {
+            if let Err(e) = self.dispatch(job, idx, &mut handoff) {
                 self.host_done(
                     job,
                     &job.spec.targets[idx].name,
@@ -175,58 +194,72 @@ impl Shared {
         }
     }
 
-    /// Gives target `idx` of `job` to its host's worker: the existing one (queued behind its
-    /// current work), else the idle worker's thread under the new key, else a new thread.
+    /// Gives target `idx` of `job` to its host: queued behind the host's current work, or
+    /// handed (with its parked session) to a free thread.
     fn dispatch(
         self: &Arc<Self>,
         job: &Arc<JobState>,
         idx: usize,
-        idle: &mut Option<Idle<'_>>,
+        handoff: &mut Handoff<'_>,
     ) -> std::io::Result<()> {
         let key = worker_key(&job.spec.targets[idx]);
-        let item = WorkItem::Run(job.clone(), idx);
-        let mut workers = lock(&self.workers);
-        let item = match workers.get(&key) {
-            Some(h) => match h.tx.send(item) {
-                Ok(()) => return Ok(()),
-                Err(e) => e.into_inner(),
-            },
-            None => item,
-        };
-        if let Some(me) = idle.take() {
-            if me.rx.is_empty() && !self.shutting_down.load(Ordering::Relaxed) {
-                if let Some(h) = workers.remove(me.key.as_str()) {
-                    // The worker's own channel: it reads this item next.
-                    let _ = h.tx.send(item);
-                    workers.insert(key.clone(), h);
-                    *me.key = key;
+        let mut hosts = lock(&self.hosts);
+        let held = if let Some(slot) = hosts.get_mut(&key) {
+            slot.queue.push_back((job.clone(), idx));
+            match std::mem::replace(&mut slot.state, SlotState::Running) {
+                SlotState::Parked(h) => Some(h),
+                busy => {
+                    slot.state = busy;
                     return Ok(());
                 }
             }
+        } else {
+            hosts.insert(
+                key.clone(),
+                HostSlot {
+                    queue: VecDeque::from([(job.clone(), idx)]),
+                    state: SlotState::Running,
+                },
+            );
+            None
+        };
+        drop(hosts);
+        let had_session = held.is_some();
+        if let Err((e, a)) = self.assign(Assignment { key, held }, handoff) {
+            // No thread for it: the host goes back as it was, without this item.
+            let mut hosts = lock(&self.hosts);
+            let closing = match a.held {
+                Some(h) if had_session => {
+                    if let Some(slot) = hosts.get_mut(&a.key) {
+                        slot.queue.pop_back();
+                        slot.state = SlotState::Parked(h);
+                    }
+                    None
+                }
+                other => {
+                    hosts.remove(&a.key);
+                    other
+                }
+            };
+            drop(hosts);
+            drop(closing);
+            return Err(e);
         }
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let _ = tx.send(item);
-        let join = worker::spawn(self.clone(), key.clone(), rx)?;
-        workers.insert(
-            key,
-            WorkerHandle {
-                tx,
-                join: Some(join),
-            },
-        );
         Ok(())
     }
 
-    /// Tells every worker to stop (closing its session) and joins them.
-    pub(super) fn stop_workers(&self) {
-        let handles: Vec<WorkerHandle> = lock(&self.workers).drain().map(|(_, h)| h).collect();
-        for h in &handles {
-            let _ = h.tx.send(WorkItem::Shutdown);
-        }
-        for mut h in handles {
-            if let Some(j) = h.join.take() {
-                let _ = j.join();
+    /// Runs `a` on a thread: the caller's own (`handoff`), an idle pool thread, or a new one.
+    fn assign(
+        self: &Arc<Self>,
+        a: Assignment,
+        handoff: &mut Handoff<'_>,
+    ) -> Result<(), (std::io::Error, Assignment)> {
+        if let Some(slot) = handoff.take() {
+            if slot.is_none() {
+                *slot = Some(a);
+                return Ok(());
             }
         }
+        self.pool.run(self, a)
     }
 }

@@ -1,6 +1,8 @@
-//! One worker thread per host: it owns that host's libssh2 session, takes the hosts the job's
-//! fanout queue hands it in order, keeps the session for the next job (keepalives while idle,
-//! closed after the idle timeout), and replaces a dead session transparently.
+//! The engine's pool of worker threads. A thread is handed a host (its key, its queued work
+//! and its parked session, if any), runs that host's work in order on the session, and parks
+//! the session again when the host has nothing queued (the scheduler's keeper sends its
+//! keepalives and closes it after the idle timeout). A held session costs no thread:
+//! only hosts with work do. Each session belongs to one thread at a time.
 
 mod exec;
 mod session;
@@ -8,52 +10,89 @@ mod shell;
 mod transfer;
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
-
-use self::session::Held;
-use super::scheduler::{HostEnd, HostFacts, Idle, JobState, Shared};
+pub(crate) use self::session::{Due, Held};
+use super::scheduler::{HostEnd, HostFacts, JobState, Shared};
 use super::{Event, JobKind};
+use crate::util::lock;
 
 /// Stack of a worker thread: libssh2 and OpenSSL need little; most of it is never touched.
 const WORKER_STACK: usize = 512 * 1024;
 
-pub(crate) enum WorkItem {
-    /// Run target `usize` of the job.
-    Run(Arc<JobState>, usize),
-    Shutdown,
+/// A host handed to a pool thread: its key in the scheduler's host map (its queue of work is
+/// there) and its parked session, if it has one.
+pub(crate) struct Assignment {
+    pub key: String,
+    pub held: Option<Held>,
 }
 
+/// Starts a pool thread that runs `first`, then waits for more hosts.
+/// `first` is taken by the thread; it is still there when the thread could not start.
 pub(crate) fn spawn(
     shared: Arc<Shared>,
-    key: String,
-    rx: Receiver<WorkItem>,
+    first: Arc<Mutex<Option<Assignment>>>,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
+    shared.counters.workers.fetch_add(1, Ordering::Relaxed);
+    let counters = shared.clone();
+    let spawned = std::thread::Builder::new()
         .name("fleetdeck-host".into())
         .stack_size(WORKER_STACK)
         .spawn(move || {
-            shared.counters.workers.fetch_add(1, Ordering::Relaxed);
-            let mut w = Worker {
-                shared: shared.clone(),
-                key,
-                rx,
-                held: None,
-                slot_released: false,
-            };
-            w.main_loop();
-            drop(w);
+            let mut next = lock(&first).take();
+            loop {
+                let a = match next.take() {
+                    Some(a) => a,
+                    None => match shared.pool_wait() {
+                        Some(a) => a,
+                        None => break,
+                    },
+                };
+                next = run_host(&shared, a);
+            }
             shared.counters.workers.fetch_sub(1, Ordering::Relaxed);
-        })
+        });
+    if spawned.is_err() {
+        counters.counters.workers.fetch_sub(1, Ordering::Relaxed);
+    }
+    spawned
+}
+
+/// Runs the queued work of one host in order on its session, then parks the session. Returns
+/// the host this thread was handed when the last item freed a fanout slot (instead of a new
+/// thread for it).
+fn run_host(shared: &Arc<Shared>, a: Assignment) -> Option<Assignment> {
+    let mut w = Worker {
+        shared: shared.clone(),
+        held: a.held,
+        slot_released: false,
+    };
+    let mut item = shared.next_item(&a.key, &mut w.held)?;
+    loop {
+        let (job, idx) = item;
+        w.slot_released = false;
+        w.run_guarded(&job, idx);
+        // A shell gave its slot back once open: it is not given back twice.
+        let released = w.slot_released;
+        let Some(next) = shared.next_item(&a.key, &mut w.held) else {
+            if released {
+                return None;
+            }
+            let mut handed = None;
+            shared.host_slot_done(&job, Some(&mut handed));
+            return handed;
+        };
+        if !released {
+            shared.host_slot_done(&job, None);
+        }
+        item = next;
+    }
 }
 
 struct Worker {
     shared: Arc<Shared>,
-    key: String,
-    rx: Receiver<WorkItem>,
     held: Option<Held>,
     /// The current host gave its fanout slot back early (a shell, once open, holds none).
     slot_released: bool,
@@ -73,62 +112,9 @@ impl Worker {
         });
     }
 
-    fn main_loop(&mut self) {
-        let idle = self
-            .shared
-            .config
-            .idle_timeout
-            .max(Duration::from_millis(10));
-        let keepalive = self.shared.config.keepalive.max(Duration::from_secs(1));
-        let mut idle_since = Instant::now();
-        loop {
-            let wait = match &self.held {
-                Some(h) => {
-                    let to_idle = idle.saturating_sub(h.last_used.elapsed());
-                    let to_ka = keepalive.saturating_sub(h.last_keepalive.elapsed());
-                    to_idle.min(to_ka).max(Duration::from_millis(5))
-                }
-                None => idle
-                    .saturating_sub(idle_since.elapsed())
-                    .max(Duration::from_millis(5)),
-            };
-            match self.rx.recv_timeout(wait) {
-                Ok(WorkItem::Run(job, idx)) => {
-                    idle_since = Instant::now();
-                    if self.run_guarded(&job, idx) {
-                        break;
-                    }
-                }
-                Ok(WorkItem::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => {
-                    if let Some(h) = &mut self.held {
-                        if h.last_used.elapsed() >= idle {
-                            self.held = None;
-                        } else if h.last_keepalive.elapsed() >= keepalive {
-                            h.last_keepalive = Instant::now();
-                            let sess = &h.conn.sess;
-                            sess.set_blocking(true);
-                            let ok = sess.keepalive_send().is_ok();
-                            sess.set_blocking(false);
-                            if !ok {
-                                self.held = None;
-                            }
-                        }
-                    } else if idle_since.elapsed() >= idle
-                        && self.shared.retire_worker(&self.key, &self.rx)
-                    {
-                        break;
-                    }
-                }
-            }
-        }
-        self.held = None;
-    }
-
-    /// Runs one host of `job` (a panic fails the host), then hands its fanout slot on.
-    /// Returns true when this worker retired (no session, nothing queued).
-    fn run_guarded(&mut self, job: &Arc<JobState>, idx: usize) -> bool {
-        self.slot_released = false;
+    /// Runs one host of `job`; a panic fails the host (its fanout slot is handed on by the
+    /// caller).
+    fn run_guarded(&mut self, job: &Arc<JobState>, idx: usize) {
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.run_item(job, idx);
         }));
@@ -153,16 +139,6 @@ impl Worker {
                 HostFacts::default(),
             );
         }
-        let shared = self.shared.clone();
-        if !self.slot_released {
-            let idle = self.held.is_none().then_some(Idle {
-                key: &mut self.key,
-                rx: &self.rx,
-            });
-            shared.host_slot_done(job, idle);
-        }
-        // A thread without a session is worth nothing between jobs.
-        self.held.is_none() && shared.retire_worker(&self.key, &self.rx)
     }
 
     fn run_item(&mut self, job: &Arc<JobState>, idx: usize) {

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Worker;
 use crate::engine::scheduler::{JobState, Shared};
@@ -14,7 +14,7 @@ use crate::ssh::jump::connect_via;
 use crate::ssh::{SshError, Waiter};
 
 /// An authenticated session kept between jobs.
-pub(super) struct Held {
+pub(crate) struct Held {
     pub(super) conn: Connection,
     pub(super) last_used: Instant,
     pub(super) last_keepalive: Instant,
@@ -31,6 +31,37 @@ impl Drop for Held {
         sess.set_timeout(1000);
         sess.set_blocking(true);
         let _ = sess.disconnect(None, "fleetdeck closing the session", None);
+    }
+}
+
+/// What the keeper should do with a parked session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Due {
+    Nothing,
+    Keepalive,
+    Close,
+}
+
+impl Held {
+    /// Whether the session, unused for a while, is due a keepalive or past `idle`.
+    pub(crate) fn due(&self, idle: Duration, keepalive: Duration) -> Due {
+        if self.last_used.elapsed() >= idle {
+            Due::Close
+        } else if self.last_keepalive.elapsed() >= keepalive {
+            Due::Keepalive
+        } else {
+            Due::Nothing
+        }
+    }
+
+    /// Sends a keepalive; false when the session is dead (then drop it).
+    pub(crate) fn keepalive(&mut self) -> bool {
+        self.last_keepalive = Instant::now();
+        let sess = &self.conn.sess;
+        sess.set_blocking(true);
+        let ok = sess.keepalive_send().is_ok();
+        sess.set_blocking(false);
+        ok
     }
 }
 
