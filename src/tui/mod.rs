@@ -73,13 +73,8 @@ pub struct ConsoleArgs {
 /// Opens the console on an inventory. Exit status 2 for bad input (inventory, config, flags).
 #[allow(clippy::needless_pass_by_value)] // the signature `cli` calls
 pub fn run_console(inventory: Option<PathBuf>, args: ConsoleArgs) -> ExitCode {
-    run_console_with(inventory, &args, None)
-}
-
-/// `fleetdeck shell PATTERN`: the console, started in broadcast shells on the hosts `pattern`
-/// selects (exit 2 when it is bad or selects none).
-pub fn run_shell(inventory: Option<PathBuf>, args: &ConsoleArgs, pattern: &str) -> ExitCode {
-    run_console_with(inventory, args, Some(pattern))
+    // `fleetdeck shell PATTERN` (`start_shell`): broadcast shells on those hosts at start.
+    run_console_with(inventory, &args, args.start_shell.as_deref())
 }
 
 fn run_console_with(
