@@ -141,3 +141,33 @@ fn fifty_hosts_running_top_answer_a_key_on_screen() {
     );
     tmux.keys(&["q"]);
 }
+
+/// `fleetdeck shell PATTERN` starts the console in broadcast input on those hosts.
+#[test]
+fn fleetdeck_shell_pattern_starts_in_broadcast_input() {
+    let lab = common::lab(3);
+    let tmux = Tmux::with_size("shellcmd", 200, 50);
+    let group = lab.hosts()[0].groups[0].clone();
+    let n = lab
+        .hosts()
+        .iter()
+        .filter(|h| h.groups.contains(&group))
+        .count();
+    let inv = lab.inventory_path().display().to_string();
+    let cmd = console_command(&lab, lab.tmp()).replacen(
+        &format!("-i {inv};"),
+        &format!("-i {inv} shell {group};"),
+        1,
+    );
+    tmux.start(&cmd);
+    tmux.wait_for(
+        "shells on the pattern's hosts",
+        Duration::from_secs(20),
+        |s| s.matches("running · broadcast").count() == n,
+    );
+    tmux.text("echo SHELL-$((40+2))");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the output in every pane", Duration::from_secs(10), |s| {
+        s.matches("SHELL-42").count() == n
+    });
+}
