@@ -82,7 +82,6 @@ pub fn open(app: &mut App, hosts: Vec<HostId>) -> Vec<Effect> {
         .iter()
         .map(|&h| (h, app.hosts[h].name.clone()))
         .collect();
-    let n = hosts.len();
     app.begin_job(SHELL_COMMAND.to_string(), hosts);
     app.view = View::Panes;
     app.failed_only = false;
@@ -97,7 +96,8 @@ pub fn open(app: &mut App, hosts: Vec<HostId>) -> Vec<Effect> {
             rows,
         }),
         targets,
-        fanout: app.settings.fanout.max(n),
+        // The engine frees a shell's fanout slot once it is open: fanout bounds connecting.
+        fanout: app.settings.fanout,
         pattern,
     };
     vec![Effect::Submit(spec)]
