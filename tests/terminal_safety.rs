@@ -240,6 +240,48 @@ fn every_screen_with_hostile_strings_writes_only_text_sgr_and_moves() {
     }
 }
 
+/// Hostile PTY bytes a broadcast shell may write: OSC 52, a title, mouse-mode and bracketed
+/// paste requests, DCS, an 8-bit CSI, bidi overrides in cells, the alternate screen, a bell.
+const EVIL_PTY: &[u8] = b"\x1b]52;c;cHduZWQ=\x07\x1b]0;pwned\x1b\\\x1b[?1000h\x1b[?1006h\x1b[?2004h\x1bP1$qm\x1b\\\xc2\x9b31m\x1b[3;3H\xe2\x80\xaeevil\x07\x1b[?1049h\x1b[1;1H\x1b[41mred\x1b[0m \xe2\x81\xa6x\x1b[10;1Hwide \xe5\xad\x97 ok\x1b[?25l";
+
+#[test]
+fn a_broadcast_screen_fed_hostile_pty_bytes_writes_only_text_sgr_and_moves() {
+    for (w, h) in [(120, 40), (80, 24)] {
+        let mut app = hostile_app(w, h);
+        key(&mut app, KeyCode::Char('a'));
+        let effects = key(&mut app, KeyCode::Char('B'));
+        assert!(effects
+            .iter()
+            .any(|e| matches!(e, fleetdeck::tui::action::Effect::Submit(_))));
+        update(&mut app, Action::JobSubmitted(1));
+        for host in ["web\u{202e}01", "web02", "db1"] {
+            ev(
+                &mut app,
+                Event::Running {
+                    job: 1,
+                    host: name(host),
+                },
+            );
+            ev(
+                &mut app,
+                Event::Output {
+                    job: 1,
+                    host: name(host),
+                    stream: Stream::Stdout,
+                    data: EVIL_PTY.to_vec(),
+                },
+            );
+        }
+        check("broadcast shells", &app);
+        tui_support::ctrl(&mut app, ']');
+        key(&mut app, KeyCode::Char('z'));
+        check("a zoomed shell", &app);
+        let text = String::from_utf8_lossy(&crossterm_bytes(&app)).into_owned();
+        assert!(!text.contains("pwned") && !text.contains("cHduZWQ"));
+        assert!(text.contains("red"), "the shell's cells are drawn");
+    }
+}
+
 #[test]
 fn every_dialog_with_hostile_strings_writes_only_text_sgr_and_moves() {
     let mut app = hostile_app(120, 40);

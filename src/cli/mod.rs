@@ -11,6 +11,7 @@ pub mod job;
 pub mod lab;
 pub mod log;
 pub mod run;
+pub mod shell;
 pub mod transfer;
 
 pub use crate::contract::EXIT_USAGE;
@@ -55,6 +56,9 @@ pub enum Command {
     Pull(transfer::PullArgs),
     /// Print the operation log.
     Log(log::LogArgs),
+    /// Open the console with an interactive shell on every host a pattern selects, typed
+    /// input broadcast to all of them.
+    Shell(shell::ShellArgs),
 }
 
 /// Parses arguments and runs the chosen face.
@@ -78,5 +82,6 @@ pub fn main() -> ExitCode {
         Some(Command::Push(args)) => transfer::push(inventory, args),
         Some(Command::Pull(args)) => transfer::pull(inventory, args),
         Some(Command::Log(args)) => log::run(args),
+        Some(Command::Shell(args)) => shell::run(inventory, args),
     }
 }

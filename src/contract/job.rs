@@ -25,6 +25,17 @@ pub struct ExecSpec {
     pub rolling: Option<Rolling>,
 }
 
+/// An interactive login shell with a pty on every target (the console's broadcast, `B`, and
+/// `fleetdeck shell`). The pty's terminal type and size; the size changes later through
+/// `Engine::shell_resize`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShellSpec {
+    /// `TERM` for the remote side (e.g. `xterm-256color`).
+    pub term: String,
+    pub cols: u16,
+    pub rows: u16,
+}
+
 /// A number of hosts, or a percentage of the job's hosts (`10`, `25%`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Amount {

@@ -10,8 +10,8 @@ mod prompt;
 mod transfer;
 
 pub use job::{
-    Amount, ErrorClass, ExecSpec, ExitStatus, JobId, LogLevel, Rolling, Stream, EXIT_INTERRUPTED,
-    EXIT_TERMINATED, EXIT_USAGE,
+    Amount, ErrorClass, ExecSpec, ExitStatus, JobId, LogLevel, Rolling, ShellSpec, Stream,
+    EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE,
 };
 pub use prompt::{
     HostKeyAnswer, HostKeyPolicy, HostKeyQuestion, NoPrompter, Prompter, Secret, SecretKind,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 pub use crate::contract::{
     DownloadSpec, ErrorClass, ExecSpec, ExitStatus, HostKeyAnswer, HostKeyPolicy, HostKeyQuestion,
-    JobId, LogLevel, NoPrompter, Prompter, Secret, SecretKind, Stream, UploadSpec,
+    JobId, LogLevel, NoPrompter, Prompter, Secret, SecretKind, ShellSpec, Stream, UploadSpec,
 };
 use crate::inventory::ConnSettings;
 pub use crate::ssh::Hop;
@@ -42,6 +42,11 @@ pub enum JobKind {
     Exec(ExecSpec),
     Upload(UploadSpec),
     Download(DownloadSpec),
+    /// An interactive login shell with a pty on every host, over the kept sessions. Typed
+    /// input goes in through `Engine::shell_input`; the pty's output arrives as `Stdout`
+    /// output events; each host finishes when its shell exits. Fanout bounds how many hosts
+    /// connect at once, not how many shells stay open.
+    Shell(ShellSpec),
 }
 
 /// A job: what to do, where, and how wide.
@@ -166,9 +171,11 @@ impl std::fmt::Debug for EngineConfig {
 mod flow;
 pub mod runfolder;
 pub mod scheduler;
+mod shell_input;
 mod sudo;
 pub mod target;
 mod worker;
 
 pub use scheduler::{Engine, EngineStats};
+pub use shell_input::SHELL_INPUT_QUEUE_BYTES;
 pub use target::resolve_targets;

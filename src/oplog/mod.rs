@@ -64,7 +64,7 @@ pub struct JobStart {
     pub job: u64,
     /// Unique across processes: `<YYYYmmddTHHMMSS>-<pid>-<job>`; also groups this job's records.
     pub run: String,
-    /// `exec`, `upload` or `download`.
+    /// `exec`, `upload`, `download` or `shell`.
     pub kind: String,
     /// The command (exec jobs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -121,6 +121,9 @@ pub struct HostResult {
     /// Transfer jobs: what was moved on this host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<TransferResult>,
+    /// Shell sessions: when the host's session started (`time` is its end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<DateTime<FixedOffset>>,
 }
 
 // serde's `skip_serializing_if` passes a reference.
@@ -310,6 +313,7 @@ mod tests {
                 message: "no".into(),
             }),
             transfer: None,
+            started: None,
         });
         log.append(&start).expect("append");
         log.append(&host).expect("append");

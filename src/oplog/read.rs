@@ -170,6 +170,7 @@ mod tests {
                 message: "m".into(),
             }),
             transfer: None,
+            started: None,
         })
     }
 

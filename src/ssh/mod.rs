@@ -11,6 +11,7 @@ pub mod exec;
 pub mod jump;
 pub mod knownhosts;
 pub mod signer;
+pub mod shell;
 pub mod transfer;
 
 use std::cell::Cell;

@@ -127,6 +127,10 @@ pub enum Cmd {
     HostDetails,
     /// `J`: the job history (past jobs from the operation log).
     JobHistory,
+    /// `B`: broadcast shells on the selected hosts, or back to broadcast input.
+    Broadcast,
+    /// `x` on a shell pane: exclude it from broadcast input / include it again.
+    ToggleInclude,
     /// Text editing (command line, filter, dialogs).
     Insert(char),
     Backspace,
@@ -169,6 +173,19 @@ pub enum Effect {
     LoadOutput {
         run_dir: std::path::PathBuf,
         host: String,
+    },
+    /// Bytes for a broadcast shell's PTY (`Engine::shell_input`).
+    ShellInput {
+        job: JobId,
+        host: std::sync::Arc<str>,
+        data: Vec<u8>,
+    },
+    /// A shell pane's new size (`Engine::shell_resize`: the PTY's window change).
+    ShellResize {
+        job: JobId,
+        host: std::sync::Arc<str>,
+        cols: u16,
+        rows: u16,
     },
     Quit,
 }

@@ -120,6 +120,11 @@ pub struct App {
     pub should_quit: bool,
     /// The operation log the job history (`J`) reads; `None` in tests that give none.
     pub oplog_path: Option<std::path::PathBuf>,
+    /// `B`: the broadcast shells of the current job (`None` for other jobs).
+    pub shell: Option<super::shell::Shells>,
+    /// `fleetdeck shell PATTERN`: the runtime opens broadcast shells on the selected hosts
+    /// once it knows the terminal's size.
+    pub start_broadcast: bool,
 }
 
 impl App {
@@ -189,6 +194,8 @@ impl App {
             clock: Clock::real(),
             should_quit: false,
             oplog_path: None,
+            shell: None,
+            start_broadcast: false,
         }
     }
 
@@ -220,6 +227,7 @@ impl App {
         self.pane_cursor = 0;
         self.zoom = None;
         self.search = search::Search::default();
+        self.shell = None;
         self.gathered.clear();
         self.gathered_dirty = true;
     }

@@ -112,6 +112,29 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ),
         ],
     ),
+    (
+        "Broadcast shells",
+        &[
+            (
+                "B",
+                "open a shell on every selected host; keys go to every included host",
+            ),
+            (
+                "Ctrl-]",
+                "leave broadcast input: console keys again, the shells stay open",
+            ),
+            (
+                "x",
+                "exclude the chosen pane from broadcast input / include it",
+            ),
+            ("z / Enter", "zoom one host; B then types to it alone"),
+            (
+                "↑ ↓ PgUp PgDn",
+                "scroll the chosen shell's scrollback (End: live)",
+            ),
+            ("q", "quit (asks first; yes hangs up every shell)"),
+        ],
+    ),
 ];
 
 /// The key hint bar: the keys that work where the focus is now (a subset of [`HELP`]), most
@@ -121,6 +144,9 @@ pub fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
     if let Some(d) = &app.dialog {
         h.extend(dialog_hints(d));
         return h;
+    }
+    if let Some(shell) = broadcast_hints(app) {
+        return shell;
     }
     if app.job_running() {
         h.push(("Ctrl-C", "cancel job"));
@@ -143,19 +169,7 @@ pub fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
             ("Tab", "focus"),
             ("F5", "transfer"),
         ]),
-        Focus::Tree => h.extend([
-            ("Space", "select"),
-            (":", "command"),
-            ("?", "help"),
-            ("→/←", "expand/collapse"),
-            ("a", "all"),
-            ("s", "pattern"),
-            ("/", "filter"),
-            ("i", "details"),
-            ("F5", "transfer"),
-            ("Tab", "focus"),
-            ("q", "quit"),
-        ]),
+        Focus::Tree => h.extend(TREE_HINTS),
         Focus::Output if app.search.active() => h.extend([
             ("n/N", "next/previous hit"),
             ("m", "matching only"),
@@ -165,6 +179,7 @@ pub fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
             ("Tab", "focus"),
             ("?", "help"),
         ]),
+        Focus::Output if app.shell.is_some() => h.extend(SHELL_HINTS),
         Focus::Output => h.extend([
             ("←→", "pane"),
             ("?", "help"),
@@ -191,6 +206,50 @@ pub fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
         ]),
     }
     h
+}
+
+/// The tree's hints.
+const TREE_HINTS: [(&str, &str); 12] = [
+    ("Space", "select"),
+    (":", "command"),
+    ("?", "help"),
+    ("→/←", "expand/collapse"),
+    ("a", "all"),
+    ("s", "pattern"),
+    ("/", "filter"),
+    ("i", "details"),
+    ("B", "shells"),
+    ("F5", "transfer"),
+    ("Tab", "focus"),
+    ("q", "quit"),
+];
+
+/// The output area's hints while broadcast shells are shown (console keys).
+const SHELL_HINTS: [(&str, &str); 8] = [
+    ("B", "broadcast input"),
+    ("←→", "pane"),
+    ("x", "exclude/include"),
+    ("z", "zoom: type to one"),
+    ("↑↓ PgUp/PgDn", "scrollback"),
+    ("?", "help"),
+    ("Tab", "focus"),
+    ("q", "quit"),
+];
+
+/// In broadcast input every key goes to the hosts: the hint says where, and the way out.
+fn broadcast_hints(app: &App) -> Option<Vec<(&'static str, &'static str)>> {
+    let s = app
+        .shell
+        .as_ref()
+        .filter(|s| s.input && app.dialog.is_none())?;
+    let to = if app.zoom.is_some() {
+        "keys go to the zoomed host alone"
+    } else if s.included() == s.hosts.len() {
+        "keys go to every host"
+    } else {
+        "keys go to the included hosts"
+    };
+    Some(vec![("Ctrl-]", "console keys"), ("broadcast", to)])
 }
 
 fn dialog_hints(d: &Dialog) -> &'static [(&'static str, &'static str)] {
@@ -268,7 +327,7 @@ pub fn translate(app: &App, key: KeyEvent) -> Option<Cmd> {
         return cmdline_key(key, ctrl);
     }
     if app.focus == Focus::Output {
-        if let Some(cmd) = output_key(key, app.search.active()) {
+        if let Some(cmd) = output_key(key, app.search.active(), app.shell.is_some()) {
             return Some(cmd);
         }
     }
@@ -333,14 +392,16 @@ fn global_key(key: KeyEvent) -> Option<Cmd> {
         KeyCode::Char('S') => Some(Cmd::ToggleSudo),
         KeyCode::Char('i') => Some(Cmd::HostDetails),
         KeyCode::Char('J') => Some(Cmd::JobHistory),
+        KeyCode::Char('B') => Some(Cmd::Broadcast),
         KeyCode::Esc => Some(Cmd::Escape),
         _ => None,
     }
 }
 
 /// Keys of the focused output area that differ from elsewhere: `/` searches the panes.
-fn output_key(key: KeyEvent, searching: bool) -> Option<Cmd> {
+fn output_key(key: KeyEvent, searching: bool, shells: bool) -> Option<Cmd> {
     match key.code {
+        KeyCode::Char('x') if shells => Some(Cmd::ToggleInclude),
         KeyCode::Char('/') => Some(Cmd::StartSearch),
         KeyCode::Char('n') if searching => Some(Cmd::SearchNext),
         KeyCode::Char('N') if searching => Some(Cmd::SearchPrev),

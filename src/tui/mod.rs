@@ -17,6 +17,7 @@ pub mod layout;
 pub mod pane;
 pub mod run_options;
 pub mod runtime;
+pub mod shell;
 pub mod term;
 pub mod theme;
 pub mod transfer;
@@ -62,25 +63,47 @@ pub struct ConsoleArgs {
     /// Console: ask before running a command on more than N hosts.
     #[arg(long, value_name = "N")]
     pub confirm_above: Option<usize>,
+
+    /// `fleetdeck shell PATTERN`: select the hosts of this pattern at start and open
+    /// broadcast shells on them (as `B` does); `None` for the plain console.
+    #[arg(skip)]
+    pub start_shell: Option<String>,
 }
 
 /// Opens the console on an inventory. Exit status 2 for bad input (inventory, config, flags).
 #[allow(clippy::needless_pass_by_value)] // the signature `cli` calls
 pub fn run_console(inventory: Option<PathBuf>, args: ConsoleArgs) -> ExitCode {
+    // `fleetdeck shell PATTERN` (`start_shell`): broadcast shells on those hosts at start.
+    run_console_with(inventory, &args, args.start_shell.as_deref())
+}
+
+fn run_console_with(
+    inventory: Option<PathBuf>,
+    args: &ConsoleArgs,
+    shell: Option<&str>,
+) -> ExitCode {
     let path = face::inventory_path(inventory);
     let inv = match face::load_inventory(&path) {
         Ok(inv) => inv,
+        Err(code) => return code,
+    };
+    let shell_hosts = match shell.map(|p| shell_targets(&inv, p)).transpose() {
+        Ok(h) => h,
         Err(code) => return code,
     };
     let (cfg, mut settings) = match load_config() {
         Ok(c) => c,
         Err(code) => return code,
     };
-    if let Err(code) = apply_flags(&mut settings, &args, &inv) {
+    if let Err(code) = apply_flags(&mut settings, args, &inv) {
         return code;
     }
     let theme_spec = args.theme.clone().or_else(|| cfg.theme.clone());
-    let app = build_app(inv, settings.clone(), theme_spec.as_deref(), &path);
+    let mut app = build_app(inv, settings.clone(), theme_spec.as_deref(), &path);
+    if let Some(hosts) = shell_hosts {
+        app.tree.set_selection(&hosts);
+        app.start_broadcast = true;
+    }
     let (prompter, prompts) = runtime::ConsolePrompter::new();
     let (engine, events) = Engine::new(face::engine_config(
         settings.host_key_policy,
@@ -90,6 +113,24 @@ pub fn run_console(inventory: Option<PathBuf>, args: ConsoleArgs) -> ExitCode {
     ));
     engine.set_max_output(settings.max_output);
     run_loop(app, &engine, events, prompts)
+}
+
+/// The hosts `fleetdeck shell PATTERN` opens shells on; exit 2 for a bad or empty pattern.
+fn shell_targets(
+    inv: &crate::inventory::Inventory,
+    pattern: &str,
+) -> Result<Vec<crate::inventory::HostId>, ExitCode> {
+    match inv.select(pattern) {
+        Ok(hosts) if !hosts.is_empty() => Ok(hosts),
+        Ok(_) => {
+            eprintln!("fleetdeck: pattern {pattern:?} matches no host");
+            Err(ExitCode::from(EXIT_USAGE))
+        }
+        Err(e) => {
+            eprintln!("fleetdeck: {e}");
+            Err(ExitCode::from(EXIT_USAGE))
+        }
+    }
 }
 
 /// The console's config file and the settings it gives (before flags).

@@ -6,6 +6,7 @@ mod fanout;
 mod keeper;
 mod pool;
 mod records;
+mod shells;
 mod workers;
 
 use std::collections::HashMap;
@@ -76,6 +77,8 @@ pub(crate) struct JobState {
     pub run: String,
     /// Output kept per host (both streams), the rest counted and dropped.
     pub max_output: u64,
+    /// Shell jobs: each host's typed input on its way to the worker.
+    pub shells: Option<super::shell_input::ShellInboxes>,
 }
 
 /// A rolling run with its amounts resolved against the job's hosts.
@@ -87,6 +90,13 @@ pub(crate) struct RollingHosts {
 }
 
 impl JobState {
+    /// Wakes the open shells of a shell job (cancelled: they hang up at once).
+    fn wake_shells(&self) {
+        if let Some(s) = &self.shells {
+            s.wake_all();
+        }
+    }
+
     /// Hosts that failed so far (non-zero exit or an error).
     pub fn failed(&self) -> usize {
         self.nonzero.load(Ordering::Relaxed) + self.errors.load(Ordering::Relaxed)
@@ -114,8 +124,11 @@ impl JobState {
             max_failures: r.max_failures.map(|m| m.of(n)),
             pause: r.pause,
         });
+        let shells = matches!(spec.kind, crate::engine::JobKind::Shell(_))
+            .then(|| super::shell_input::ShellInboxes::new(&spec.targets));
         JobState {
             id,
+            shells,
             fanout: match rolling {
                 Some(r) => Fanout::batched(fanout, spec.targets.len(), r.batch),
                 None => Fanout::new(fanout, spec.targets.len()),

@@ -26,6 +26,8 @@ pub(crate) struct HostFacts {
     /// Output bytes beyond the job's cap, not kept.
     pub truncated_bytes: u64,
     pub transfer: Option<oplog::TransferResult>,
+    /// When the host's work started (shell jobs: the shell session's start).
+    pub started: Option<chrono::DateTime<chrono::FixedOffset>>,
 }
 
 impl Shared {
@@ -113,6 +115,7 @@ impl Shared {
             truncated_bytes: facts.truncated_bytes,
             error,
             transfer: facts.transfer,
+            started: facts.started,
         }));
         self.emit(match end {
             HostEnd::Finished(exit) => Event::Finished {
@@ -194,6 +197,8 @@ impl Shared {
 fn describe(kind: &JobKind) -> (&'static str, Option<String>, Option<oplog::TransferPlan>) {
     match kind {
         JobKind::Exec(e) => ("exec", Some(e.command.clone()), None),
+        // What is typed into a shell is never recorded.
+        JobKind::Shell(_) => ("shell", None, None),
         JobKind::Upload(u) => (
             "upload",
             None,

@@ -125,6 +125,7 @@ impl Shared {
     /// Cancels `job`: running hosts see the flag, queued ones fail as cancelled now.
     pub(super) fn cancel_job(&self, job: &JobState) {
         job.cancel.store(true, Ordering::Relaxed);
+        job.wake_shells();
         self.fail_queued(job, job.fanout.drain());
     }
 
@@ -132,6 +133,7 @@ impl Shared {
     /// on a thread of their own: the caller may be the console's loop, which reads the events.
     pub(super) fn cancel_job_detached(self: &Arc<Self>, job: &Arc<JobState>) {
         job.cancel.store(true, Ordering::Relaxed);
+        job.wake_shells();
         let queued = job.fanout.drain();
         if queued.is_empty() {
             return;

@@ -116,7 +116,7 @@ impl Worker {
 
 /// What a command's output becomes while it runs: counted, capped, written to the run folder
 /// and sent as events (through the bounded queue).
-struct Capture<'a> {
+pub(super) struct Capture<'a> {
     shared: &'a crate::engine::scheduler::Shared,
     job: &'a JobState,
     host: &'a std::sync::Arc<str>,
@@ -127,7 +127,7 @@ struct Capture<'a> {
 }
 
 impl<'a> Capture<'a> {
-    fn new(
+    pub(super) fn new(
         shared: &'a crate::engine::scheduler::Shared,
         job: &'a JobState,
         host: &'a std::sync::Arc<str>,
@@ -148,7 +148,7 @@ impl<'a> Capture<'a> {
         }
     }
 
-    fn output(&self, stream: Stream, data: &[u8], stop: &dyn Fn() -> bool) {
+    pub(super) fn output(&self, stream: Stream, data: &[u8], stop: &dyn Fn() -> bool) {
         let mut sink = self.sink.borrow_mut();
         if data.is_empty() {
             // The read loop is idle: send what a slow reader left pending, if it can.
@@ -173,7 +173,11 @@ impl<'a> Capture<'a> {
 
     /// Sends what is pending (unless `stop`), counts into `facts`; the run-folder files to
     /// finish (taken: a second call finds none).
-    fn finish(&self, stop: &dyn Fn() -> bool, facts: &mut HostFacts) -> Option<HostFiles> {
+    pub(super) fn finish(
+        &self,
+        stop: &dyn Fn() -> bool,
+        facts: &mut HostFacts,
+    ) -> Option<HostFiles> {
         let mut sink = self.sink.borrow_mut();
         sink.finish(stop);
         if sink.dropped > 0 && facts.truncated_bytes != sink.dropped {
@@ -218,7 +222,11 @@ fn truncated(job: &JobState, host: &Arc<str>, dropped: u64) -> Event {
 }
 
 /// Flushes the host's run folder files; a failure is a warning (the job's result stands).
-fn finish_files(shared: &crate::engine::scheduler::Shared, host: &str, files: Option<HostFiles>) {
+pub(super) fn finish_files(
+    shared: &crate::engine::scheduler::Shared,
+    host: &str,
+    files: Option<HostFiles>,
+) {
     if let Some(Err(e)) = files.map(HostFiles::finish) {
         shared.log(
             LogLevel::Warn,

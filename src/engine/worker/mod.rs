@@ -6,6 +6,7 @@
 
 mod exec;
 mod session;
+mod shell;
 mod transfer;
 
 use std::sync::atomic::Ordering;
@@ -66,17 +67,26 @@ fn run_host(shared: &Arc<Shared>, a: Assignment) -> Option<Assignment> {
     let mut w = Worker {
         shared: shared.clone(),
         held: a.held,
+        slot_released: false,
     };
     let mut item = shared.next_item(&a.key, &mut w.held)?;
     loop {
         let (job, idx) = item;
+        w.slot_released = false;
         w.run_guarded(&job, idx);
+        // A shell gave its slot back once open: it is not given back twice.
+        let released = w.slot_released;
         let Some(next) = shared.next_item(&a.key, &mut w.held) else {
+            if released {
+                return None;
+            }
             let mut handed = None;
             shared.host_slot_done(&job, Some(&mut handed));
             return handed;
         };
-        shared.host_slot_done(&job, None);
+        if !released {
+            shared.host_slot_done(&job, None);
+        }
         item = next;
     }
 }
@@ -84,6 +94,8 @@ fn run_host(shared: &Arc<Shared>, a: Assignment) -> Option<Assignment> {
 struct Worker {
     shared: Arc<Shared>,
     held: Option<Held>,
+    /// The current host gave its fanout slot back early (a shell, once open, holds none).
+    slot_released: bool,
 }
 
 impl Worker {
@@ -129,7 +141,7 @@ impl Worker {
         }
     }
 
-    fn run_item(&mut self, job: &JobState, idx: usize) {
+    fn run_item(&mut self, job: &Arc<JobState>, idx: usize) {
         let target = &job.spec.targets[idx];
         let host = target.name.clone();
         // The fanout slot was taken when the host was handed here; the main loop frees it.
@@ -160,6 +172,7 @@ impl Worker {
             JobKind::Upload(_) | JobKind::Download(_) => {
                 self.run_transfer(job, target, start, facts);
             }
+            JobKind::Shell(spec) => self.run_shell(job, target, spec, start, facts),
         }
     }
 }

@@ -110,7 +110,7 @@ impl Worker {
                     ..TransferResult::default()
                 },
             ),
-            JobKind::Exec(_) => return None,
+            JobKind::Exec(_) | JobKind::Shell(_) => return None,
         };
         sess.set_blocking(false);
         sess.set_timeout(timeout_ms(target.conn.connect_timeout));

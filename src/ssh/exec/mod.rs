@@ -75,30 +75,7 @@ pub fn run(
 ) -> ExecOutcome {
     let started = run_inner(sess, w, &mut ch, spec, sudo, on_output);
     match started {
-        Ok(()) => {
-            let closed = close_channel(sess, w.fd(), &mut ch);
-            if !closed {
-                return ExecOutcome {
-                    result: Err(SshError::new(
-                        ErrorClass::Protocol,
-                        "the channel did not close after the command ended",
-                    )),
-                    session_ok: false,
-                };
-            }
-            let signal = ch.exit_signal().ok().and_then(|s| s.exit_signal);
-            let result = match signal {
-                Some(sig) => Ok(ExitStatus::Signal(sig)),
-                None => ch
-                    .exit_status()
-                    .map(ExitStatus::Code)
-                    .map_err(|e| super::classify(&e, "reading the exit status")),
-            };
-            ExecOutcome {
-                result,
-                session_ok: true,
-            }
-        }
+        Ok(()) => close_and_status(sess, w.fd(), &mut ch),
         Err(e) if e.class == ErrorClass::AuthFailed => {
             // sudo waits for another try: end its stdin (it then gives up) and close.
             let ew = Waiter::new(w.fd(), None);
@@ -133,6 +110,36 @@ pub fn run(
             result: Err(e),
             session_ok: false,
         },
+    }
+}
+
+/// Closes the channel of a command that ended (its output at EOF) and reads how it ended:
+/// the signal it died of, else its exit code.
+pub fn close_and_status(
+    sess: &Session,
+    fd: std::os::unix::io::RawFd,
+    ch: &mut Channel,
+) -> ExecOutcome {
+    if !close_channel(sess, fd, ch) {
+        return ExecOutcome {
+            result: Err(SshError::new(
+                ErrorClass::Protocol,
+                "the channel did not close after the command ended",
+            )),
+            session_ok: false,
+        };
+    }
+    let signal = ch.exit_signal().ok().and_then(|s| s.exit_signal);
+    let result = match signal {
+        Some(sig) => Ok(ExitStatus::Signal(sig)),
+        None => ch
+            .exit_status()
+            .map(ExitStatus::Code)
+            .map_err(|e| super::classify(&e, "reading the exit status")),
+    };
+    ExecOutcome {
+        result,
+        session_ok: true,
     }
 }
 

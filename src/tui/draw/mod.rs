@@ -7,6 +7,7 @@ mod diff;
 mod history;
 mod log;
 mod output;
+mod shell;
 pub mod text;
 mod transfer;
 mod tree;

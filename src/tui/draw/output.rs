@@ -36,6 +36,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let body = inner(area);
     if app.job.is_none() {
         draw_first_steps(frame, app, body);
+    } else if app.shell.is_some() {
+        super::shell::draw(frame, app, body, focused);
     } else if app.view == View::Gathered && app.zoom.is_none() {
         draw_gathered(frame, app, body);
     } else if app.view == View::Diff && app.zoom.is_none() {

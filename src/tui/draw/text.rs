@@ -43,6 +43,19 @@ pub fn line_raw<'a>(text: impl Into<Clean<'a>>) -> SafeLine<'a> {
     SafeLine(Line::raw(text.into().into_cow()))
 }
 
+/// One terminal cell's contents (a host's emulator screen), cleaned to exactly one cell: an
+/// empty cell is a space, and a cell holding any control or bidi character (U+202E…) is a
+/// U+FFFD, so a hostile cell can neither reach the terminal nor shift the row.
+pub fn cell(contents: &str) -> Clean<'_> {
+    if contents.is_empty() {
+        Clean::new(" ")
+    } else if contents.chars().any(crate::output::is_unsafe_char) {
+        Clean::new("\u{FFFD}")
+    } else {
+        Clean::new(contents)
+    }
+}
+
 impl SafeSpan<'_> {
     /// Columns it takes.
     pub fn width(&self) -> usize {
@@ -132,6 +145,9 @@ mod tests {
         assert_eq!(raw(evil.to_string()).0.content, want);
         assert_eq!(line_raw(evil).0.spans[0].content, want);
         assert_eq!(line_styled(evil, Style::default()).0.spans[0].content, want);
+        assert_eq!(cell("\u{202e}").as_str(), "\u{FFFD}");
+        assert_eq!(cell("e\u{301}").as_str(), "e\u{301}");
+        assert_eq!(cell("").as_str(), " ");
         let l = SafeLine::from(vec![raw("ok "), raw(evil)]);
         assert_eq!(l.width(), 3 + want.chars().count());
     }

@@ -165,6 +165,10 @@ pub async fn run(
     let size = guard.terminal.size()?;
     app.clock = Clock::real();
     update(&mut app, Action::Resize(size.width, size.height));
+    if std::mem::take(&mut app.start_broadcast) {
+        let effects = update(&mut app, Action::Cmd(super::action::Cmd::Broadcast));
+        run_effects(&mut app, effects, &mut io);
+    }
     loop {
         let actions = next_actions(&mut app, &mut src, &mut io, guard, &mut redraw).await?;
         for action in actions {
@@ -409,6 +413,13 @@ fn run_effects(app: &mut App, effects: Vec<Effect>, io: &mut Io) {
                     }
                 });
             }
+            Effect::ShellInput { job, host, data } => io.engine.shell_input(job, &host, &data),
+            Effect::ShellResize {
+                job,
+                host,
+                cols,
+                rows,
+            } => io.engine.shell_resize(job, &host, cols, rows),
             Effect::Quit => app.should_quit = true,
         }
     }

@@ -214,7 +214,7 @@ pub fn start_job(app: &mut App, line: &str, hosts: Vec<HostId>) -> Vec<Effect> {
 }
 
 /// A short description of the selection for the operation log: whole groups by name.
-fn selection_pattern(app: &App, hosts: &[HostId]) -> String {
+pub(super) fn selection_pattern(app: &App, hosts: &[HostId]) -> String {
     let names: Vec<&str> = hosts
         .iter()
         .map(|&h| app.inventory.hosts[h].name.as_str())

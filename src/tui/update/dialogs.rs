@@ -75,10 +75,17 @@ pub(super) fn quit(app: &mut App) -> Vec<Effect> {
     if app.job_running() {
         app.open_dialog(Dialog::Confirm {
             title: "Quit?".into(),
-            lines: vec![
-                "A job is still running.".into(),
-                "Quitting cancels it on every host.".into(),
-            ],
+            lines: if super::shell::shells_open(app) {
+                vec![
+                    "Broadcast shells are open.".into(),
+                    "Quitting hangs up every shell.".into(),
+                ]
+            } else {
+                vec![
+                    "A job is still running.".into(),
+                    "Quitting cancels it on every host.".into(),
+                ]
+            },
             danger: true,
             on_yes: OnYes::Quit,
         });

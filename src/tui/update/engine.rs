@@ -152,6 +152,9 @@ fn on_output(
     if app.job.as_ref().is_some_and(|j| j.cancel_requested) {
         return;
     }
+    if super::shell::on_output(app, job, host, data) {
+        return;
+    }
     if let Some(h) = host_of(app, job, host) {
         app.hosts[h].pane.feed(stream, data);
         app.gathered_dirty = true;

@@ -13,6 +13,7 @@ mod history;
 mod mouse;
 mod output;
 mod search;
+mod shell;
 mod tree;
 
 use super::action::{Action, Cmd, Effect};
@@ -23,6 +24,7 @@ use crate::engine::LogLevel;
 
 pub use command::{dangerous_matches, start_job};
 pub use engine::compute_gathered;
+pub use shell::{open as open_shells, shells_open, SHELL_COMMAND, SHELL_TERM};
 
 /// The gathered view is refolded at most this often while output streams in.
 pub const GATHER_INTERVAL: std::time::Duration = std::time::Duration::from_millis(300);
@@ -32,7 +34,16 @@ const WHEEL_LINES: usize = 3;
 
 /// Applies one action; returns what the runtime must do.
 pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
+    let mut effects = apply(app, action);
+    // Broadcast shells: a pane's size is its PTY's (resize, zoom, panes coming and going).
+    effects.extend(shell::sync_sizes(app));
+    effects
+}
+
+fn apply(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
+        Action::Key(key) if shell::takes_keys(app) => shell::on_key(app, key),
+        Action::Paste(text) if shell::takes_keys(app) => shell::on_paste(app, &text),
         Action::Key(key) => {
             let Some(cmd) = keys::translate(app, key) else {
                 return Vec::new();
@@ -138,6 +149,11 @@ pub fn apply_cmd(app: &mut App, cmd: Cmd) -> Vec<Effect> {
     if let Some(effects) = global_cmd(app, cmd) {
         return effects;
     }
+    if app.focus == Focus::Output && app.shell.is_some() {
+        if let Some(effects) = shell::output_cmd(app, cmd) {
+            return effects;
+        }
+    }
     match app.focus {
         Focus::Tree => tree::tree_cmd(app, cmd),
         Focus::Output => output::output_cmd(app, cmd),
@@ -155,6 +171,9 @@ fn global_cmd(app: &mut App, cmd: Cmd) -> Option<Vec<Effect>> {
         Cmd::Help => app.open_dialog(Dialog::Help { scroll: 0 }),
         Cmd::Quit => return Some(dialogs::quit(app)),
         Cmd::CycleTheme => cycle_theme(app),
+        Cmd::CycleView | Cmd::DiffView if app.shell.is_some() => {
+            app.set_status(LogLevel::Info, "shells are shown as panes only");
+        }
         Cmd::CycleView => output::cycle_view(app),
         Cmd::DiffView => output::diff_view(app),
         Cmd::Zoom => output::zoom(app),
@@ -173,6 +192,7 @@ fn global_cmd(app: &mut App, cmd: Cmd) -> Option<Vec<Effect>> {
         Cmd::ToggleSudo => command::toggle_sudo(app),
         Cmd::HostDetails => dialogs::host_details(app),
         Cmd::JobHistory => return Some(history::open(app)),
+        Cmd::Broadcast => return Some(shell::broadcast(app)),
         Cmd::Escape if app.zoom.is_some() => app.zoom = None,
         Cmd::Escape if app.search.active() => search::clear(app),
         Cmd::StartSearch => search::start(app),
