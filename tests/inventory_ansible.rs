@@ -379,11 +379,19 @@ fn several_sources_merge_as_ansible_merges_them() {
         ),
         ("192.0.2.7", 2202, "everyone")
     );
-    // Other commands refuse several -i rather than drop one.
+    // `run` reads every -i too: a second source that cannot be read is its error, not
+    // dropped (tests/inventory_lab.rs runs on merged sources).
+    let missing = sources[0].with_file_name("missing.ini");
     let out = Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
-        .args(["-i", "a", "-i", "b", "run", "all", "--", "true"])
+        .arg("-i")
+        .arg(&sources[0])
+        .arg("-i")
+        .arg(&missing)
+        .args(["run", "all", "--", "true"])
+        .env("FLEETDECK_SSH_CONFIG", "")
         .output()
         .expect("run fleetdeck");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("several -i"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing.ini"), "{err}");
 }

@@ -66,9 +66,9 @@ pub struct ConsoleArgs {
 
 /// Opens the console on an inventory. Exit status 2 for bad input (inventory, config, flags).
 #[allow(clippy::needless_pass_by_value)] // the signature `cli` calls
-pub fn run_console(inventory: Option<PathBuf>, args: ConsoleArgs) -> ExitCode {
-    let path = face::inventory_path(inventory);
-    let inv = match face::load_inventory(&path) {
+pub fn run_console(inventory: Vec<PathBuf>, args: ConsoleArgs) -> ExitCode {
+    let paths = face::inventory_paths(inventory);
+    let inv = match face::load_inventory(&paths) {
         Ok(inv) => inv,
         Err(code) => return code,
     };
@@ -80,7 +80,7 @@ pub fn run_console(inventory: Option<PathBuf>, args: ConsoleArgs) -> ExitCode {
         return code;
     }
     let theme_spec = args.theme.clone().or_else(|| cfg.theme.clone());
-    let app = build_app(inv, settings.clone(), theme_spec.as_deref(), &path);
+    let app = build_app(inv, settings.clone(), theme_spec.as_deref(), &paths);
     let (prompter, prompts) = runtime::ConsolePrompter::new();
     let (engine, events) = Engine::new(face::engine_config(
         settings.host_key_policy,
@@ -140,7 +140,7 @@ fn build_app(
     inv: crate::inventory::Inventory,
     settings: app::Settings,
     theme_spec: Option<&str>,
-    inventory_path: &std::path::Path,
+    inventory_paths: &[PathBuf],
 ) -> app::App {
     let (theme, theme_warning) = theme::Theme::load_or_default(theme_spec);
     let theme = theme.respecting_no_color();
@@ -157,7 +157,7 @@ fn build_app(
         None,
         format!(
             "inventory {}: {} hosts",
-            inventory_path.display(),
+            face::inventory_name(inventory_paths),
             app.hosts.len()
         ),
     );

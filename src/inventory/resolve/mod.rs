@@ -26,6 +26,7 @@ use apply::Effective;
 
 /// Turns a raw inventory into the resolved one.
 pub fn resolve(mut raw: Raw, ssh: Option<&SshConfig>) -> Result<Inventory, InventoryError> {
+    crate::inventory::sshargs::warn_ignored(&mut raw);
     let includes = graph::resolve_includes(&mut raw)?;
     graph::check_cycles(&raw, &includes)?;
     let order = graph::LevelOrder::new(&raw);
