@@ -438,10 +438,14 @@ fn ssh_arguments_become_settings_and_secrets_stay_hidden() {
     );
     assert!(err.contains("\"-C\""), "{err}");
     // --host says where the port came from and what become asks for; no password shown.
-    let port = out.lines().find(|l| l.trim_start().starts_with("port ")).expect("port row");
+    let port = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("port "))
+        .expect("port row");
     assert!(port.contains("2222") && port.contains("hosts:5:"), "{port}");
     assert!(
-        out.lines().any(|l| l.contains("become") && l.contains("sudo as root")),
+        out.lines()
+            .any(|l| l.contains("become") && l.contains("sudo as root")),
         "{out}"
     );
     assert!(
@@ -449,7 +453,11 @@ fn ssh_arguments_become_settings_and_secrets_stay_hidden() {
             .any(|l| l.contains("vars.ansible_become_password") && l.contains("(set)")),
         "{out}"
     );
-    for args in [&["--host", "w1"][..], &["--json"][..], &["--list", "all"][..]] {
+    for args in [
+        &["--host", "w1"][..],
+        &["--json"][..],
+        &["--list", "all"][..],
+    ] {
         let (_, out, err) = fleetdeck(&hosts, args);
         let all = format!("{out}{err}");
         assert!(

@@ -21,6 +21,7 @@ mod script;
 mod source;
 pub mod sshargs;
 pub mod sshconfig;
+mod sshmatch;
 pub mod vars;
 mod yaml;
 
