@@ -80,6 +80,9 @@ pub const KEYWORDS: &[&str] = &[
 /// subject to that block and to the included file's own `Host` lines).
 type Cond = Vec<Arc<Vec<(bool, String)>>>;
 
+/// Whether a `Match` line is evaluated, and its criteria.
+type MatchLine = (bool, Option<Arc<Vec<sshmatch::Crit>>>);
+
 #[derive(Debug, Clone)]
 struct Line {
     cond: Cond,
@@ -206,21 +209,12 @@ impl SshConfig {
                     when = outer_when.cloned();
                 }
                 "match" => {
-                    cond.clone_from(outer);
-                    active = outer_active;
-                    when = None;
                     // A Match inside an included file's Host or Match block: the outer one
                     // still applies (cond), and this one's criteria replace its own.
-                    match sshmatch::parse(&args).map_err(|m| InventoryError::new(at.clone(), m))? {
-                        Parsed::All(c) => when = Some(Arc::new(c)),
-                        Parsed::Unsupported(name) => {
-                            active = false;
-                            self.warnings.push(InventoryError::new(
-                                at,
-                                format!("Match {name} is not evaluated by fleetdeck: this block never applies"),
-                            ));
-                        }
-                    }
+                    cond.clone_from(outer);
+                    let (evaluated, crits) = self.match_line(&args, at)?;
+                    active = outer_active && evaluated;
+                    when = crits;
                 }
                 "include" => {
                     if depth >= MAX_INCLUDE_DEPTH {
@@ -243,6 +237,20 @@ impl SshConfig {
             }
         }
         Ok(())
+    }
+
+    /// A `Match` line: whether fleetdeck evaluates it, and its criteria.
+    fn match_line(&mut self, args: &[String], at: Loc) -> Result<MatchLine, InventoryError> {
+        match sshmatch::parse(args).map_err(|m| InventoryError::new(at.clone(), m))? {
+            Parsed::All(c) => Ok((true, Some(Arc::new(c)))),
+            Parsed::Unsupported(name) => {
+                self.warnings.push(InventoryError::new(
+                    at,
+                    format!("Match {name} is not evaluated by fleetdeck: this block never applies"),
+                ));
+                Ok((false, None))
+            }
+        }
     }
 
     /// The settings OpenSSH would use for `host`.
