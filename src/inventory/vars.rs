@@ -92,7 +92,7 @@ mod tests {
         let vars = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
             pairs
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
                 .collect()
         };
         assert_eq!(become_summary(&vars(&[])).0, "no");
