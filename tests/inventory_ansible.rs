@@ -379,11 +379,92 @@ fn several_sources_merge_as_ansible_merges_them() {
         ),
         ("192.0.2.7", 2202, "everyone")
     );
-    // Other commands refuse several -i rather than drop one.
+    // `run` reads every -i too: a second source that cannot be read is its error, not
+    // dropped (tests/inventory_lab.rs runs on merged sources).
+    let missing = sources[0].with_file_name("missing.ini");
     let out = Command::new(env!("CARGO_BIN_EXE_fleetdeck"))
-        .args(["-i", "a", "-i", "b", "run", "all", "--", "true"])
+        .arg("-i")
+        .arg(&sources[0])
+        .arg("-i")
+        .arg(&missing)
+        .args(["run", "all", "--", "true"])
+        .env("FLEETDECK_SSH_CONFIG", "")
         .output()
         .expect("run fleetdeck");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("several -i"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing.ini"), "{err}");
+}
+
+#[test]
+fn ssh_arguments_become_settings_and_secrets_stay_hidden() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hosts = dir.path().join("hosts");
+    std::fs::write(
+        &hosts,
+        "[web]\n\
+         w1 ansible_host=192.0.2.1\n\
+         w2 ansible_host=192.0.2.2 ansible_port=2200 ansible_ssh_extra_args='-p 9 -i k2'\n\
+         [web:vars]\n\
+         ansible_ssh_common_args='-o StrictHostKeyChecking=no -p 2222 -l deploy -J gw -C'\n\
+         ansible_become=yes\n\
+         ansible_become_password=hunter2-secret\n\
+         ansible_password=sshpass-secret\n\
+         [db]\n\
+         d1 ansible_ssh_common_args='-o StrictHostKeyChecking=no' ansible_become=true ansible_become_method=su\n",
+    )
+    .expect("write");
+    let inv = load(&hosts);
+    let conn = |n: &str| inv.hosts[inv.host_by_name(n).expect("host")].conn.clone();
+    let w1 = conn("w1");
+    assert_eq!((w1.port, w1.user.as_str()), (2222, "deploy"));
+    assert_eq!(w1.jump, ["gw"]);
+    // The host's own ansible_port beats the group's -p; its extra args replace nothing the
+    // group set but add a key file (relative to the inventory).
+    let w2 = conn("w2");
+    assert_eq!(w2.port, 2200);
+    assert_eq!(w2.identity_files, [dir.path().join("k2")]);
+    // Unknown options: one warning each for the whole inventory, naming where first seen.
+    let (code, out, err) = fleetdeck(&hosts, &["--host", "w1"]);
+    assert_eq!(code, 0, "{err}");
+    let strict: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("StrictHostKeyChecking"))
+        .collect();
+    assert_eq!(strict.len(), 1, "{err}");
+    assert!(
+        strict[0].contains(&format!("{}:5:25:", hosts.display())) && strict[0].contains("ignored"),
+        "{err}"
+    );
+    assert!(err.contains("\"-C\""), "{err}");
+    // --host says where the port came from and what become asks for; no password shown.
+    let port = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("port "))
+        .expect("port row");
+    assert!(port.contains("2222") && port.contains("hosts:5:"), "{port}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("become") && l.contains("sudo as root")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("vars.ansible_become_password") && l.contains("(set)")),
+        "{out}"
+    );
+    for args in [
+        &["--host", "w1"][..],
+        &["--json"][..],
+        &["--list", "all"][..],
+    ] {
+        let (_, out, err) = fleetdeck(&hosts, args);
+        let all = format!("{out}{err}");
+        assert!(
+            !all.contains("hunter2-secret") && !all.contains("sshpass-secret"),
+            "{args:?}: {all}"
+        );
+    }
+    let (_, out, _) = fleetdeck(&hosts, &["--host", "d1"]);
+    assert!(out.contains("su as root (unsupported"), "{out}");
 }

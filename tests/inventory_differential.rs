@@ -113,6 +113,10 @@ fn fleetdeck_agrees_with_ansible_core_on_the_recorded_corpus() {
         records, listed,
         "one record per corpus entry: run scripts/ansible-fixtures"
     );
+    assert!(
+        records >= 30,
+        "issue 18 asks for at least 30 inventories, {records} recorded"
+    );
     for (format, t) in &by_format {
         println!(
             "{format:<10} patterns {}/{}  effective host/port/user {}/{}",

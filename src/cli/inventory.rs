@@ -28,11 +28,7 @@ pub struct InventoryArgs {
 
 #[allow(clippy::needless_pass_by_value)] // the dispatcher hands the arguments over
 pub fn run(inventory: Vec<PathBuf>, args: InventoryArgs) -> ExitCode {
-    let sources = if inventory.is_empty() {
-        vec![crate::face::inventory_path(None)]
-    } else {
-        inventory
-    };
+    let sources = crate::face::inventory_paths(inventory);
     let path = sources[0].clone();
     let options = crate::inventory::LoadOptions::from_env();
     let inv = match Inventory::load_sources(&sources, &options) {
@@ -197,7 +193,7 @@ fn to_json(inv: &Inventory) -> serde_json::Value {
                 "identity_files": h.conn.identity_files,
                 "jump": h.conn.jump,
                 "connect_timeout_secs": h.conn.connect_timeout.as_secs_f64(),
-                "vars": h.vars,
+                "vars": crate::inventory::vars::shown_all(&h.vars),
                 "groups": h.groups.iter().map(|&g| &inv.groups[g].name).collect::<Vec<_>>(),
             })
         })

@@ -25,7 +25,7 @@ pub use crate::contract::EXIT_USAGE;
 pub struct Cli {
     /// Inventory: fleetdeck YAML, an Ansible inventory (INI, YAML, a directory, a dynamic
     /// script, `ansible-inventory --list` JSON, a host list `a,b,`) or an ssh_config.
-    /// `fleetdeck inventory` takes several, merged as Ansible merges them.
+    /// Several are merged as Ansible merges them.
     #[arg(
         short = 'i',
         long = "inventory",
@@ -67,13 +67,7 @@ pub fn main() -> ExitCode {
     if let Some(Command::Inventory(args)) = cli.command {
         return inventory::run(cli.inventory, args);
     }
-    if cli.inventory.len() > 1 {
-        eprintln!(
-            "fleetdeck: several -i are merged only by `fleetdeck inventory` so far; give one"
-        );
-        return ExitCode::from(EXIT_USAGE);
-    }
-    let inventory = cli.inventory.into_iter().next();
+    let inventory = cli.inventory;
     match cli.command {
         None => crate::tui::run_console(inventory, cli.console),
         Some(Command::Lab(args)) => lab::run(args),

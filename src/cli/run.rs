@@ -103,7 +103,7 @@ pub struct RunArgs {
 
 // By value: the dispatcher in `cli/mod.rs` hands every subcommand its arguments.
 #[allow(clippy::needless_pass_by_value)]
-pub fn run(inventory: Option<PathBuf>, args: RunArgs) -> ExitCode {
+pub fn run(inventory: Vec<PathBuf>, args: RunArgs) -> ExitCode {
     let roll = match args.rolling.spec() {
         Ok(r) => r,
         Err(msg) => return usage_error("run", &msg),
@@ -117,7 +117,7 @@ pub fn run(inventory: Option<PathBuf>, args: RunArgs) -> ExitCode {
         Err(msg) => return usage_error("run", &msg),
     };
     let oplog_path = crate::oplog::default_path();
-    let plan = match plan(&crate::face::inventory_path(inventory), &args, &oplog_path) {
+    let plan = match plan(&crate::face::inventory_paths(inventory), &args, &oplog_path) {
         Ok(Some(p)) => p,
         Ok(None) => return ExitCode::SUCCESS,
         Err(msg) => return usage_error("run", &msg),

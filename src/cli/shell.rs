@@ -18,9 +18,9 @@ pub struct ShellArgs {
 
 /// Checks the pattern against the inventory (exit 2 when it selects nothing), then opens the
 /// console with broadcast shells on the selected hosts.
-pub fn run(inventory: Option<PathBuf>, args: ShellArgs) -> ExitCode {
-    let path = face::inventory_path(inventory.clone());
-    let inv = match face::load_inventory(&path) {
+pub fn run(inventory: Vec<PathBuf>, args: ShellArgs) -> ExitCode {
+    let paths = face::inventory_paths(inventory.clone());
+    let inv = match face::load_inventory(&paths) {
         Ok(inv) => inv,
         Err(code) => return code,
     };
@@ -30,7 +30,7 @@ pub fn run(inventory: Option<PathBuf>, args: ShellArgs) -> ExitCode {
             eprintln!(
                 "fleetdeck shell: pattern {:?} selects no host in {}",
                 args.pattern,
-                path.display()
+                face::inventory_name(&paths)
             );
             return ExitCode::from(EXIT_USAGE);
         }

@@ -6,14 +6,13 @@
 //! Target planning, the engine set-up and signal handling are `cli::job`'s, shared with `run`;
 //! the closing summary is `run`'s own.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::cli::job::cli_engine_config;
 use crate::contract::{DownloadSpec, Naming, Overwrite, SyncOptions, UploadSpec};
 use crate::engine::{Engine, JobKind, JobSpec, Target};
 use crate::face::{plan_targets, progress, usage_error, ConnArgs};
-use crate::inventory::Inventory;
 pub use progress::human_bytes;
 
 /// Options shared by push and pull.
@@ -174,7 +173,7 @@ fn check_pull(args: &PullArgs) -> Result<DownloadSpec, String> {
 
 // By value: the dispatcher in `cli/mod.rs` hands every subcommand its arguments.
 #[allow(clippy::needless_pass_by_value)]
-pub fn push(inventory: Option<PathBuf>, args: PushArgs) -> ExitCode {
+pub fn push(inventory: Vec<PathBuf>, args: PushArgs) -> ExitCode {
     let spec = match check_push(&args) {
         Ok(s) => s,
         Err(msg) => return usage_error("push", &msg),
@@ -189,7 +188,7 @@ pub fn push(inventory: Option<PathBuf>, args: PushArgs) -> ExitCode {
 }
 
 #[allow(clippy::needless_pass_by_value)]
-pub fn pull(inventory: Option<PathBuf>, args: PullArgs) -> ExitCode {
+pub fn pull(inventory: Vec<PathBuf>, args: PullArgs) -> ExitCode {
     let spec = match check_pull(&args) {
         Ok(s) => s,
         Err(msg) => return usage_error("pull", &msg),
@@ -205,16 +204,16 @@ pub fn pull(inventory: Option<PathBuf>, args: PullArgs) -> ExitCode {
 
 /// Targets and known_hosts files for a pattern (as `run` picks them).
 fn targets(
-    inv_path: &Path,
+    inv_paths: &[PathBuf],
     pattern: &str,
     opts: &TransferOpts,
 ) -> Result<(Vec<Target>, Vec<PathBuf>), String> {
-    let inv = Inventory::load(inv_path).map_err(|e| e.to_string())?;
+    let inv = crate::face::read_inventory(inv_paths).map_err(|e| e.to_string())?;
     let ids = inv.select(pattern).map_err(|e| e.to_string())?;
     if ids.is_empty() {
         return Err(format!(
             "pattern {pattern:?} selects no host in {}",
-            inv_path.display()
+            crate::face::inventory_name(inv_paths)
         ));
     }
     plan_targets(&inv, &ids, &opts.conn)
@@ -222,13 +221,13 @@ fn targets(
 
 fn start(
     verb: &str,
-    inventory: Option<PathBuf>,
+    inventory: Vec<PathBuf>,
     pattern: &str,
     opts: &TransferOpts,
     kind: JobKind,
 ) -> ExitCode {
-    let inv_path = crate::face::inventory_path(inventory);
-    let (targets, known_hosts) = match targets(&inv_path, pattern, opts) {
+    let inv_paths = crate::face::inventory_paths(inventory);
+    let (targets, known_hosts) = match targets(&inv_paths, pattern, opts) {
         Ok(t) => t,
         Err(msg) => return usage_error(verb, &msg),
     };

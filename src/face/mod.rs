@@ -3,13 +3,13 @@
 //! engine set-up ([`job`]), transfer progress bars ([`progress`]), and turning the contract's
 //! [`Choice`] values into command-line arguments.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 
 use crate::contract::{Choice, EXIT_USAGE};
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, InventoryError, LoadOptions};
 
 mod job;
 pub mod progress;
@@ -19,21 +19,37 @@ pub use job::{
     usage_error, ConnArgs, CONSOLE_IDLE_TIMEOUT, GLOBAL_KNOWN_HOSTS,
 };
 
-/// The inventory to use when `-i` is not given: `./inventory.yaml`.
-pub fn inventory_path(cli_value: Option<PathBuf>) -> PathBuf {
-    cli_value.unwrap_or_else(|| PathBuf::from("inventory.yaml"))
+/// The inventories to use: every `-i` in order, or `./inventory.yaml` when none is given.
+pub fn inventory_paths(cli_values: Vec<PathBuf>) -> Vec<PathBuf> {
+    if cli_values.is_empty() {
+        vec![PathBuf::from("inventory.yaml")]
+    } else {
+        cli_values
+    }
 }
 
-/// Loads the inventory, or prints its error (`FILE:LINE:COL: …`) and gives exit status 2.
-pub fn load_inventory(path: &Path) -> Result<Inventory, ExitCode> {
-    let inv = Inventory::load(path).map_err(|e| {
-        eprintln!("fleetdeck: {e}");
-        ExitCode::from(EXIT_USAGE)
-    })?;
+/// The sources as messages name them: `a.yaml`, or `a.ini + b/` for several.
+pub fn inventory_name(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    names.join(" + ")
+}
+
+/// Reads the inventory from every source, merged as Ansible merges several `-i`, with the
+/// operator's ssh_config applied; its warnings are printed on stderr.
+pub fn read_inventory(paths: &[PathBuf]) -> Result<Inventory, InventoryError> {
+    let inv = Inventory::load_sources(paths, &LoadOptions::from_env())?;
     for w in &inv.warnings {
         eprintln!("fleetdeck: warning: {w}");
     }
     Ok(inv)
+}
+
+/// [`read_inventory`], or prints its error (`FILE:LINE:COL: …`) and gives exit status 2.
+pub fn load_inventory(paths: &[PathBuf]) -> Result<Inventory, ExitCode> {
+    read_inventory(paths).map_err(|e| {
+        eprintln!("fleetdeck: {e}");
+        ExitCode::from(EXIT_USAGE)
+    })
 }
 
 /// A clap value parser for a [`Choice`]: its words as the possible values, with their help.

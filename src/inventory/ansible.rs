@@ -14,6 +14,7 @@ use super::parse::{
 };
 use super::range::expand_range;
 use super::resolve::{Order, Raw, Settings};
+use super::sshargs;
 use super::yaml::{Kind, Node};
 
 const GROUP_KEYS: &[&str] = &["hosts", "vars", "children"];
@@ -220,7 +221,7 @@ pub(super) fn vars_settings(
     what: &str,
 ) -> Result<Settings, InventoryError> {
     let mut s = Settings::default();
-    let mut jump_extra = None;
+    let mut ssh_args: [Option<(&Node, String)>; 2] = [None, None];
     for (k, v) in entries(ctx, node, what)? {
         let key = key_text(ctx, k)?;
         let text = v.to_text();
@@ -248,103 +249,32 @@ pub(super) fn vars_settings(
             "ansible_ssh_timeout" => {
                 s.connect_timeout = Some(ctx.val(v, parse_timeout(ctx, v, &text)?));
             }
-            "ansible_ssh_common_args" => {
-                if let Some(j) = proxy_jump(&text) {
-                    s.jump = Some(ctx.val(v, parse_jump_list(ctx, v, vec![j])?));
-                }
-            }
-            "ansible_ssh_extra_args" => {
-                if let Some(j) = proxy_jump(&text) {
-                    jump_extra = Some(ctx.val(v, parse_jump_list(ctx, v, vec![j])?));
-                }
-            }
+            "ansible_ssh_common_args" => ssh_args[0] = Some((v, text)),
+            "ansible_ssh_extra_args" => ssh_args[1] = Some((v, text)),
             _ => {}
         }
     }
-    // Extra args come after common args on Ansible's ssh command line.
-    if jump_extra.is_some() {
-        s.jump = jump_extra;
+    // Common args come before extra args on Ansible's ssh command line; the first value of
+    // a setting wins, as in OpenSSH.
+    let mut args = sshargs::SshArgs::default();
+    let mut at = None;
+    for (node, text) in ssh_args.iter().flatten() {
+        let before = args.jump.is_some();
+        sshargs::parse_into(text, &mut args);
+        if let (false, Some(j)) = (before, &args.jump) {
+            s.jump = Some(ctx.val(node, parse_jump_list(ctx, node, vec![j.clone()])?));
+        }
+        at.get_or_insert(*node);
+    }
+    if let Some(node) = at {
+        sshargs::apply(&args, ctx, node, &mut s);
     }
     Ok(s)
 }
 
-/// Splits like a POSIX shell: whitespace separates, quotes group, backslash escapes.
-fn shell_words(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut has = false;
-    let mut quote: Option<char> = None;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                has = true;
-            }
-            (None, '\\') => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                    has = true;
-                }
-            }
-            (None, c) if c.is_whitespace() => {
-                if has || !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                    has = false;
-                }
-            }
-            (_, c) => cur.push(c),
-        }
-    }
-    if has || !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-/// The jump hosts named in ssh arguments: `-J a,b`, `-o ProxyJump=a`, or a
-/// `ProxyCommand="ssh -W %h:%p [-p P] [-l U] [user@]bastion"`.
-pub fn proxy_jump(args: &str) -> Option<String> {
-    let words = shell_words(args);
-    let mut i = 0;
-    let mut found = None;
-    while i < words.len() {
-        let w = &words[i];
-        let opt = if w == "-o" {
-            i += 1;
-            words.get(i).cloned()
-        } else {
-            w.strip_prefix("-o").map(str::to_string)
-        };
-        if let Some(opt) = opt {
-            let (key, val) = match opt.split_once('=') {
-                Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
-                None => match opt.split_once(char::is_whitespace) {
-                    Some((k, v)) => (k.to_string(), v.trim().to_string()),
-                    None => (opt.clone(), String::new()),
-                },
-            };
-            if key.eq_ignore_ascii_case("proxyjump") && !val.is_empty() && val != "none" {
-                found = Some(val);
-            } else if key.eq_ignore_ascii_case("proxycommand") {
-                if let Some(j) = proxy_command_jump(&val) {
-                    found = Some(j);
-                }
-            }
-        } else if w == "-J" {
-            i += 1;
-            found = words.get(i).cloned();
-        } else if let Some(j) = w.strip_prefix("-J") {
-            found = Some(j.to_string());
-        }
-        i += 1;
-    }
-    found
-}
-
-fn proxy_command_jump(cmd: &str) -> Option<String> {
-    let words = shell_words(cmd);
+/// The jump a `ProxyCommand="ssh -W %h:%p [-p P] [-l U] [user@]bastion"` makes.
+pub(super) fn proxy_command_jump(cmd: &str) -> Option<String> {
+    let words = super::sshargs::shell_words(cmd);
     if words.first().map(String::as_str) != Some("ssh") {
         return None;
     }
@@ -459,7 +389,7 @@ mod tests {
             ("-o ProxyJump=none", None),
         ];
         for (args, want) in cases {
-            assert_eq!(proxy_jump(args).as_deref(), *want, "{args}");
+            assert_eq!(sshargs::parse(args).jump.as_deref(), *want, "{args}");
         }
     }
 }

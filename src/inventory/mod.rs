@@ -19,7 +19,10 @@ pub mod range;
 mod resolve;
 mod script;
 mod source;
+pub mod sshargs;
 pub mod sshconfig;
+mod sshmatch;
+pub mod vars;
 mod yaml;
 
 pub use error::{InventoryError, Loc, PatternError, RangeError};
@@ -375,13 +378,17 @@ impl Inventory {
                 p.describe(o.connect_timeout),
             ),
         ];
-        for (k, v) in &h.vars {
-            let origin = o
-                .vars
+        let origin_of = |k: &str| {
+            o.vars
                 .iter()
                 .find(|(x, _)| x == k)
-                .map_or_else(|| "unknown".to_string(), |(_, og)| p.describe(*og));
-            out.push((format!("vars.{k}"), v.clone(), origin));
+                .map_or_else(|| "default".to_string(), |(_, og)| p.describe(*og))
+        };
+        let (become_, from) = vars::become_summary(&h.vars);
+        out.push(("become".to_string(), become_, origin_of(from)));
+        for (k, v) in &h.vars {
+            let shown = vars::shown(k, v).to_string();
+            out.push((format!("vars.{k}"), shown, origin_of(k)));
         }
         out
     }

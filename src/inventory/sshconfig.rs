@@ -3,7 +3,11 @@
 //! a keyword wins (IdentityFile accumulates), `Host` patterns with `*`, `?` and `!`, case
 //! insensitive, `Include` with `~` and globs in the file name (relative paths from the
 //! directory of the top-level file, which for `~/.ssh/config` is `~/.ssh` as in OpenSSH).
-//! `Match` blocks are not evaluated: their settings never apply, except `Match all`.
+//! `Match` blocks are evaluated for `all`, `host`, `originalhost`, `user` and `localuser`
+//! ([`super::sshmatch`]); `Match exec` and the other criteria are refused with a warning.
+//! `%h %n %p %r %u %d %%` expand in `IdentityFile` (with the final host, port and user) and
+//! `%h %%` in `HostName`. Every keyword fleetdeck does not read ([`READ_KEYWORDS`]) is one
+//! warning per keyword for the whole file, not one per host.
 //!
 //! No crate fit: the ones on crates.io either skip `Include` or report no line numbers.
 
@@ -13,8 +17,20 @@ use std::time::Duration;
 
 use super::error::{InventoryError, Loc};
 use super::resolve::Val;
+use super::sshmatch::{self, Parsed, Subjects, Tokens};
 
 const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// The keywords fleetdeck reads (besides `Host`, `Match` and `Include`); the others are
+/// ignored with a warning.
+pub const READ_KEYWORDS: &[&str] = &[
+    "hostname",
+    "port",
+    "user",
+    "identityfile",
+    "proxyjump",
+    "connecttimeout",
+];
 
 /// The keywords that start an ssh_config file's first meaningful line (format detection).
 pub const KEYWORDS: &[&str] = &[
@@ -64,11 +80,16 @@ pub const KEYWORDS: &[&str] = &[
 /// subject to that block and to the included file's own `Host` lines).
 type Cond = Vec<Arc<Vec<(bool, String)>>>;
 
+/// Whether a `Match` line is evaluated, and its criteria.
+type MatchLine = (bool, Option<Arc<Vec<sshmatch::Crit>>>);
+
 #[derive(Debug, Clone)]
 struct Line {
     cond: Cond,
-    /// False in `Match` blocks (not evaluated).
+    /// False in a `Match` block fleetdeck does not evaluate (`Match exec`).
     active: bool,
+    /// The criteria of the `Match` block the line is in.
+    when: Option<Arc<Vec<sshmatch::Crit>>>,
     key: String,
     args: Vec<String>,
     at: Loc,
@@ -82,6 +103,8 @@ pub struct SshConfig {
     base: PathBuf,
     /// Concrete `Host` names (no wildcard, no negation), in order, for `-i ~/.ssh/config`.
     pub concrete_hosts: Vec<(String, Loc)>,
+    /// Refused `Match` criteria and keywords fleetdeck does not read, once each.
+    pub warnings: Vec<InventoryError>,
 }
 
 /// What the config says for one host.
@@ -121,7 +144,19 @@ impl SshConfig {
             base: base.clone(),
             ..SshConfig::default()
         };
-        cfg.read_file(path, &base, &Vec::new(), true, 0)?;
+        cfg.read_file(path, &base, (&Vec::new(), None), true, 0)?;
+        let mut seen = std::collections::BTreeSet::new();
+        for l in &cfg.lines {
+            if !READ_KEYWORDS.contains(&l.key.as_str()) && seen.insert(l.key.clone()) {
+                cfg.warnings.push(InventoryError::new(
+                    l.at.clone(),
+                    format!(
+                        "ssh_config keyword {:?} is not used by fleetdeck (ignored)",
+                        l.key
+                    ),
+                ));
+            }
+        }
         Ok(cfg)
     }
 
@@ -129,7 +164,7 @@ impl SshConfig {
         &mut self,
         path: &Path,
         base: &Path,
-        outer: &Cond,
+        (outer, outer_when): (&Cond, Option<&Arc<Vec<sshmatch::Crit>>>),
         outer_active: bool,
         depth: usize,
     ) -> Result<(), InventoryError> {
@@ -139,6 +174,7 @@ impl SshConfig {
         let file: Arc<Path> = Arc::from(path);
         let mut cond = outer.clone();
         let mut active = outer_active;
+        let mut when = outer_when.cloned();
         for (n, raw_line) in text.lines().enumerate() {
             let trimmed = raw_line.trim_start();
             if trimmed.is_empty() || trimmed.starts_with('#') {
@@ -170,10 +206,15 @@ impl SshConfig {
                     cond.clone_from(outer);
                     cond.push(Arc::new(pats));
                     active = outer_active;
+                    when = outer_when.cloned();
                 }
                 "match" => {
+                    // A Match inside an included file's Host or Match block: the outer one
+                    // still applies (cond), and this one's criteria replace its own.
                     cond.clone_from(outer);
-                    active = outer_active && args.len() == 1 && args[0].eq_ignore_ascii_case("all");
+                    let (evaluated, crits) = self.match_line(&args, at)?;
+                    active = outer_active && evaluated;
+                    when = crits;
                 }
                 "include" => {
                     if depth >= MAX_INCLUDE_DEPTH {
@@ -181,13 +222,14 @@ impl SshConfig {
                     }
                     for a in &args {
                         for f in include_files(base, a) {
-                            self.read_file(&f, base, &cond, active, depth + 1)?;
+                            self.read_file(&f, base, (&cond, when.as_ref()), active, depth + 1)?;
                         }
                     }
                 }
                 _ => self.lines.push(Line {
                     cond: cond.clone(),
                     active,
+                    when: when.clone(),
                     key,
                     args,
                     at,
@@ -197,78 +239,133 @@ impl SshConfig {
         Ok(())
     }
 
+    /// A `Match` line: whether fleetdeck evaluates it, and its criteria.
+    fn match_line(&mut self, args: &[String], at: Loc) -> Result<MatchLine, InventoryError> {
+        match sshmatch::parse(args).map_err(|m| InventoryError::new(at.clone(), m))? {
+            Parsed::All(c) => Ok((true, Some(Arc::new(c)))),
+            Parsed::Unsupported(name) => {
+                self.warnings.push(InventoryError::new(
+                    at,
+                    format!("Match {name} is not evaluated by fleetdeck: this block never applies"),
+                ));
+                Ok((false, None))
+            }
+        }
+    }
+
     /// The settings OpenSSH would use for `host`.
     pub fn lookup(&self, host: &str) -> Found {
         let host_lc = host.to_ascii_lowercase();
+        let local_user = super::default_user();
         let mut f = Found::default();
+        let mut identities: Vec<(String, Loc)> = Vec::new();
         for l in &self.lines {
-            if !l.active || !l.cond.iter().all(|pats| matches_host(pats, &host_lc)) {
+            if !l.active
+                || !l
+                    .cond
+                    .iter()
+                    .all(|pats| sshmatch::pattern_list(pats, &host_lc))
+            {
                 continue;
+            }
+            if let Some(crits) = &l.when {
+                let current = f.hostname.as_ref().map(|h| h.v.to_ascii_lowercase());
+                let subjects = Subjects {
+                    host: current.as_deref().unwrap_or(&host_lc),
+                    original: &host_lc,
+                    user: f.user.as_ref().map_or(&local_user, |u| &u.v),
+                    local_user: &local_user,
+                };
+                if !sshmatch::holds(crits, &subjects) {
+                    continue;
+                }
             }
             let Some(first) = l.args.first() else {
                 continue;
             };
-            let val = |v| Val {
-                v,
-                at: l.at.clone(),
+            if l.key == "identityfile" {
+                identities.push((first.clone(), l.at.clone()));
+            } else {
+                f.take(l, first, host);
+            }
+        }
+        let hostname = f.hostname.as_ref().map_or(host, |h| h.v.as_str());
+        let tokens = Tokens {
+            host: hostname,
+            original: host,
+            port: f.port.as_ref().map_or(22, |p| p.v),
+            user: f.user.as_ref().map_or(&local_user, |u| &u.v),
+            local_user: &local_user,
+        };
+        for (raw, at) in identities {
+            let p = super::expand_tilde(&sshmatch::expand(&raw, &tokens));
+            let p = if p.is_absolute() {
+                p
+            } else {
+                self.base.join(p)
             };
-            match l.key.as_str() {
-                "hostname" if f.hostname.is_none() => {
-                    let h = expand_tokens(first, host)
-                        .trim_matches(['[', ']'])
-                        .to_string();
-                    f.hostname = Some(val(h));
-                }
-                "port" if f.port.is_none() => {
-                    if let Ok(p) = first.parse::<u16>() {
-                        if p > 0 {
-                            f.port = Some(Val {
-                                v: p,
-                                at: l.at.clone(),
-                            });
-                        }
-                    }
-                }
-                "user" if f.user.is_none() => f.user = Some(val(first.clone())),
-                "identityfile" => {
-                    let p = super::expand_tilde(&expand_tokens(first, host));
-                    let p = if p.is_absolute() {
-                        p
-                    } else {
-                        self.base.join(p)
-                    };
-                    if p.is_file() && !f.identity_files.iter().any(|x| x.v == p) {
-                        f.identity_files.push(Val {
+            if p.is_file() && !f.identity_files.iter().any(|x| x.v == p) {
+                f.identity_files.push(Val { v: p, at });
+            }
+        }
+        f
+    }
+}
+
+impl Found {
+    /// One line's value, unless an earlier line gave the keyword (the first wins).
+    fn take(&mut self, l: &Line, first: &str, host: &str) {
+        let val = |v| Val {
+            v,
+            at: l.at.clone(),
+        };
+        match l.key.as_str() {
+            "hostname" if self.hostname.is_none() => {
+                let tokens = Tokens {
+                    host,
+                    original: host,
+                    port: 22,
+                    user: "",
+                    local_user: "",
+                };
+                let h = sshmatch::expand(first, &tokens);
+                let h = h.trim_matches(['[', ']']).to_string();
+                self.hostname = Some(val(h));
+            }
+            "port" if self.port.is_none() => {
+                if let Ok(p) = first.parse::<u16>() {
+                    if p > 0 {
+                        self.port = Some(Val {
                             v: p,
                             at: l.at.clone(),
                         });
                     }
                 }
-                "proxyjump" if f.jump.is_none() => {
-                    let hops = if first.eq_ignore_ascii_case("none") {
-                        Vec::new()
-                    } else {
-                        first.split(',').map(|s| s.trim().to_string()).collect()
-                    };
-                    f.jump = Some(Val {
-                        v: hops,
-                        at: l.at.clone(),
-                    });
-                }
-                "connecttimeout" if f.connect_timeout.is_none() => {
-                    if let Ok(s) = first.parse::<u64>() {
-                        if s > 0 {
-                            f.connect_timeout = Some(Val {
-                                v: Duration::from_secs(s),
-                                at: l.at.clone(),
-                            });
-                        }
+            }
+            "user" if self.user.is_none() => self.user = Some(val(first.to_string())),
+            "proxyjump" if self.jump.is_none() => {
+                let hops = if first.eq_ignore_ascii_case("none") {
+                    Vec::new()
+                } else {
+                    first.split(',').map(|s| s.trim().to_string()).collect()
+                };
+                self.jump = Some(Val {
+                    v: hops,
+                    at: l.at.clone(),
+                });
+            }
+            "connecttimeout" if self.connect_timeout.is_none() => {
+                if let Ok(s) = first.parse::<u64>() {
+                    if s > 0 {
+                        self.connect_timeout = Some(Val {
+                            v: Duration::from_secs(s),
+                            at: l.at.clone(),
+                        });
                     }
                 }
-                _ => {}
             }
+            _ => {}
         }
-        f
     }
 }
 
@@ -340,47 +437,6 @@ fn include_files(base: &Path, arg: &str) -> Vec<PathBuf> {
     out
 }
 
-fn matches_host(pats: &[(bool, String)], host: &str) -> bool {
-    let mut any = false;
-    for (neg, p) in pats {
-        if crate::util::ssh_wildcard(p, host) {
-            if *neg {
-                return false;
-            }
-            any = true;
-        }
-    }
-    any
-}
-
-fn expand_tokens(s: &str, host: &str) -> String {
-    let mut out = String::new();
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('h' | 'n') => out.push_str(host),
-            Some('d') => {
-                out.push_str(
-                    &crate::paths::home_dir()
-                        .unwrap_or_default()
-                        .to_string_lossy(),
-                );
-            }
-            Some('u') => out.push_str(&super::default_user()),
-            Some('%') | None => out.push('%'),
-            Some(o) => {
-                out.push('%');
-                out.push(o);
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,5 +461,44 @@ mod tests {
         assert!(looks_like_ssh_config("\n# x\nHost a\n"));
         assert!(!looks_like_ssh_config("all:\n  hosts:\n"));
         assert!(!looks_like_ssh_config("host: a\n"));
+    }
+
+    #[test]
+    fn match_blocks_tokens_and_ignored_keywords() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        let key = dir.path().join("id_web1_deploy_2202");
+        std::fs::write(&key, "k").unwrap();
+        std::fs::write(
+            &path,
+            "Host web1\n  HostName %h.example.com\n\
+             Match originalhost web* !user nosuchuser\n  Port 2202\n\
+             Match host *.example.com\n  User deploy\n  ForwardAgent yes\n\
+             Match exec \"true\"\n  User never\n\
+             Host *\n  IdentityFile id_%n_%r_%p\n  ForwardAgent no\n",
+        )
+        .unwrap();
+        let cfg = SshConfig::load(&path).unwrap();
+        let f = cfg.lookup("web1");
+        assert_eq!(f.hostname.unwrap().v, "web1.example.com");
+        assert_eq!(f.port.unwrap().v, 2202);
+        assert_eq!(f.user.unwrap().v, "deploy", "Match host sees the HostName");
+        // %n %r %p with the final user and port.
+        assert_eq!(f.identity_files[0].v, key);
+        let f = cfg.lookup("db1");
+        assert!(f.port.is_none() && f.user.is_none());
+        let w: Vec<String> = cfg.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains(":8:1: Match exec is not evaluated"), "{w:?}");
+        assert!(
+            w[1].contains(":7:3: ssh_config keyword \"forwardagent\""),
+            "{w:?}"
+        );
+        std::fs::write(&path, "Match host\n  User x\n").unwrap();
+        let e = SshConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("config:1:1: Match host needs a pattern list"),
+            "{e}"
+        );
     }
 }

@@ -72,18 +72,18 @@ pub struct ConsoleArgs {
 
 /// Opens the console on an inventory. Exit status 2 for bad input (inventory, config, flags).
 #[allow(clippy::needless_pass_by_value)] // the signature `cli` calls
-pub fn run_console(inventory: Option<PathBuf>, args: ConsoleArgs) -> ExitCode {
+pub fn run_console(inventory: Vec<PathBuf>, args: ConsoleArgs) -> ExitCode {
     // `fleetdeck shell PATTERN` (`start_shell`): broadcast shells on those hosts at start.
     run_console_with(inventory, &args, args.start_shell.as_deref())
 }
 
 fn run_console_with(
-    inventory: Option<PathBuf>,
+    inventory: Vec<PathBuf>,
     args: &ConsoleArgs,
     shell: Option<&str>,
 ) -> ExitCode {
-    let path = face::inventory_path(inventory);
-    let inv = match face::load_inventory(&path) {
+    let paths = face::inventory_paths(inventory);
+    let inv = match face::load_inventory(&paths) {
         Ok(inv) => inv,
         Err(code) => return code,
     };
@@ -99,7 +99,7 @@ fn run_console_with(
         return code;
     }
     let theme_spec = args.theme.clone().or_else(|| cfg.theme.clone());
-    let mut app = build_app(inv, settings.clone(), theme_spec.as_deref(), &path);
+    let mut app = build_app(inv, settings.clone(), theme_spec.as_deref(), &paths);
     if let Some(hosts) = shell_hosts {
         app.tree.set_selection(&hosts);
         app.start_broadcast = true;
@@ -181,7 +181,7 @@ fn build_app(
     inv: crate::inventory::Inventory,
     settings: app::Settings,
     theme_spec: Option<&str>,
-    inventory_path: &std::path::Path,
+    inventory_paths: &[PathBuf],
 ) -> app::App {
     let (theme, theme_warning) = theme::Theme::load_or_default(theme_spec);
     let theme = theme.respecting_no_color();
@@ -198,7 +198,7 @@ fn build_app(
         None,
         format!(
             "inventory {}: {} hosts",
-            inventory_path.display(),
+            face::inventory_name(inventory_paths),
             app.hosts.len()
         ),
     );

@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::RunArgs;
 use crate::engine::Target;
-use crate::face::plan_targets;
-use crate::inventory::Inventory;
+use crate::face::{inventory_name, plan_targets, read_inventory};
 
 /// What to run where, decided before any connection.
 pub(super) struct Plan {
@@ -16,15 +15,19 @@ pub(super) struct Plan {
 }
 
 /// Loads the inventory and picks the targets. `Ok(None)`: nothing to do (said on stderr).
-pub(super) fn plan(inv_path: &Path, args: &RunArgs, oplog: &Path) -> Result<Option<Plan>, String> {
-    let inv = Inventory::load(inv_path).map_err(|e| e.to_string())?;
+pub(super) fn plan(
+    inv_paths: &[PathBuf],
+    args: &RunArgs,
+    oplog: &Path,
+) -> Result<Option<Plan>, String> {
+    let inv = read_inventory(inv_paths).map_err(|e| e.to_string())?;
     let mut ids = match &args.pattern {
         Some(p) => {
             let ids = inv.select(p).map_err(|e| e.to_string())?;
             if ids.is_empty() && args.failed_from.is_none() {
                 return Err(format!(
                     "pattern {p:?} selects no host in {}",
-                    inv_path.display()
+                    inventory_name(inv_paths)
                 ));
             }
             ids

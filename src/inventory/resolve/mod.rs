@@ -26,6 +26,10 @@ use apply::Effective;
 
 /// Turns a raw inventory into the resolved one.
 pub fn resolve(mut raw: Raw, ssh: Option<&SshConfig>) -> Result<Inventory, InventoryError> {
+    crate::inventory::sshargs::warn_ignored(&mut raw);
+    if let Some(cfg) = ssh {
+        raw.warnings.extend(cfg.warnings.iter().cloned());
+    }
     let includes = graph::resolve_includes(&mut raw)?;
     graph::check_cycles(&raw, &includes)?;
     let order = graph::LevelOrder::new(&raw);
