@@ -3,7 +3,7 @@
 //! and ratios. Not a timed test: run it by hand (`scripts/bench`), read BENCHMARKS.md.
 //!
 //! `cargo bench --bench fleet -- [--hosts N] [--runs R] [--quick] [--no-transfer]
-//! [--known-hosts-lines L]` (L generated known_hosts lines, half hashed, read by every
+//! [--known-hosts-lines L] [--big-mb MB] [--transfer-only]` (L generated known_hosts lines, half hashed, read by every
 //! fleetdeck run and the in-process engine; 0 for the lab's file alone)
 
 use std::fmt::Write as _;
@@ -29,6 +29,8 @@ struct Opts {
     transfer: bool,
     big_mb: usize,
     known_hosts_lines: usize,
+    /// Only the transfer cases (`--transfer-only`).
+    transfer_only: bool,
 }
 
 fn parse_opts() -> Opts {
@@ -36,8 +38,9 @@ fn parse_opts() -> Opts {
         hosts: 100,
         runs: 5,
         transfer: true,
-        big_mb: 500,
+        big_mb: 300,
         known_hosts_lines: 5000,
+        transfer_only: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -60,6 +63,7 @@ fn parse_opts() -> Opts {
                 o.big_mb = 100;
             }
             "--no-transfer" => o.transfer = false,
+            "--transfer-only" => o.transfer_only = true,
             "--known-hosts-lines" => {
                 i += 1;
                 o.known_hosts_lines = args[i].parse().expect("--known-hosts-lines L");
@@ -122,6 +126,10 @@ struct Tool {
     args: Vec<std::ffi::OsString>,
     env: Vec<(&'static str, std::ffi::OsString)>,
     clean: Option<PathBuf>,
+    /// Run before each timed run (not timed): reset what the command finds.
+    before: Option<Box<dyn Fn()>>,
+    /// Run after each timed run (not timed): whether the command really did its work.
+    check: Option<Box<dyn Fn() -> bool>>,
 }
 
 impl Tool {
@@ -132,6 +140,8 @@ impl Tool {
             args: Vec::new(),
             env: Vec::new(),
             clean: None,
+            before: None,
+            check: None,
         }
     }
 
@@ -165,7 +175,20 @@ impl Tool {
         self
     }
 
+    fn before(mut self, f: impl Fn() + 'static) -> Tool {
+        self.before = Some(Box::new(f));
+        self
+    }
+
+    fn check(mut self, f: impl Fn() -> bool + 'static) -> Tool {
+        self.check = Some(Box::new(f));
+        self
+    }
+
     fn command(&self) -> Command {
+        if let Some(f) = &self.before {
+            f();
+        }
         if let Some(p) = &self.clean {
             let _ = std::fs::remove_dir_all(p);
             let _ = std::fs::remove_file(p);
@@ -196,7 +219,8 @@ fn compare(runs: usize, tools: &[Tool]) -> Vec<Row> {
             let s = run_cmd(&mut t.command());
             walls[i].push(s.wall);
             cpus[i].push(s.cpu);
-            if !s.ok {
+            let did_it = t.check.as_ref().map_or(true, |c| c());
+            if !s.ok || !did_it {
                 fails[i] += 1;
             }
         }
@@ -348,6 +372,11 @@ fn bench(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path) {
         o.runs,
         o.known_hosts_lines
     );
+    if o.transfer_only {
+        transfers(o, bin, lab, tmp, &mut md);
+        write_report(tmp, &md);
+        return;
+    }
     cpu_curve(o, bin, &state, &inv_path, &names, &kh_args, &mut md);
 
     let mut sizes = vec![10usize.min(o.hosts), o.hosts];
@@ -499,11 +528,16 @@ fn bench(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path) {
     if o.transfer {
         transfers(o, bin, lab, tmp, &mut md);
     }
+    write_report(tmp, &md);
+}
+
+/// The whole report, in markdown, on stdout and beside the run's temp dir.
+fn write_report(tmp: &Path, md: &str) {
     let out = tmp
         .parent()
         .unwrap_or(tmp)
         .join("fleetdeck-bench-latest.md");
-    let _ = std::fs::write(&out, &md);
+    let _ = std::fs::write(&out, md);
     println!("\n\n==== markdown ====\n{md}");
 }
 
@@ -558,25 +592,207 @@ fn make_file(path: &Path, mb: usize) {
     }
 }
 
+/// Whether every path is a file of `size` bytes.
+fn sizes_ok(paths: &[PathBuf], size: u64) -> bool {
+    paths
+        .iter()
+        .all(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() == size))
+}
+
+/// Removes every path (files or trees), for runs that must start from nothing.
+fn remove_all(paths: &[PathBuf]) {
+    for p in paths {
+        let _ = std::fs::remove_dir_all(p);
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// The tree of the small-file cases: `TREE_DIRS` directories of `TREE_FILES / TREE_DIRS`
+/// files of `TREE_SIZE` bytes each, all different.
+const TREE_DIRS: usize = 10;
+const TREE_FILES: usize = 1000;
+const TREE_SIZE: usize = 4096;
+
+fn tree_names() -> impl Iterator<Item = PathBuf> {
+    (0..TREE_FILES).map(|i| {
+        PathBuf::from(format!("d{:02}", i % TREE_DIRS)).join(format!("f{:04}", i / TREE_DIRS))
+    })
+}
+
+fn make_tree(root: &Path) {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for name in tree_names() {
+        let path = root.join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("tree dir");
+        let data: Vec<u8> = (0..TREE_SIZE / 8)
+            .flat_map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x.to_le_bytes()
+            })
+            .collect();
+        std::fs::write(path, data).expect("tree file");
+    }
+}
+
+/// Whether every host's copy of the tree is complete.
+fn tree_ok(roots: &[PathBuf]) -> bool {
+    roots.iter().all(|root| {
+        let files: Vec<PathBuf> = tree_names().map(|n| root.join(n)).collect();
+        sizes_ok(&files, TREE_SIZE as u64)
+    })
+}
+
+/// The hosts `names` of the lab: a comma list, and each one's home.
+fn hosts_of(lab: &Lab, n: usize) -> (String, Vec<PathBuf>) {
+    let hosts = &lab.hosts()[..n.min(lab.hosts().len())];
+    let list: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+    (
+        list.join(","),
+        hosts.iter().map(|h| h.home.clone()).collect(),
+    )
+}
+
+fn in_homes(homes: &[PathBuf], rel: &str) -> Vec<PathBuf> {
+    homes.iter().map(|h| h.join(rel)).collect()
+}
+
 fn transfers(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path, md: &mut String) {
+    small_files(o, bin, lab, tmp, md);
+    sync_case(o, bin, lab, tmp, md);
+    many_hosts(o, bin, lab, tmp, md);
+    one_host(o, bin, lab, tmp, md);
+}
+
+/// 1,000 files of 4 KiB to 10 hosts, against `clush --copy` (scp -r), into nothing and over
+/// an existing copy.
+fn small_files(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path, md: &mut String) {
     let ssh_f = format!("-F {}", lab.ssh_config_path().display());
-    let inv = lab.inventory_path();
-    let state = tmp.join("state");
-    let names: Vec<String> = lab.hosts().iter().map(|h| h.name.clone()).collect();
-    let n = 20.min(names.len());
+    let n = 10.min(lab.hosts().len());
+    let (list, homes) = hosts_of(lab, n);
     let fanout = n.to_string();
-    let list = names[..n].join(",");
+    let src = tmp.join("small").join("tree");
+    make_tree(&src);
+    let roots = in_homes(&homes, "tree");
+    for fresh in [true, false] {
+        let mut tools = vec![Tool::fleetdeck(
+            format!("fleetdeck push -r --fanout {n}"),
+            bin,
+            &tmp.join("state"),
+            "push",
+            &lab.inventory_path(),
+        )
+        .arg(&list)
+        .arg(&src)
+        .args([".", "-r", "--fanout", &fanout])];
+        if have("clush") {
+            tools.push(
+                Tool::new(format!("clush -f {n} --copy"), "clush")
+                    .args(["-f", &fanout, "-w", &list, "-o", &ssh_f, "--copy"])
+                    .arg(&src)
+                    .args(["--dest", "."]),
+            );
+        }
+        let tools: Vec<Tool> = tools
+            .into_iter()
+            .map(|t| {
+                let (clean, check) = (roots.clone(), roots.clone());
+                let t = t.check(move || tree_ok(&check));
+                if fresh {
+                    t.before(move || remove_all(&clean))
+                } else {
+                    t
+                }
+            })
+            .collect();
+        if !fresh {
+            // Every tool replaces a complete copy.
+            let _ = run_cmd(&mut tools[0].command());
+        }
+        let rows = compare(o.runs, &tools);
+        let how = if fresh {
+            "new"
+        } else {
+            "replacing an existing copy"
+        };
+        table(
+            md,
+            &format!(
+                "{TREE_FILES} files of {} KiB to {n} hosts ({how})",
+                TREE_SIZE / 1024
+            ),
+            &rows,
+        );
+    }
+}
+
+/// `push --sync` of the 1,000-file tree with 10 files changed, to 20 hosts (target < 2 s).
+fn sync_case(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path, md: &mut String) {
+    let n = 20.min(lab.hosts().len());
+    let (list, homes) = hosts_of(lab, n);
+    let fanout = n.to_string();
+    let src = tmp.join("sync").join("tree");
+    make_tree(&src);
+    let roots = in_homes(&homes, "tree");
+    let tool = Tool::fleetdeck(
+        format!("fleetdeck push --sync --fanout {n}"),
+        bin,
+        &tmp.join("state"),
+        "push",
+        &lab.inventory_path(),
+    )
+    .arg(&list)
+    .arg(&src)
+    .args([".", "-r", "--sync", "--fanout", &fanout]);
+    let s = run_cmd(&mut tool.command());
+    assert!(s.ok && tree_ok(&roots), "the first sync must send the tree");
+    let round = std::rc::Rc::new(std::cell::Cell::new(0u8));
+    let (changed, src2) = (round.clone(), src.clone());
+    let changed_names: Vec<PathBuf> = tree_names().step_by(TREE_FILES / 10).collect();
+    let names2 = changed_names.clone();
+    let tool = tool
+        .before(move || {
+            // 10 files rewritten (same size, new bytes and mtime) before each run.
+            changed.set(changed.get().wrapping_add(1));
+            for name in &names2 {
+                let data = vec![changed.get(); TREE_SIZE];
+                std::fs::write(src2.join(name), data).expect("change a file");
+            }
+        })
+        .check(move || {
+            tree_ok(&roots)
+                && roots.iter().all(|r| {
+                    changed_names
+                        .iter()
+                        .all(|name| std::fs::read(r.join(name)).is_ok_and(|d| d[0] == round.get()))
+                })
+        });
+    let rows = compare(o.runs, &[tool]);
+    table(
+        md,
+        &format!("`push --sync`: {TREE_FILES} files, 10 changed, {n} hosts (target < 2 s)"),
+        &rows,
+    );
+}
+
+/// 100 MB to 20 hosts, against parallel-scp and `clush --copy`.
+fn many_hosts(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path, md: &mut String) {
+    let ssh_f = format!("-F {}", lab.ssh_config_path().display());
+    let n = 20.min(lab.hosts().len());
+    let (list, homes) = hosts_of(lab, n);
+    let fanout = n.to_string();
     let hostfile = tmp.join("hosts-xfer");
-    std::fs::write(&hostfile, names[..n].join("\n") + "\n").expect("hosts file");
+    std::fs::write(&hostfile, list.replace(',', "\n") + "\n").expect("hosts file");
     let file100 = tmp.join("payload100");
     make_file(&file100, 100);
 
     let mut tools = vec![Tool::fleetdeck(
         format!("fleetdeck push --fanout {n}"),
         bin,
-        &state,
+        &tmp.join("state"),
         "push",
-        &inv,
+        &lab.inventory_path(),
     )
     .arg(&list)
     .arg(&file100)
@@ -599,15 +815,31 @@ fn transfers(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path, md: &mut String) {
                 .args(["--dest", "payload100"]),
         );
     }
+    let dests = in_homes(&homes, "payload100");
+    let tools: Vec<Tool> = tools
+        .into_iter()
+        .map(|t| {
+            let (clean, check) = (dests.clone(), dests.clone());
+            t.before(move || remove_all(&clean))
+                .check(move || sizes_ok(&check, 100 << 20))
+        })
+        .collect();
     let rows = compare(o.runs.min(3), &tools);
-    table(md, &format!("100 MB file to {n} hosts"), &rows);
+    table(md, &format!("100 MB file to {n} hosts (new)"), &rows);
+}
 
-    // One host, one big file, both directions, against OpenSSH scp.
+/// One host, one big file, both directions, against OpenSSH scp.
+fn one_host(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path, md: &mut String) {
+    let inv = lab.inventory_path();
+    let state = tmp.join("state");
     let big = tmp.join("payload-big");
     make_file(&big, o.big_mb);
-    let host = names[0].as_str();
+    let size = (o.big_mb as u64) << 20;
+    let host = lab.hosts()[0].name.as_str();
+    let remote = vec![lab.hosts()[0].home.join("payload-big")];
     let cfg = lab.ssh_config_path();
-    let tools = [
+    let (clean, check) = (remote.clone(), remote.clone());
+    let tools: Vec<Tool> = [
         Tool::fleetdeck("fleetdeck push (1 host)", bin, &state, "push", &inv)
             .arg(host)
             .arg(&big)
@@ -618,26 +850,43 @@ fn transfers(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path, md: &mut String) {
             .arg(&cfg)
             .arg(&big)
             .arg(format!("{host}:payload-big")),
-    ];
+    ]
+    .into_iter()
+    .map(|t| {
+        let (clean, check) = (clean.clone(), check.clone());
+        t.before(move || remove_all(&clean))
+            .check(move || sizes_ok(&check, size))
+    })
+    .collect();
     let rows = compare(o.runs.min(3), &tools);
-    table(md, &format!("{} MB to one host (upload)", o.big_mb), &rows);
+    table(
+        md,
+        &format!("{} MB to one host (upload, new)", o.big_mb),
+        &rows,
+    );
     mbps(md, o.big_mb, &rows);
 
     let back = tmp.join("back");
     let back_scp = tmp.join("back-scp");
+    let (got, got_scp) = (
+        vec![back.join(host).join("payload-big")],
+        vec![back_scp.clone()],
+    );
     let tools = [
         Tool::fleetdeck("fleetdeck pull (1 host)", bin, &state, "pull", &inv)
             .arg(host)
             .arg("payload-big")
             .arg(&back)
-            .clean(back.clone()),
+            .clean(back.clone())
+            .check(move || sizes_ok(&got, size)),
         Tool::new("scp (download)", "scp")
             .arg("-q")
             .arg("-F")
             .arg(&cfg)
             .arg(format!("{host}:payload-big"))
             .arg(&back_scp)
-            .clean(back_scp.clone()),
+            .clean(back_scp.clone())
+            .check(move || sizes_ok(&got_scp, size)),
     ];
     let rows = compare(o.runs.min(3), &tools);
     table(
