@@ -161,3 +161,66 @@ pub fn warm(
         }
     }
 }
+
+/// Busy CPU time of the whole machine since boot (every core, /proc/stat), to compare a run's
+/// wall time with its CPU floor: the work of fleetdeck and of the lab's sshds spread over
+/// every core.
+pub fn machine_busy() -> Duration {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: u64 = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .enumerate()
+        // user nice system idle iowait irq softirq steal: all but idle and iowait
+        .filter(|(i, _)| *i != 3 && *i != 4 && *i < 8)
+        .filter_map(|(_, v)| v.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// parallel-ssh over warm OpenSSH ControlMaster sockets (the kept-session peer): a first run
+/// opens the masters, then `runs` timed runs of `true` go through them. Returns the median wall.
+pub fn pssh_controlmaster(
+    hostfile: &Path,
+    ssh_config: &Path,
+    cm_dir: &Path,
+    fanout: usize,
+    runs: usize,
+) -> Option<Duration> {
+    std::fs::create_dir_all(cm_dir).ok()?;
+    let ssh_x = format!(
+        "-F {} -o ControlMaster=auto -o ControlPersist=900 -o ControlPath={}/%C",
+        ssh_config.display(),
+        cm_dir.display()
+    );
+    let run = |fanout: usize| {
+        let t0 = Instant::now();
+        let ok = std::process::Command::new("parallel-ssh")
+            .arg("-h")
+            .arg(hostfile)
+            .args(["-p", &fanout.to_string(), "-t", "0", "-x", &ssh_x, "true"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| t0.elapsed())
+    };
+    // The masters are opened at fanout 64 (thousands of handshakes at once would only thrash).
+    let primed = run(fanout.min(64));
+    let mut walls: Vec<Duration> = (0..runs.max(3)).filter_map(|_| run(fanout)).collect();
+    walls.sort();
+    primed?;
+    walls.get(walls.len() / 2).copied()
+}
+
+/// Ends the ControlMaster processes [`pssh_controlmaster`] left behind.
+pub fn stop_controlmasters(cm_dir: &Path) {
+    let _ = std::process::Command::new("pkill")
+        .arg("-f")
+        .arg(format!("ControlPath={}", cm_dir.display()))
+        .status();
+    let _ = std::fs::remove_dir_all(cm_dir);
+}

@@ -10,8 +10,8 @@ pub mod connect;
 pub mod exec;
 pub mod jump;
 pub mod knownhosts;
-pub mod signer;
 pub mod shell;
+pub mod signer;
 pub mod transfer;
 
 use std::cell::Cell;

@@ -77,11 +77,7 @@ pub fn run_console(inventory: Vec<PathBuf>, args: ConsoleArgs) -> ExitCode {
     run_console_with(inventory, &args, args.start_shell.as_deref())
 }
 
-fn run_console_with(
-    inventory: Vec<PathBuf>,
-    args: &ConsoleArgs,
-    shell: Option<&str>,
-) -> ExitCode {
+fn run_console_with(inventory: Vec<PathBuf>, args: &ConsoleArgs, shell: Option<&str>) -> ExitCode {
     let paths = face::inventory_paths(inventory);
     let inv = match face::load_inventory(&paths) {
         Ok(inv) => inv,
