@@ -12,6 +12,9 @@ pub mod text;
 mod transfer;
 mod tree;
 
+use self::text::{span, SafeSpan};
+use crate::engine::ExitStatus;
+use crate::inventory::HostId;
 use ratatui::style::{Modifier, Style};
 use ratatui::widgets::Block;
 use ratatui::Frame;
@@ -135,4 +138,35 @@ pub fn fmt_duration(d: std::time::Duration) -> String {
     } else {
         format!("{}h{:02}m", d.as_secs() / 3600, (d.as_secs() % 3600) / 60)
     }
+}
+
+/// A pane title's start: ` web01 ● running`, the exit status and the error class.
+pub(super) fn status_spans(app: &App, host: HostId) -> Vec<SafeSpan<'static>> {
+    let t = &app.theme;
+    let v = &app.hosts[host];
+    let mut spans = vec![
+        span(
+            format!(" {} ", v.name),
+            Style::default()
+                .fg(t.colors.text)
+                .add_modifier(Modifier::BOLD),
+        ),
+        span(
+            format!("{} {}", v.state.symbol(), v.state.word()),
+            state_style(t, v.state),
+        ),
+    ];
+    match &v.exit {
+        Some(ExitStatus::Code(c)) => {
+            spans.push(span(format!(" exit {c}"), state_style(t, v.state)));
+        }
+        Some(ExitStatus::Signal(s)) => {
+            spans.push(span(format!(" SIG{s}"), state_style(t, v.state)));
+        }
+        None => {}
+    }
+    if let Some((class, _)) = &v.error {
+        spans.push(span(format!(" {class}"), state_style(t, v.state)));
+    }
+    spans
 }

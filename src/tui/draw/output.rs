@@ -7,7 +7,6 @@ use ratatui::widgets::{Block, Borders};
 use ratatui::Frame;
 
 use super::{cut_chars, fmt_duration, remote_style, state_style};
-use crate::engine::ExitStatus;
 use crate::inventory::HostId;
 use crate::output::TextStyle;
 use crate::tui::app::search::{Hit, Matcher};
@@ -177,30 +176,7 @@ fn draw_panes(frame: &mut Frame, app: &App, body: Rect, focused: bool) {
 fn pane_title(app: &App, host: HostId, zoomed: bool) -> SafeLine<'static> {
     let t = &app.theme;
     let v = &app.hosts[host];
-    let mut spans = vec![
-        span(
-            format!(" {} ", v.name),
-            Style::default()
-                .fg(t.colors.text)
-                .add_modifier(Modifier::BOLD),
-        ),
-        span(
-            format!("{} {}", v.state.symbol(), v.state.word()),
-            state_style(t, v.state),
-        ),
-    ];
-    match &v.exit {
-        Some(ExitStatus::Code(c)) => {
-            spans.push(span(format!(" exit {c}"), state_style(t, v.state)));
-        }
-        Some(ExitStatus::Signal(s)) => {
-            spans.push(span(format!(" SIG{s}"), state_style(t, v.state)));
-        }
-        None => {}
-    }
-    if let Some((class, _)) = &v.error {
-        spans.push(span(format!(" {class}"), state_style(t, v.state)));
-    }
+    let mut spans = super::status_spans(app, host);
     let duration = v.duration.or_else(|| {
         v.started
             .filter(|_| v.state == HostState::Running)

@@ -9,7 +9,6 @@ use ratatui::Frame;
 
 use super::text::{cell, line_styled, paragraph, raw, span, SafeLine, SafeSpan, Titled};
 use super::{remote_style, state_style};
-use crate::engine::ExitStatus;
 use crate::inventory::HostId;
 use crate::output::{AnsiColor, TextStyle};
 use crate::tui::app::App;
@@ -171,30 +170,7 @@ fn cell_style(app: &App, c: &vt100::Cell, base: Style) -> Style {
 fn title(app: &App, host: HostId, sh: &ShellHost) -> SafeLine<'static> {
     let t = &app.theme;
     let v = &app.hosts[host];
-    let mut spans = vec![
-        span(
-            format!(" {} ", v.name),
-            Style::default()
-                .fg(t.colors.text)
-                .add_modifier(Modifier::BOLD),
-        ),
-        span(
-            format!("{} {}", v.state.symbol(), v.state.word()),
-            state_style(t, v.state),
-        ),
-    ];
-    match &v.exit {
-        Some(ExitStatus::Code(c)) => {
-            spans.push(span(format!(" exit {c}"), state_style(t, v.state)));
-        }
-        Some(ExitStatus::Signal(s)) => {
-            spans.push(span(format!(" SIG{s}"), state_style(t, v.state)));
-        }
-        None => {}
-    }
-    if let Some((class, _)) = &v.error {
-        spans.push(span(format!(" {class}"), state_style(t, v.state)));
-    }
+    let mut spans = super::status_spans(app, host);
     if v.state.is_active() {
         let (word, style) = if sh.included {
             ("broadcast", Style::default().fg(t.colors.status))
