@@ -10,6 +10,7 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 
 use crate::contract::{Choice, EXIT_USAGE};
 use crate::inventory::{Inventory, InventoryError, LoadOptions};
+use crate::output::Clean;
 
 mod job;
 pub mod progress;
@@ -39,15 +40,23 @@ pub fn inventory_name(paths: &[PathBuf]) -> String {
 pub fn read_inventory(paths: &[PathBuf]) -> Result<Inventory, InventoryError> {
     let inv = Inventory::load_sources(paths, &LoadOptions::from_env())?;
     for w in &inv.warnings {
-        eprintln!("fleetdeck: warning: {w}");
+        eprintln!("fleetdeck: warning: {}", clean_lines(&w.to_string()));
     }
     Ok(inv)
+}
+
+/// Inventory text (values from the file) made safe for the terminal, line by line.
+fn clean_lines(s: &str) -> String {
+    s.lines()
+        .map(|l| Clean::new(l).as_str().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// [`read_inventory`], or prints its error (`FILE:LINE:COL: …`) and gives exit status 2.
 pub fn load_inventory(paths: &[PathBuf]) -> Result<Inventory, ExitCode> {
     read_inventory(paths).map_err(|e| {
-        eprintln!("fleetdeck: {e}");
+        eprintln!("fleetdeck: {}", clean_lines(&e.to_string()));
         ExitCode::from(EXIT_USAGE)
     })
 }
