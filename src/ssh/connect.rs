@@ -162,8 +162,8 @@ pub fn connect_stream<S: AsRawFd + 'static>(
             .max(1),
     );
 
-    let known = knownhosts::lookup(ctx.known_hosts, &conn.address, conn.port);
-    let pref = knownhosts::hostkey_preference(&known);
+    let known = knownhosts::Known::lookup(ctx.known_hosts, &conn.address, conn.port);
+    let pref = knownhosts::hostkey_preference(&known.entries);
     let _ = sess.method_pref(MethodType::HostKey, &pref);
 
     let w = Waiter::new(fd, ctx.cancel);
@@ -216,7 +216,7 @@ fn verify_host_key(
     sess: &Session,
     host: &str,
     conn: &ConnSettings,
-    known: &[knownhosts::KnownKey],
+    known: &knownhosts::Known,
     ctx: &ConnectContext<'_>,
     notes: &mut Vec<String>,
 ) -> Result<(), SshError> {
@@ -237,7 +237,7 @@ fn verify_host_key(
     let ShownKey {
         short, fp, token, ..
     } = &key;
-    match knownhosts::check(known, &key.blob) {
+    match known.check(ctx.known_hosts, &conn.address, conn.port, &key.blob) {
         HostKeyStatus::Match => Ok(()),
         HostKeyStatus::Changed { file, line } => Err(SshError::new(
             ErrorClass::HostKeyChanged,

@@ -28,7 +28,7 @@ use crate::util::lock;
 
 mod index;
 
-pub use self::index::{lookup, reads};
+pub use self::index::{lookup, lookup_unhashed, reads, revoked_anywhere};
 
 /// One known_hosts entry that names the host being checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +75,50 @@ pub fn host_token(host: &str, port: u16) -> String {
         host.to_string()
     } else {
         format!("[{host}]:{port}")
+    }
+}
+
+/// What known_hosts says of one host before its key is seen, found as cheaply as it can be.
+///
+/// A plain entry holding the presented key decides (as in OpenSSH, a matching entry wins over
+/// any other entry for the host) unless that key is `@revoked` somewhere, so the hashed lines,
+/// one keyed hash each, are hashed only when the plain entries do not decide: when they name
+/// the host not at all (the hashed ones then give the host key preference) or with another
+/// key.
+#[derive(Debug, Clone)]
+pub struct Known {
+    /// The entries found so far, in file order.
+    pub entries: Vec<KnownKey>,
+    /// Whether the hashed lines were searched too.
+    complete: bool,
+}
+
+impl Known {
+    /// The entries of `files` for `host` on `port`: the plain ones, or every one when no plain
+    /// entry names the host.
+    pub fn lookup(files: &[PathBuf], host: &str, port: u16) -> Known {
+        let entries = lookup_unhashed(files, host, port);
+        if entries.iter().any(|e| e.marker == Marker::None) {
+            return Known {
+                entries,
+                complete: false,
+            };
+        }
+        Known {
+            entries: lookup(files, host, port),
+            complete: true,
+        }
+    }
+
+    /// Judges `blob` as [`check`] judges it against every entry of `files` for the host.
+    pub fn check(&self, files: &[PathBuf], host: &str, port: u16, blob: &[u8]) -> HostKeyStatus {
+        let status = check(&self.entries, blob);
+        if self.complete
+            || (status == HostKeyStatus::Match && !revoked_anywhere(files, blob))
+        {
+            return status;
+        }
+        check(&lookup(files, host, port), blob)
     }
 }
 
@@ -446,6 +490,66 @@ mod tests {
             .collect();
         assert_eq!(check(&only_revoked, &other), HostKeyStatus::Unknown);
         assert_eq!(lookup(&[], "h", 22), vec![]);
+    }
+
+    #[test]
+    fn known_decides_on_a_plain_match_and_hashes_only_when_it_must() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (f, g) = (dir.path().join("kh"), dir.path().join("g"));
+        let right = blob("ssh-ed25519", b"right");
+        let other = blob("ssh-ed25519", b"other");
+        // A plain entry with the right key, a hashed one with another: the plain one decides.
+        let hashed_other = format!(
+            "{} ssh-ed25519 {}\n",
+            hashed("h", b"salt1"),
+            STANDARD.encode(&other)
+        );
+        fs::write(&f, format!("{hashed_other}{}", line("h", &right))).expect("write");
+        let files = vec![f.clone()];
+        let k = Known::lookup(&files, "h", 22);
+        assert_eq!(k.entries.len(), 1, "plain entries only: {k:?}");
+        assert!(!k.complete);
+        assert_eq!(k.check(&files, "h", 22, &right), HostKeyStatus::Match);
+        // The other key is not the plain one: every line is looked at, and the hashed line
+        // holds it.
+        assert_eq!(k.check(&files, "h", 22, &other), HostKeyStatus::Match);
+        let third = blob("ssh-ed25519", b"third");
+        assert!(matches!(
+            k.check(&files, "h", 22, &third),
+            HostKeyStatus::Changed { .. }
+        ));
+        // Only a hashed entry: found, and the lookup is complete.
+        let k = Known::lookup(&files, "[h]:22", 22);
+        assert!(k.entries.is_empty());
+        fs::write(&g, &hashed_other).expect("write");
+        let k = Known::lookup(std::slice::from_ref(&g), "h", 22);
+        assert!(k.complete);
+        assert_eq!(k.entries.len(), 1);
+        assert_eq!(k.check(&[g], "h", 22, &other), HostKeyStatus::Match);
+    }
+
+    #[test]
+    fn a_hashed_revoked_line_still_refuses_a_key_a_plain_entry_holds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("kh");
+        let stolen = blob("ssh-ed25519", b"stolen");
+        fs::write(
+            &f,
+            format!(
+                "{}@revoked {} ssh-ed25519 {}\n",
+                line("h", &stolen),
+                hashed("h", b"salt2"),
+                STANDARD.encode(&stolen)
+            ),
+        )
+        .expect("write");
+        let files = vec![f.clone()];
+        let k = Known::lookup(&files, "h", 22);
+        assert!(revoked_anywhere(&files, &stolen));
+        assert_eq!(
+            k.check(&files, "h", 22, &stolen),
+            HostKeyStatus::Revoked { file: f, line: 2 }
+        );
     }
 
     #[test]

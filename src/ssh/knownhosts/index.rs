@@ -4,13 +4,14 @@
 //! 5,000-line file (half of it hashed, as Debian writes it) that cost ~10 ms of CPU per host.
 //! Now each file is parsed once into an index: plain names in a map, lines with wildcards or
 //! negations in a short list, hashed lines with their HMAC-SHA1 key state prepared once (a
-//! lookup costs one keyed hash per hashed line, which no index can avoid). Before every
+//! search of them costs one keyed hash per hashed line, which no index can avoid, so
+//! [`super::Known`] searches them only when the plain entries do not decide). Before every
 //! lookup the file is stat'ed; when its inode, size, mtime or ctime differ from the parsed
 //! copy, or its mtime is too recent to tell two writes apart, it is read again: unchanged
 //! bytes keep the index, bytes that only grew (an append) are parsed from where they grew,
 //! anything else is parsed afresh.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -83,6 +84,9 @@ pub(super) struct FileIndex {
     /// Entries whose host field has a wildcard or a negation: `(entry, lowercased patterns)`.
     patterned: Vec<(usize, Vec<String>)>,
     hashed: Vec<Hashed>,
+    /// The key blobs of every `@revoked` line, whatever hosts it names: a plain entry holding
+    /// a key decides a lookup without hashing only when the key is in no such set.
+    revoked: HashSet<Vec<u8>>,
 }
 
 impl FileIndex {
@@ -112,6 +116,9 @@ impl FileIndex {
             return;
         };
         let entry = self.entries.len();
+        if marker == Marker::Revoked {
+            self.revoked.insert(blob.clone());
+        }
         self.entries.push(Entry {
             line: self.lines,
             marker,
@@ -140,15 +147,16 @@ impl FileIndex {
         }
     }
 
-    /// The entries naming `token` (lowercased), in line order.
-    fn find(&self, token: &str) -> Vec<usize> {
+    /// The entries naming `token` (lowercased), in line order; hashed lines only when
+    /// `hashed` (one keyed hash each: the costly part of a lookup).
+    fn find(&self, token: &str, hashed: bool) -> Vec<usize> {
         let mut hits: Vec<usize> = self.plain.get(token).cloned().unwrap_or_default();
         for (entry, patterns) in &self.patterned {
             if patterns_match(patterns, token) {
                 hits.push(*entry);
             }
         }
-        for h in &self.hashed {
+        for h in self.hashed.iter().filter(|_| hashed) {
             let mut mac = h.mac.clone();
             mac.update(token.as_bytes());
             if mac.verify_slice(&h.hash).is_ok() {
@@ -161,8 +169,8 @@ impl FileIndex {
     }
 
     /// The file's entries naming `token`, as [`KnownKey`]s of `file`.
-    pub(super) fn lookup(&self, file: &Path, token: &str) -> Vec<KnownKey> {
-        self.find(token)
+    pub(super) fn lookup(&self, file: &Path, token: &str, hashed: bool) -> Vec<KnownKey> {
+        self.find(token, hashed)
             .into_iter()
             .map(|i| {
                 let e = &self.entries[i];
@@ -306,14 +314,32 @@ pub fn reads(file: &Path) -> u64 {
 /// Every entry of `files` that names `host` on `port`, in file order. Missing files and lines
 /// that do not parse are skipped.
 pub fn lookup(files: &[PathBuf], host: &str, port: u16) -> Vec<KnownKey> {
+    lookup_in(files, host, port, true)
+}
+
+/// As [`lookup`], without the hashed lines: plain and patterned entries only, found without
+/// hashing anything.
+pub fn lookup_unhashed(files: &[PathBuf], host: &str, port: u16) -> Vec<KnownKey> {
+    lookup_in(files, host, port, false)
+}
+
+fn lookup_in(files: &[PathBuf], host: &str, port: u16, hashed: bool) -> Vec<KnownKey> {
     let token = host_token(host, port).to_ascii_lowercase();
     let mut found = Vec::new();
     for file in files {
         if let Some(index) = current(file) {
-            found.extend(index.lookup(file, &token));
+            found.extend(index.lookup(file, &token, hashed));
         }
     }
     found
+}
+
+/// Whether any `@revoked` line of `files`, for whatever hosts, holds `blob`.
+pub fn revoked_anywhere(files: &[PathBuf], blob: &[u8]) -> bool {
+    files
+        .iter()
+        .filter_map(|f| current(f))
+        .any(|index| index.revoked.contains(blob))
 }
 
 #[cfg(test)]
@@ -465,18 +491,18 @@ mod tests {
         );
         let idx = FileIndex::parse(text.into_bytes());
         let p = Path::new("f");
-        let a = idx.lookup(p, "a");
+        let a = idx.lookup(p, "a", true);
         assert_eq!(
             a.iter().map(|k| (k.line, k.marker)).collect::<Vec<_>>(),
             vec![(1, Marker::None), (3, Marker::Revoked)],
             "one entry per line even when it names the host twice (a,A)"
         );
-        assert_eq!(idx.lookup(p, "x.web").len(), 2);
-        assert_eq!(idx.lookup(p, "bad.web").len(), 1, "only the revoked *");
-        assert_eq!(idx.lookup(p, "db.corp")[1].marker, Marker::CertAuthority);
-        let c = idx.lookup(p, "[c]:2222");
+        assert_eq!(idx.lookup(p, "x.web", true).len(), 2);
+        assert_eq!(idx.lookup(p, "bad.web", true).len(), 1, "only the revoked *");
+        assert_eq!(idx.lookup(p, "db.corp", true)[1].marker, Marker::CertAuthority);
+        let c = idx.lookup(p, "[c]:2222", true);
         assert_eq!(c.last().map(|k| k.line), Some(8));
-        assert_eq!(idx.lookup(p, "c").len(), 1, "port 22 is another name");
+        assert_eq!(idx.lookup(p, "c", true).len(), 1, "port 22 is another name");
     }
 
     #[test]
