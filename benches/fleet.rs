@@ -490,7 +490,14 @@ fn bench(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path) {
     }
     let stats = engine.stats();
     let mut scale_rows = String::new();
-    scale::warm(&mut scale_rows, &engine, &mut rx, &targets, o.runs, self_cpu);
+    scale::warm(
+        &mut scale_rows,
+        &engine,
+        &mut rx,
+        &targets,
+        o.runs,
+        self_cpu,
+    );
     for n in [100.min(names.len()), names.len()] {
         let hostfile = tmp.join(format!("hosts{n}"));
         std::fs::write(&hostfile, names[..n].join("\n") + "\n").expect("write hosts file");

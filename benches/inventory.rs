@@ -120,9 +120,19 @@ fn bench_ansible(c: &mut Criterion, dir: &std::path::Path) {
     c.bench_function("inventory load 10k-host INI", |b| {
         b.iter(|| black_box(Inventory::load(black_box(&ini)).expect("loads").hosts.len()));
     });
-    c.bench_function("inventory load 2k-host directory with group_vars/host_vars", |b| {
-        b.iter(|| black_box(Inventory::load(black_box(&tree)).expect("loads").hosts.len()));
-    });
+    c.bench_function(
+        "inventory load 2k-host directory with group_vars/host_vars",
+        |b| {
+            b.iter(|| {
+                black_box(
+                    Inventory::load(black_box(&tree))
+                        .expect("loads")
+                        .hosts
+                        .len(),
+                )
+            });
+        },
+    );
 }
 
 fn bench(c: &mut Criterion) {

@@ -113,9 +113,7 @@ impl Known {
     /// Judges `blob` as [`check`] judges it against every entry of `files` for the host.
     pub fn check(&self, files: &[PathBuf], host: &str, port: u16, blob: &[u8]) -> HostKeyStatus {
         let status = check(&self.entries, blob);
-        if self.complete
-            || (status == HostKeyStatus::Match && !revoked_anywhere(files, blob))
-        {
+        if self.complete || (status == HostKeyStatus::Match && !revoked_anywhere(files, blob)) {
             return status;
         }
         check(&lookup(files, host, port), blob)

@@ -498,8 +498,15 @@ mod tests {
             "one entry per line even when it names the host twice (a,A)"
         );
         assert_eq!(idx.lookup(p, "x.web", true).len(), 2);
-        assert_eq!(idx.lookup(p, "bad.web", true).len(), 1, "only the revoked *");
-        assert_eq!(idx.lookup(p, "db.corp", true)[1].marker, Marker::CertAuthority);
+        assert_eq!(
+            idx.lookup(p, "bad.web", true).len(),
+            1,
+            "only the revoked *"
+        );
+        assert_eq!(
+            idx.lookup(p, "db.corp", true)[1].marker,
+            Marker::CertAuthority
+        );
         let c = idx.lookup(p, "[c]:2222", true);
         assert_eq!(c.last().map(|k| k.line), Some(8));
         assert_eq!(idx.lookup(p, "c", true).len(), 1, "port 22 is another name");
