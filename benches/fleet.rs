@@ -3,7 +3,7 @@
 //! and ratios. Not a timed test: run it by hand (`scripts/bench`), read BENCHMARKS.md.
 //!
 //! `cargo bench --bench fleet -- [--hosts N] [--runs R] [--quick] [--no-transfer]
-//! [--known-hosts-lines L] [--big-mb MB] [--transfer-only]` (L generated known_hosts lines, half hashed, read by every
+//! [--known-hosts-lines L] [--big-mb MB] [--transfer-only] [--broadcast-only]` (L generated known_hosts lines, half hashed, read by every
 //! fleetdeck run and the in-process engine; 0 for the lab's file alone)
 
 use std::fmt::Write as _;
@@ -23,6 +23,9 @@ use nix::sys::resource::{getrusage, UsageWho};
 #[path = "fleet_scale.rs"]
 mod scale;
 
+#[path = "fleet_broadcast.rs"]
+mod broadcast;
+
 struct Opts {
     hosts: usize,
     runs: usize,
@@ -31,6 +34,8 @@ struct Opts {
     known_hosts_lines: usize,
     /// Only the transfer cases (`--transfer-only`).
     transfer_only: bool,
+    /// Only the broadcast case (`--broadcast-only`).
+    broadcast_only: bool,
 }
 
 fn parse_opts() -> Opts {
@@ -41,6 +46,7 @@ fn parse_opts() -> Opts {
         big_mb: 300,
         known_hosts_lines: 5000,
         transfer_only: false,
+        broadcast_only: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -64,6 +70,7 @@ fn parse_opts() -> Opts {
             }
             "--no-transfer" => o.transfer = false,
             "--transfer-only" => o.transfer_only = true,
+            "--broadcast-only" => o.broadcast_only = true,
             "--known-hosts-lines" => {
                 i += 1;
                 o.known_hosts_lines = args[i].parse().expect("--known-hosts-lines L");
@@ -378,6 +385,11 @@ fn bench(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path) {
         write_report(tmp, &md);
         return;
     }
+    if o.broadcast_only {
+        broadcast::broadcast(bin, lab, tmp, o.runs, &mut md);
+        write_report(tmp, &md);
+        return;
+    }
     cpu_curve(o, bin, &state, &inv_path, &names, &kh_args, &mut md);
 
     // Past 100 hosts, every tool runs at fanout 64 (what operators use on big fleets), once,
@@ -566,6 +578,7 @@ fn bench(o: &Opts, bin: &Path, lab: &Lab, tmp: &Path) {
             .unwrap_or_default()
     );
 
+    broadcast::broadcast(bin, lab, tmp, o.runs, &mut md);
     if o.transfer {
         transfers(o, bin, lab, tmp, &mut md);
     }

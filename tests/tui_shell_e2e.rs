@@ -11,8 +11,21 @@ use common::tmux::{console_command, Tmux};
 use std::time::{Duration, Instant};
 
 fn console_on(lab: &common::TestLab, tag: &str) -> Tmux {
+    console_traced(lab, tag, None)
+}
+
+/// The console, with its key trace (FLEETDECK_TRACE_KEYS) written to `trace` if given.
+fn console_traced(lab: &common::TestLab, tag: &str, trace: Option<&std::path::Path>) -> Tmux {
     let tmux = Tmux::with_size(tag, 200, 50);
-    tmux.start(&console_command(lab, lab.tmp()));
+    let mut command = console_command(lab, lab.tmp());
+    if let Some(t) = trace {
+        command = command.replacen(
+            "env ",
+            &format!("env FLEETDECK_TRACE_KEYS={} ", t.display()),
+            1,
+        );
+    }
+    tmux.start(&command);
     let want = format!("Hosts 0/{} selected", lab.hosts().len());
     tmux.wait_for("the console", Duration::from_secs(15), |s| {
         s.contains(&want)
@@ -96,11 +109,12 @@ fn a_typed_command_shows_in_every_pane_and_vi_writes_on_the_included_hosts() {
 }
 
 /// 50 hosts running `top` in broadcast: the time from a key (`h`, top's help; Esc, back) to
-/// every shown pane showing what it did (its column header gone / back), polled through tmux (25 ms polls), printed for BENCHMARKS.
+/// every shown pane showing what it did (its column header gone / back), polled through tmux (2 ms apart), printed for BENCHMARKS.
 #[test]
 fn fifty_hosts_running_top_answer_a_key_on_screen() {
     let lab = common::lab(50);
-    let tmux = console_on(&lab, "top50");
+    let trace = lab.tmp().join("key-trace.txt");
+    let tmux = console_traced(&lab, "top50", Some(&trace));
     open_shells(&lab, &tmux);
     tmux.text("top -d 1");
     tmux.keys(&["Enter"]);
@@ -110,35 +124,68 @@ fn fifty_hosts_running_top_answer_a_key_on_screen() {
     std::thread::sleep(Duration::from_secs(2));
     let s = tmux.screen();
     let shown = s.matches("PID USER").count();
-    let mut times = Vec::new();
+    // `h` costs the hosts little (top draws its help text); leaving the help (`Escape`) makes
+    // every top read /proc again, which on 2 shared cores costs the hosts themselves
+    // 200-400 ms (OpenSSH clients measure the same): the two are reported apart.
+    let (mut help, mut back) = (Vec::new(), Vec::new());
     for _ in 0..3 {
         let start = Instant::now();
         tmux.text("h");
-        tmux.wait_for(
+        tmux.wait_polling(
             "top's help in every shown pane",
             Duration::from_secs(10),
+            Duration::from_millis(2),
             |s| s.matches("PID USER").count() == 0,
         );
-        times.push(start.elapsed());
+        help.push(start.elapsed());
         let start = Instant::now();
         tmux.keys(&["Escape"]);
-        tmux.wait_for("top again", Duration::from_secs(10), |s| {
-            s.matches("PID USER").count() >= shown
-        });
-        times.push(start.elapsed());
+        tmux.wait_polling(
+            "top again",
+            Duration::from_secs(10),
+            Duration::from_millis(2),
+            |s| s.matches("PID USER").count() >= shown,
+        );
+        back.push(start.elapsed());
     }
-    times.sort();
+    help.sort();
+    back.sort();
     eprintln!(
-        "50 hosts running top, {shown} panes shown: key to screen median {:?}, max {:?}",
-        times[times.len() / 2],
-        times[times.len() - 1]
+        "50 hosts running top, {shown} panes shown: key to screen `h` (help) {help:?}, \
+         `Escape` (top redraws) {back:?}"
     );
-    // The target is 50 ms; measured here (debug build, 50 sshd + 50 top on 2 shared cores)
-    // it is far above, so this bound only catches a console that stops answering.
-    assert!(
-        times[times.len() / 2] < Duration::from_secs(5),
-        "key to screen {times:?}"
-    );
+    // The console's own split of each broadcast key (`echo FRAME FIRST LAST HOSTS DRAW`, µs
+    // after the key went to the engine): when the first and the last host answered, the end of
+    // the frame that showed the last answer, and that frame's own time.
+    let text = std::fs::read_to_string(&trace).expect("key trace");
+    let mut echoes: Vec<[u64; 4]> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("echo "))
+        .map(|l| {
+            let v: Vec<u64> = l
+                .split(' ')
+                .map(|x| x.parse().expect("trace number"))
+                .collect();
+            assert_eq!(v[3], 50, "every host got the key: {l}");
+            [v[0], v[1], v[2], v[4]]
+        })
+        .collect();
+    assert!(echoes.len() >= 6, "a trace line per key: {text}");
+    echoes.sort();
+    let ms = |us: u64| us as f64 / 1000.0;
+    for [frame, first, last, draw] in &echoes {
+        eprintln!(
+            "  in the console: first host answered {:.1} ms, last {:.1} ms, frame showing it \
+             done {:.1} ms (drawn in {:.1} ms)",
+            ms(*first),
+            ms(*last),
+            ms(*frame),
+            ms(*draw)
+        );
+    }
+    // The target is 50 ms; through tmux on a loaded machine this bound only
+    // catches a console that stops answering.
+    assert!(help[1] < Duration::from_secs(5), "key to screen {help:?}");
     tmux.keys(&["q"]);
 }
 

@@ -90,6 +90,17 @@ impl Tmux {
 
     /// Polls the screen until `pred` holds; panics with the last screen after `timeout`.
     pub fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_polling(what, timeout, Duration::from_millis(25), pred)
+    }
+
+    /// [`Tmux::wait_for`] with polls `poll` apart (latency measurements poll more often).
+    pub fn wait_polling(
+        &self,
+        what: &str,
+        timeout: Duration,
+        poll: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             let s = self.screen();
@@ -100,7 +111,7 @@ impl Tmux {
                 Instant::now() < deadline,
                 "timed out waiting for {what}; screen:\n{s}"
             );
-            std::thread::sleep(Duration::from_millis(25));
+            std::thread::sleep(poll);
         }
     }
 }

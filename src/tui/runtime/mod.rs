@@ -2,10 +2,11 @@
 //! turned into actions for `update`; effects carried out here; drawing only when something
 //! changed.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::path::Path;
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{Event as TermEvent, EventStream};
@@ -35,6 +36,10 @@ pub const MIN_KEY_REDRAW_GAP: Duration = Duration::from_millis(4);
 pub const LIVE_REDRAW_INTERVAL: Duration = Duration::from_millis(250);
 /// While only output changes, redraw at most this often (keys redraw at the next tick).
 pub const OUTPUT_REDRAW_INTERVAL: Duration = Duration::from_millis(50);
+/// For this long after keys went to broadcast shells, their output is drawn at the
+/// [`RENDER_INTERVAL`] instead of the [`OUTPUT_REDRAW_INTERVAL`], and at once when every host
+/// that got the keys has answered: the operator is waiting for the hosts' echo.
+pub const ECHO_WINDOW: Duration = Duration::from_millis(500);
 /// Engine events handled per wake-up before keys and drawing get their turn.
 const MAX_EVENTS_PER_BATCH: usize = 4_096;
 /// Time spent on one batch of engine events before yielding.
@@ -123,6 +128,36 @@ struct Redraw {
     /// time from arrival to the end of the frame showing it is appended to FILE (µs).
     key_trace: Option<std::fs::File>,
     keys_waiting: Vec<Instant>,
+    /// The last keys sent to shells, for [`ECHO_WINDOW`] after them.
+    echo: Option<Echo>,
+}
+
+/// One broadcast key's way through the hosts: when it went out, who got it, when the first
+/// and the last of them answered. With the trace on, a line `echo FRAME FIRST LAST HOSTS
+/// DRAW` (µs after the key; DRAW: that frame's own time) is written by the frame that shows
+/// the last answer.
+struct Echo {
+    sent: Instant,
+    want: HashSet<Arc<str>>,
+    answered: HashSet<Arc<str>>,
+    first: Option<Duration>,
+    last: Option<Duration>,
+    /// A frame has shown every answer.
+    shown: bool,
+}
+
+impl Echo {
+    fn output(&mut self, host: &Arc<str>) {
+        if self.want.contains(host) && self.answered.insert(host.clone()) {
+            let at = self.sent.elapsed();
+            self.first.get_or_insert(at);
+            self.last = Some(at);
+        }
+    }
+
+    fn complete(&self) -> bool {
+        self.answered.len() == self.want.len()
+    }
 }
 
 /// Runs the console until the operator quits or a signal arrives.
@@ -161,6 +196,7 @@ pub async fn run(
         key_trace: std::env::var_os("FLEETDECK_TRACE_KEYS")
             .and_then(|p| crate::paths::open_private_append(std::path::Path::new(&p)).ok()),
         keys_waiting: Vec::new(),
+        echo: None,
     };
     let size = guard.terminal.size()?;
     app.clock = Clock::real();
@@ -174,6 +210,7 @@ pub async fn run(
         for action in actions {
             let effects = update(&mut app, action);
             redraw.urgent = true;
+            redraw.note_shell_input(&effects);
             run_effects(&mut app, effects, &mut io);
         }
         if app.should_quit {
@@ -210,12 +247,15 @@ async fn next_actions(
     redraw: &mut Redraw,
 ) -> std::io::Result<Vec<Action>> {
     let mut actions: Vec<Action> = Vec::new();
+    let soon = redraw.due();
     tokio::select! {
         biased;
         // The tick only wakes the loop up; drawing is decided after every step, because
         // while engine events keep a branch ready the runtime's timers may not fire for a
         // long time.
         _ = src.tick.tick() => {}
+        // A frame the operator waits for, held back only by the gap between frames.
+        () = tokio::time::sleep_until(soon.unwrap_or_else(Instant::now).into()), if soon.is_some() => {}
         _ = src.sigterm.recv() => actions.push(Action::Terminate),
         _ = src.sighup.recv() => actions.push(Action::Terminate),
         ev = src.term_events.next() => match ev {
@@ -244,11 +284,11 @@ async fn next_actions(
         Some(line) = guard.panics.recv() => actions.push(Action::Log(LogLevel::Error, line)),
         Some(ev) = src.engine_rx.recv(), if src.pending.is_empty() => {
             src.pending.push_back(ev);
-            let took = ingest(app, &mut src.pending, &mut src.engine_rx, io);
+            let took = ingest(app, &mut src.pending, &mut src.engine_rx, io, &mut redraw.echo);
             redraw.note_ingest(took);
         }
         () = std::future::ready(()), if !src.pending.is_empty() => {
-            let took = ingest(app, &mut src.pending, &mut src.engine_rx, io);
+            let took = ingest(app, &mut src.pending, &mut src.engine_rx, io, &mut redraw.echo);
             redraw.note_ingest(took);
         }
     }
@@ -272,6 +312,30 @@ impl Io<'_> {
 }
 
 impl Redraw {
+    /// Keys went to shells: their echo is drawn promptly (and traced, with the trace on).
+    fn note_shell_input(&mut self, effects: &[Effect]) {
+        let mut hosts = effects.iter().filter_map(|e| match e {
+            Effect::ShellInput { host, .. } => Some(host.clone()),
+            _ => None,
+        });
+        let Some(first) = hosts.next() else { return };
+        self.echo = Some(Echo {
+            sent: Instant::now(),
+            want: std::iter::once(first).chain(hosts).collect(),
+            answered: HashSet::new(),
+            first: None,
+            last: None,
+            shown: false,
+        });
+    }
+
+    /// When a frame the operator waits for (a key's, or every host's answer to one) may be
+    /// drawn, if one is waiting: sooner than the next tick.
+    fn due(&self) -> Option<Instant> {
+        let answered = self.echo.as_ref().is_some_and(|e| !e.shown && e.complete());
+        (self.urgent || answered).then(|| self.last_draw + MIN_KEY_REDRAW_GAP)
+    }
+
     fn note_ingest(&mut self, took: Duration) {
         if let (Some(f), true) = (self.key_trace.as_mut(), took > Duration::from_millis(50)) {
             let _ = writeln!(f, "slow-ingest {}", took.as_micros());
@@ -283,7 +347,10 @@ impl Redraw {
     /// enough ago.
     fn maybe_draw(&mut self, app: &mut App, guard: &mut TerminalGuard) -> std::io::Result<()> {
         let since = self.last_draw.elapsed();
-        if !(since >= RENDER_INTERVAL || (self.urgent && since >= MIN_KEY_REDRAW_GAP)) {
+        self.echo.take_if(|e| e.sent.elapsed() >= ECHO_WINDOW);
+        let answered = self.echo.as_ref().is_some_and(|e| !e.shown && e.complete());
+        if !(since >= RENDER_INTERVAL || ((self.urgent || answered) && since >= MIN_KEY_REDRAW_GAP))
+        {
             return Ok(());
         }
         app.clock = Clock::real();
@@ -293,7 +360,12 @@ impl Redraw {
             self.changed = true;
         }
         let live = app.job_running() && since >= LIVE_REDRAW_INTERVAL;
-        if self.urgent || live || (self.changed && since >= OUTPUT_REDRAW_INTERVAL) {
+        let output_gap = if self.echo.is_some() {
+            RENDER_INTERVAL
+        } else {
+            OUTPUT_REDRAW_INTERVAL
+        };
+        if self.urgent || live || answered || (self.changed && since >= output_gap) {
             let draw_start = Instant::now();
             guard.terminal.draw(|f| draw(f, app))?;
             self.last_draw = Instant::now();
@@ -304,9 +376,24 @@ impl Redraw {
                 for k in self.keys_waiting.drain(..) {
                     let _ = writeln!(f, "{}", k.elapsed().as_micros());
                 }
+                if let Some(e) = self.echo.as_ref().filter(|_| answered) {
+                    let us = |d: Option<Duration>| d.unwrap_or_default().as_micros();
+                    let _ = writeln!(
+                        f,
+                        "echo {} {} {} {} {}",
+                        e.sent.elapsed().as_micros(),
+                        us(e.first),
+                        us(e.last),
+                        e.want.len(),
+                        draw_start.elapsed().as_micros()
+                    );
+                }
             }
             self.urgent = false;
             self.changed = false;
+            if let Some(e) = self.echo.as_mut() {
+                e.shown = e.complete();
+            }
         }
         Ok(())
     }
@@ -319,6 +406,7 @@ fn ingest(
     pending: &mut VecDeque<Event>,
     rx: &mut EventReceiver,
     io: &mut Io,
+    echo: &mut Option<Echo>,
 ) -> Duration {
     let started = Instant::now();
     app.clock = Clock::real();
@@ -354,6 +442,9 @@ fn ingest(
             }
             ev => ev,
         };
+        if let (Some(e), Event::Output { host, .. }) = (echo.as_mut(), &ev) {
+            e.output(host);
+        }
         let effects = update(app, Action::Engine(ev));
         run_effects(app, effects, io);
         n += 1;
