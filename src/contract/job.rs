@@ -18,6 +18,9 @@ pub struct ExecSpec {
     /// the engine asks the prompter once ([`SecretKind::Sudo`](super::SecretKind::Sudo)) and answers sudo on every host;
     /// a wrong or missing password fails the host as [`ErrorClass::AuthFailed`].
     pub sudo_user: Option<String>,
+    /// `--no-become`: the inventory's `ansible_become*` does not apply to this job (hosts run
+    /// plainly unless `sudo_user` is set, which wins for every host either way).
+    pub no_become: bool,
     /// What the command reads on stdin (`run --stdin`, `run --script`), the same bytes for
     /// every host; `None`: stdin ends at once, as with `ssh -n`.
     pub stdin: Option<std::sync::Arc<[u8]>>,

@@ -14,6 +14,7 @@ pub use crate::contract::{
     JobId, LogLevel, NoPrompter, Prompter, Secret, SecretKind, ShellSpec, Stream, UploadSpec,
 };
 use crate::inventory::ConnSettings;
+pub use crate::inventory::vars::Become;
 pub use crate::ssh::Hop;
 
 /// One host a job runs on, with its connection already resolved.
@@ -24,6 +25,9 @@ pub struct Target {
     pub conn: ConnSettings,
     /// Resolved jump hosts, first hop first.
     pub jump: Vec<Hop>,
+    /// What the inventory's `ansible_become*` asks for on this host (commands only); the
+    /// job's own sudo wins, `--no-become` turns it off.
+    pub become_: Option<Become>,
 }
 
 impl Target {
