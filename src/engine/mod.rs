@@ -13,8 +13,8 @@ pub use crate::contract::{
     DownloadSpec, ErrorClass, ExecSpec, ExitStatus, HostKeyAnswer, HostKeyPolicy, HostKeyQuestion,
     JobId, LogLevel, NoPrompter, Prompter, Secret, SecretKind, ShellSpec, Stream, UploadSpec,
 };
-use crate::inventory::ConnSettings;
 pub use crate::inventory::vars::Become;
+use crate::inventory::ConnSettings;
 pub use crate::ssh::Hop;
 
 /// One host a job runs on, with its connection already resolved.

@@ -159,9 +159,7 @@ pub fn become_summary(vars: &BTreeMap<String, String>) -> (String, &'static str)
             "ansible_become",
         ),
         Some(_) => {
-            let method = vars
-                .get("ansible_become_method")
-                .map_or("", |m| m.trim());
+            let method = vars.get("ansible_become_method").map_or("", |m| m.trim());
             (
                 format!("{method} as {user} (unsupported: fleetdeck escalates only with sudo)"),
                 "ansible_become_method",
@@ -194,7 +192,10 @@ mod tests {
         assert_eq!(become_of(&vars(&[("http_port", "80")])), None);
         for (v, on) in [("yes", true), ("True", true), ("on", true), ("1", true)] {
             let b = become_of(&vars(&[("ansible_become", v)])).expect("become");
-            assert_eq!((b.enabled, b.user.as_str(), &b.unusable), (on, "root", &None));
+            assert_eq!(
+                (b.enabled, b.user.as_str(), &b.unusable),
+                (on, "root", &None)
+            );
         }
         for v in ["no", "False", "off", "0", "n"] {
             let b = become_of(&vars(&[("ansible_become", v)])).expect("become");

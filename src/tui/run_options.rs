@@ -63,13 +63,7 @@ pub fn split(line: &str) -> Result<(RunOptions, &str), String> {
         }
         None => None,
     };
-    Ok((
-        RunOptions {
-            rolling,
-            no_become,
-        },
-        command,
-    ))
+    Ok((RunOptions { rolling, no_become }, command))
 }
 
 #[cfg(test)]
@@ -97,7 +91,9 @@ mod tests {
             .unwrap_err()
             .contains("need --batch"));
         assert!(split("--batch x -- y").unwrap_err().contains("percentage"));
-        assert!(split("--batch 0 -- y").unwrap_err().contains("need --batch"));
+        assert!(split("--batch 0 -- y")
+            .unwrap_err()
+            .contains("need --batch"));
     }
 
     #[test]
