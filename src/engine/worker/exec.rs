@@ -99,39 +99,16 @@ impl Worker {
             shared.host_done(job, host, end, start.elapsed(), std::mem::take(facts));
             reported.set(true);
         };
-        let mut asked = spec
-            .sudo_user
-            .as_deref()
-            .map(|run_as| job_sudo(shared, job.id, target, run_as));
-        let mut given = match esc {
-            Escalation::Sudo {
-                password: Some(secret),
-                ..
-            } => Some(InventorySudo {
-                secret,
-                rejected: false,
-            }),
-            _ => None,
-        };
-        let sudo: Option<&mut dyn exec::SudoPassword> = match (&mut given, &mut asked) {
-            (Some(g), _) => Some(g),
-            (None, Some(a)) => Some(a),
-            (None, None) => None,
-        };
+        let mut sudo = HostSudo::new(shared, job.id, target, spec, esc);
         let mut outcome = exec::run(
             &h.conn.sess,
             &w,
             ch,
             spec,
-            sudo,
+            sudo.password(),
             (&mut on_output, &mut on_stop),
         );
-        if let (Some(g), Err(e)) = (&given, outcome.result.as_mut()) {
-            if g.rejected && e.class == ErrorClass::AuthFailed {
-                let user = spec.sudo_user.as_deref().unwrap_or("root");
-                e.message = format!("{INVENTORY_PASSWORD_REJECTED} (to run as {user})");
-            }
-        }
+        sudo.explain(&mut outcome.result);
         h.last_used = Instant::now();
         if !outcome.session_ok {
             self.held = None;
@@ -229,6 +206,63 @@ impl<'a> Capture<'a> {
         facts.bytes_err = self.err.get();
         facts.truncated_bytes = sink.dropped;
         self.files.borrow_mut().take()
+    }
+}
+
+/// Where one host's sudo password comes from: the inventory's (`ansible_become_password`),
+/// else the operator, asked through the engine's cache.
+struct HostSudo<'a> {
+    given: Option<InventorySudo<'a>>,
+    asked: Option<crate::engine::sudo::JobSudo<'a>>,
+    run_as: &'a str,
+}
+
+impl<'a> HostSudo<'a> {
+    fn new(
+        shared: &'a crate::engine::scheduler::Shared,
+        job: crate::engine::JobId,
+        target: &'a Target,
+        spec: &'a ExecSpec,
+        esc: &Escalation<'a>,
+    ) -> Self {
+        let run_as = spec.sudo_user.as_deref().unwrap_or("root");
+        let given = match esc {
+            Escalation::Sudo {
+                password: Some(secret),
+                ..
+            } => Some(InventorySudo {
+                secret,
+                rejected: false,
+            }),
+            _ => None,
+        };
+        let asked = spec
+            .sudo_user
+            .as_deref()
+            .filter(|_| given.is_none())
+            .map(|run_as| job_sudo(shared, job, target, run_as));
+        HostSudo {
+            given,
+            asked,
+            run_as,
+        }
+    }
+
+    fn password(&mut self) -> Option<&mut dyn exec::SudoPassword> {
+        match (&mut self.given, &mut self.asked) {
+            (Some(g), _) => Some(g),
+            (None, Some(a)) => Some(a),
+            (None, None) => None,
+        }
+    }
+
+    /// A rejected inventory password fails the host saying so (never the password).
+    fn explain(&self, result: &mut Result<crate::engine::ExitStatus, crate::ssh::SshError>) {
+        if let (Some(g), Err(e)) = (&self.given, result) {
+            if g.rejected && e.class == ErrorClass::AuthFailed {
+                e.message = format!("{INVENTORY_PASSWORD_REJECTED} (to run as {})", self.run_as);
+            }
+        }
     }
 }
 
