@@ -162,7 +162,7 @@ fn cli(lab: &common::TestLab, inv: &Path, extra: &[&str]) -> (String, Option<i32
 #[test]
 fn inventory_become_per_group_no_become_and_job_sudo() {
     let (lab, inv) = lab_and_inventory(&format!(
-        "ansible_become=true\nansible_become_password={SUDO_PW}"
+        "ansible_become=true\nansible_become_password={SUDO_PW}\nansible_become_flags=-H -S -n"
     ));
     let prompter = Arc::new(NeverAsk::default());
     let (engine, mut rx) = Engine::new(engine_config(&lab, prompter.clone()));
@@ -172,6 +172,12 @@ fn inventory_become_per_group_no_become_and_job_sudo() {
     assert_eq!(stdout(&r, "a1"), "root\n");
     assert_eq!(stdout(&r, "a2"), "root\n");
     assert_eq!(stdout(&r, "o1"), "fdlab\n");
+    assert!(
+        r.all_events
+            .contains("ansible_become_flags ignored on 2 host(s)"),
+        "{}",
+        r.all_events
+    );
 
     let r = run(
         &engine,
@@ -238,6 +244,14 @@ fn inventory_become_per_group_no_become_and_job_sudo() {
         assert!(out.lines().any(|l| l == want), "{want}: {out}");
     }
     assert!(!out.contains(SUDO_PW));
+    // `fleetdeck log` says who decided and as whom.
+    let log = common::fleetdeck(lab.tmp())
+        .arg("log")
+        .output()
+        .expect("fleetdeck log");
+    let log = String::from_utf8_lossy(&log.stdout);
+    assert!(log.contains("sudo as root on 2 hosts (inventory)"), "{log}");
+    assert!(log.contains("no become (--no-become)"), "{log}");
 }
 
 /// A wrong inventory password fails its hosts (and only them) with a message naming the

@@ -180,9 +180,16 @@ pub fn start_job(app: &mut App, line: &str, hosts: Vec<HostId>) -> Vec<Effect> {
     };
     let pattern = selection_pattern(app, &hosts);
     let sudo_user = app.sudo.then(|| app.settings.sudo_user.clone());
+    let inventory_become = targets
+        .iter()
+        .filter(|t| t.become_.as_ref().is_some_and(|b| b.enabled))
+        .count();
     let via = match (sudo_user.as_deref(), options.no_become) {
         (Some(u), _) => format!(" through sudo as {u}"),
         (None, true) => " without the inventory's become (--no-become)".to_string(),
+        (None, false) if inventory_become > 0 => {
+            format!(" (the inventory's ansible_become on {inventory_become} of them)")
+        }
         (None, false) => String::new(),
     };
     app.push_log(
