@@ -529,3 +529,23 @@ fn ten_megabytes_without_newline_invalid_utf8_and_tabs() {
     assert_no_controls("stderr", &err);
     eprintln!("10 MB line through inline output in {:?}", t.elapsed());
 }
+
+/// `run --help` offers `--no-become` beside `--sudo`, saying what it turns off.
+#[test]
+fn run_help_offers_no_become() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = fleetdeck(tmp.path())
+        .args(["run", "--help"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run fleetdeck");
+    assert!(out.status.success(), "{out:?}");
+    let help = String::from_utf8_lossy(&out.stdout);
+    let line = help
+        .lines()
+        .position(|l| l.trim_start().starts_with("--no-become"))
+        .unwrap_or_else(|| panic!("--no-become in run --help:\n{help}"));
+    let text: String = help.lines().skip(line).take(3).collect();
+    assert!(text.contains("ansible_become"), "{text}");
+    assert!(help.contains("--sudo"), "{help}");
+}

@@ -29,6 +29,7 @@ fn target(name: &str, port: u16, user: &str, key: &Path, connect_timeout: Durati
             connect_timeout,
         },
         jump: vec![],
+        become_: None,
     }
 }
 

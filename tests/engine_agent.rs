@@ -135,6 +135,7 @@ fn engine_authenticates_through_the_agent(lab: &fleetdeck::lab::Lab) {
                 connect_timeout: Duration::from_secs(5),
             },
             jump: vec![],
+            become_: None,
         })
         .collect();
     let id = engine.submit(JobSpec {

@@ -40,6 +40,7 @@ fn lab_targets(lab: &common::TestLab) -> HashMap<String, Target> {
             connect_timeout: Duration::from_secs(20),
         },
         jump: vec![],
+        become_: None,
     };
     let by_name: HashMap<&str, &fleetdeck::lab::LabHost> =
         lab.hosts().iter().map(|h| (h.name.as_str(), h)).collect();
@@ -86,6 +87,7 @@ fn exec(command: &str, sudo: Option<&str>, pty: bool, targets: Vec<Target>) -> J
             pty,
             timeout: Some(Duration::from_secs(60)),
             sudo_user: sudo.map(str::to_string),
+            no_become: false,
             stdin: None,
             rolling: None,
         }),
@@ -744,6 +746,7 @@ fn bastion_200_targets_figures() {
             connect_timeout: Duration::from_secs(60),
         },
         jump: vec![],
+        become_: None,
     };
     let bastion = t(&lab.hosts()[0]);
     let targets: Vec<Target> = lab.hosts()[1..]

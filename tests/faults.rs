@@ -90,6 +90,7 @@ fn target(name: &str, address: &str, port: u16, lab: &common::TestLab, t: Durati
             connect_timeout: t,
         },
         jump: vec![],
+        become_: None,
     }
 }
 

@@ -26,6 +26,7 @@ fn exec_all(lab: &TestLab, command: &str) -> JobSpec {
             pty: false,
             timeout: None,
             sudo_user: None,
+            no_become: false,
             stdin: None,
             rolling: None,
         }),

@@ -63,6 +63,7 @@ fn a_thousand_queued_hosts_cost_no_thread_and_cancel_fails_them_at_once() {
                 connect_timeout: Duration::from_secs(60),
             },
             jump: vec![],
+            become_: None,
         })
         .collect();
     let (engine, mut rx) = Engine::new(EngineConfig {

@@ -152,6 +152,7 @@ fn passphrase_key_material_and_command_passwords_never_recorded() {
                 connect_timeout: Duration::from_secs(5),
             },
             jump: vec![],
+            become_: None,
         })
         .collect();
     // sshpass is not installed on the lab: its "not found" goes to /dev/null.

@@ -1261,3 +1261,66 @@ fn a_history_file_that_cannot_be_written_is_said_in_the_log() {
         (LogLevel::Error, "panic in thread 'w': boom")
     );
 }
+
+/// The console applies the inventory's `ansible_become` as `run` does (the live log says on
+/// how many hosts), and `--no-become -- COMMAND` turns it off for that command.
+#[test]
+fn inventory_become_and_no_become_on_the_command_line() {
+    let inv = fleetdeck::inventory::Inventory::load_str_with(
+        std::path::Path::new("/fixtures/hosts.ini"),
+        "[admins]\na1 ansible_host=127.0.0.1\n[others]\no1 ansible_host=127.0.0.1\n\
+         [admins:vars]\nansible_become=true\nansible_become_user=pg\n",
+        &fleetdeck::inventory::LoadOptions::default(),
+    )
+    .expect("inventory");
+    let mut app = fleetdeck::tui::app::App::new(
+        inv,
+        fleetdeck::tui::app::Settings::default(),
+        fleetdeck::tui::theme::Theme::default_theme(),
+    );
+    update(&mut app, Action::Resize(120, 40));
+    for g in ["admins", "others"] {
+        cursor_to_group(&mut app, g);
+        key(&mut app, KeyCode::Char(' '));
+    }
+    let run = |app: &mut fleetdeck::tui::app::App, line: &str| {
+        key(app, KeyCode::Esc);
+        key(app, KeyCode::Char(':'));
+        chars(app, line);
+        let effects = key(app, KeyCode::Enter);
+        let spec = submitted(&effects).expect("submitted").clone();
+        let JobKind::Exec(e) = &spec.kind else {
+            panic!("not exec: {spec:?}")
+        };
+        let become_users: Vec<Option<String>> = spec
+            .targets
+            .iter()
+            .map(|t| {
+                t.become_
+                    .as_ref()
+                    .filter(|b| b.enabled)
+                    .map(|b| b.user.clone())
+            })
+            .collect();
+        (e.clone(), become_users)
+    };
+    let (e, users) = run(&mut app, "id -un");
+    assert_eq!((e.command.as_str(), e.no_become), ("id -un", false));
+    assert_eq!(users, vec![Some("pg".to_string()), None]);
+    assert!(
+        app.log.entries.iter().any(|l| l
+            .text
+            .contains("the inventory's ansible_become on 1 of them")),
+        "{:?}",
+        app.log.entries.iter().map(|l| &l.text).collect::<Vec<_>>()
+    );
+    finish_job(
+        &mut app,
+        1,
+        &["a1".into(), "o1".into()],
+        |_| (b"x\n".to_vec(), Vec::new()),
+        |_| 0,
+    );
+    let (e, _) = run(&mut app, "--no-become -- id -un");
+    assert_eq!((e.command.as_str(), e.no_become), ("id -un", true));
+}

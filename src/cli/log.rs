@@ -233,6 +233,10 @@ fn format_start(out: &mut String, s: &JobStart) {
         ),
         (None, None) => String::new(),
     };
+    let what = match &s.become_ {
+        Some(b) => format!("{what}  ({})", become_text(b)),
+        None => what,
+    };
     let _ = writeln!(
         out,
         "{}  {}  {}  on {} ({} host{}) by {}  [{}]",
@@ -249,6 +253,30 @@ fn format_start(out: &mut String, s: &JobStart) {
         to_plain(s.operator.as_bytes()),
         s.run,
     );
+}
+
+/// How a command job escalated: `sudo as root on 2 hosts (inventory)`, `no become
+/// (--no-become)`.
+fn become_text(b: &crate::oplog::JobBecome) -> String {
+    let users = b
+        .users
+        .iter()
+        .map(|(u, n)| format!("as {} on {n} host{}", to_plain(u.as_bytes()), plural(*n)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match (b.from.as_str(), users.is_empty()) {
+        ("no-become", true) => "no become (--no-become)".to_string(),
+        (from, true) => format!("no become ({})", to_plain(from.as_bytes())),
+        (from, false) => format!("sudo {users} ({})", to_plain(from.as_bytes())),
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
 }
 
 /// One host's line, its name padded to `width` so that the columns line up.
@@ -304,6 +332,23 @@ fn format_end(out: &mut String, e: &JobEnd) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn become_in_the_job_line() {
+        let b = |from: &str, users: &[(&str, usize)]| crate::oplog::JobBecome {
+            from: from.into(),
+            users: users.iter().map(|(u, n)| ((*u).to_string(), *n)).collect(),
+        };
+        assert_eq!(
+            become_text(&b("inventory", &[("root", 2), ("pg", 1)])),
+            "sudo as pg on 1 host, as root on 2 hosts (inventory)"
+        );
+        assert_eq!(become_text(&b("no-become", &[])), "no become (--no-become)");
+        assert_eq!(
+            become_text(&b("sudo", &[("root", 3)])),
+            "sudo as root on 3 hosts (sudo)"
+        );
+    }
 
     #[test]
     fn since_forms() {

@@ -89,6 +89,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "USER")]
     pub sudo_user: Option<String>,
 
+    /// Ignore the inventory's ansible_become* for this job: hosts whose inventory asks for
+    /// become run as the login user (--sudo / --sudo-user still apply).
+    #[arg(long)]
+    pub no_become: bool,
+
     /// Output kept per host (stdout and stderr together; `10M`, `1G`: K, M, G binary, KB, MB
     /// decimal). Beyond it bytes are counted, not kept or shown, and the command runs on.
     #[arg(long, value_name = "SIZE", value_parser = engine::parse_size, default_value = "1G")]
@@ -135,6 +140,7 @@ pub fn run(inventory: Vec<PathBuf>, args: RunArgs) -> ExitCode {
                 .sudo_user
                 .clone()
                 .or_else(|| args.sudo.then(|| "root".into())),
+            no_become: args.no_become,
             stdin: stdin.map(Arc::from),
             rolling: roll,
         }),

@@ -14,10 +14,16 @@ pub struct ExecSpec {
     pub pty: bool,
     /// Wall-clock limit for the command on one host.
     pub timeout: Option<Duration>,
-    /// Run through sudo as this user (`root` when `Some("root")`). If sudo asks a password,
-    /// the engine asks the prompter once ([`SecretKind::Sudo`](super::SecretKind::Sudo)) and answers sudo on every host;
-    /// a wrong or missing password fails the host as [`ErrorClass::AuthFailed`].
+    /// Run through sudo as this user (`root` when `Some("root")`) on every host, whatever the
+    /// inventory's `ansible_become*` says. If sudo asks a password, a host's inventory
+    /// `ansible_become_password` answers it; otherwise the engine asks the prompter once
+    /// ([`SecretKind::Sudo`](super::SecretKind::Sudo)) and answers sudo on every host;
+    /// a wrong or missing password fails the host as [`ErrorClass::AuthFailed`]. `None`: the
+    /// inventory's become decides per host (unless `no_become`).
     pub sudo_user: Option<String>,
+    /// `--no-become`: the inventory's `ansible_become*` does not apply to this job (hosts run
+    /// plainly unless `sudo_user` is set, which wins for every host either way).
+    pub no_become: bool,
     /// What the command reads on stdin (`run --stdin`, `run --script`), the same bytes for
     /// every host; `None`: stdin ends at once, as with `ssh -n`.
     pub stdin: Option<std::sync::Arc<[u8]>>,

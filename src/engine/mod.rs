@@ -13,6 +13,7 @@ pub use crate::contract::{
     DownloadSpec, ErrorClass, ExecSpec, ExitStatus, HostKeyAnswer, HostKeyPolicy, HostKeyQuestion,
     JobId, LogLevel, NoPrompter, Prompter, Secret, SecretKind, ShellSpec, Stream, UploadSpec,
 };
+pub use crate::inventory::vars::Become;
 use crate::inventory::ConnSettings;
 pub use crate::ssh::Hop;
 
@@ -24,6 +25,9 @@ pub struct Target {
     pub conn: ConnSettings,
     /// Resolved jump hosts, first hop first.
     pub jump: Vec<Hop>,
+    /// What the inventory's `ansible_become*` asks for on this host (commands only); the
+    /// job's own sudo wins, `--no-become` turns it off.
+    pub become_: Option<Become>,
 }
 
 impl Target {

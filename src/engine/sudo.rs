@@ -1,11 +1,14 @@
-//! The sudo password: asked when sudo first prompts in a job, kept in memory only, for that
-//! job (or, when the operator chose so, for the session). A host whose key was first trusted
-//! in this session never gets a password given for other hosts: it is asked about by name.
+//! Who a command runs as and the sudo password: the job's sudo, `--no-become` and the
+//! inventory's `ansible_become*` decide per host ([`Escalation`]). An inventory password
+//! answers sudo on its host without asking anyone; otherwise the password is asked when sudo
+//! first prompts in a job, kept in memory only, for that job (or, when the operator chose so,
+//! for the session). A host whose key was first trusted in this session never gets a password
+//! given for other hosts: it is asked about by name.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::{JobId, Prompter, Secret, SecretKind};
+use super::{ExecSpec, JobId, Prompter, Secret, SecretKind, Target};
 use crate::inventory::ConnSettings;
 use crate::ssh::connect::AcceptedKeys;
 use crate::ssh::exec::SudoPassword;
@@ -144,6 +147,77 @@ impl SudoPassword for JobSudo<'_> {
     }
 }
 
+/// How one host of a command job escalates: the job's sudo (`--sudo`, `--sudo-user`, the
+/// console's `S`) wins for every host; otherwise `--no-become` runs it plainly; otherwise the
+/// inventory's `ansible_become*` decides.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Escalation<'a> {
+    Plain,
+    Sudo {
+        user: &'a str,
+        /// The inventory's `ansible_become_password`: answers sudo without asking anyone.
+        password: Option<&'a Secret>,
+        /// The inventory asked for it (not the job).
+        from_inventory: bool,
+    },
+    /// The inventory asks for an escalation fleetdeck cannot do: the host fails with this.
+    Refused(&'a str),
+}
+
+impl<'a> Escalation<'a> {
+    /// What `spec` and `target`'s inventory say for `target`.
+    pub fn of(spec: &'a ExecSpec, target: &'a Target) -> Escalation<'a> {
+        let inv = target.become_.as_ref().filter(|_| !spec.no_become);
+        if let Some(user) = spec.sudo_user.as_deref() {
+            return Escalation::Sudo {
+                user,
+                password: inv.and_then(|b| b.password.as_ref()),
+                from_inventory: false,
+            };
+        }
+        match inv.filter(|b| b.enabled) {
+            None => Escalation::Plain,
+            Some(b) => match &b.unusable {
+                Some(why) => Escalation::Refused(why),
+                None => Escalation::Sudo {
+                    user: &b.user,
+                    password: b.password.as_ref(),
+                    from_inventory: true,
+                },
+            },
+        }
+    }
+
+    /// The user the command runs as through sudo, if it does.
+    pub fn sudo_user(&self) -> Option<&'a str> {
+        match self {
+            Escalation::Sudo { user, .. } => Some(user),
+            _ => None,
+        }
+    }
+}
+
+/// What sudo was answered on one host with a password from the inventory: that password, and
+/// whether sudo refused it. Never asks the operator: a wrong inventory password fails the
+/// host alone.
+pub(crate) struct InventorySudo<'a> {
+    pub secret: &'a Secret,
+    pub rejected: bool,
+}
+
+/// The message of a host whose inventory password sudo refused (never the password).
+pub(crate) const INVENTORY_PASSWORD_REJECTED: &str =
+    "sudo rejected the ansible_become_password from the inventory";
+
+impl SudoPassword for InventorySudo<'_> {
+    fn password(&mut self) -> Option<Secret> {
+        Some(self.secret.clone())
+    }
+    fn rejected(&mut self) {
+        self.rejected = true;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +338,98 @@ mod tests {
         assert!(c.get(&Asker { job: 2, ..fresh }, &p).is_some());
         assert!(c.get(&asker(2, "old"), &p).is_some());
         assert_eq!(p.n(), 2);
+    }
+
+    fn target(become_: Option<crate::engine::Become>) -> Target {
+        Target {
+            name: "web1".into(),
+            conn: ConnSettings::default(),
+            jump: vec![],
+            become_,
+        }
+    }
+
+    fn inventory_become(vars: &[(&str, &str)]) -> Option<crate::engine::Become> {
+        crate::inventory::vars::become_of(
+            &vars
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn job_sudo_wins_then_no_become_then_the_inventory() {
+        let spec = |sudo: Option<&str>, no_become: bool| ExecSpec {
+            command: "id -un".into(),
+            sudo_user: sudo.map(str::to_string),
+            no_become,
+            ..ExecSpec::default()
+        };
+        let pw = inventory_become(&[
+            ("ansible_become", "yes"),
+            ("ansible_become_user", "pg"),
+            ("ansible_become_password", "s3cret"),
+        ]);
+        let on = target(pw);
+        let plain = target(None);
+        let su = target(inventory_become(&[
+            ("ansible_become", "yes"),
+            ("ansible_become_method", "su"),
+        ]));
+        let (job, none, off) = (
+            spec(Some("root"), false),
+            spec(None, false),
+            spec(None, true),
+        );
+        // The inventory alone: its user and password; plain hosts stay plain.
+        let e = Escalation::of(&none, &on);
+        assert_eq!(e.sudo_user(), Some("pg"));
+        assert!(matches!(
+            e,
+            Escalation::Sudo { password: Some(p), from_inventory: true, .. } if p.expose() == "s3cret"
+        ));
+        assert_eq!(Escalation::of(&none, &plain), Escalation::Plain);
+        // The job's sudo wins for every host (the inventory's password still answers).
+        assert_eq!(Escalation::of(&job, &on).sudo_user(), Some("root"));
+        assert!(matches!(
+            Escalation::of(&job, &on),
+            Escalation::Sudo {
+                password: Some(_),
+                from_inventory: false,
+                ..
+            }
+        ));
+        assert_eq!(Escalation::of(&job, &plain).sudo_user(), Some("root"));
+        assert_eq!(Escalation::of(&job, &su).sudo_user(), Some("root"));
+        // --no-become: plain everywhere, the inventory's password unused even with --sudo.
+        assert_eq!(Escalation::of(&off, &on), Escalation::Plain);
+        assert_eq!(Escalation::of(&off, &su), Escalation::Plain);
+        assert!(matches!(
+            Escalation::of(&spec(Some("root"), true), &on),
+            Escalation::Sudo { password: None, .. }
+        ));
+        // An unsupported method fails that host with the inventory's reason.
+        assert!(matches!(
+            Escalation::of(&none, &su),
+            Escalation::Refused(m) if m.starts_with("become method su is not supported")
+        ));
+        // A password without ansible_become does not turn sudo on.
+        let pw_only = target(inventory_become(&[("ansible_become_pass", "x")]));
+        assert_eq!(Escalation::of(&none, &pw_only), Escalation::Plain);
+    }
+
+    #[test]
+    fn an_inventory_password_is_given_as_is_and_its_rejection_remembered() {
+        let secret = Secret::new("s3cret".into());
+        let mut s = InventorySudo {
+            secret: &secret,
+            rejected: false,
+        };
+        assert_eq!(s.password().as_ref().map(Secret::expose), Some("s3cret"));
+        s.rejected();
+        assert!(s.rejected);
+        assert!(!INVENTORY_PASSWORD_REJECTED.contains("s3cret"));
     }
 
     #[test]

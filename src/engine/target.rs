@@ -23,6 +23,7 @@ pub fn resolve_targets(inv: &Inventory, hosts: &[HostId]) -> Result<Vec<Target>,
                 name: Arc::from(host.name.as_str()),
                 conn: host.conn.clone(),
                 jump: chain,
+                become_: crate::inventory::vars::become_of(&host.vars),
             })
         })
         .collect()

@@ -79,6 +79,21 @@ pub struct JobStart {
     /// Transfer jobs: what moves where.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<TransferPlan>,
+    /// Command jobs run through sudo on some host, or with `--no-become`: who decided and as
+    /// whom (never a password).
+    #[serde(default, rename = "become", skip_serializing_if = "Option::is_none")]
+    pub become_: Option<JobBecome>,
+}
+
+/// How a command job escalated, for the operation log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobBecome {
+    /// `sudo` (the job's `--sudo`/`--sudo-user` or the console's `S`), `inventory` (the
+    /// hosts' `ansible_become*`) or `no-become` (`--no-become`: the inventory's ignored).
+    pub from: String,
+    /// Hosts run through sudo, by the user they ran as.
+    #[serde(default, rename = "as")]
+    pub users: std::collections::BTreeMap<String, usize>,
 }
 
 /// The plan of a transfer job.
@@ -124,6 +139,9 @@ pub struct HostResult {
     /// Shell sessions: when the host's session started (`time` is its end).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started: Option<DateTime<FixedOffset>>,
+    /// Commands run through sudo: the user they ran as (never a password).
+    #[serde(default, rename = "become", skip_serializing_if = "Option::is_none")]
+    pub become_user: Option<String>,
 }
 
 // serde's `skip_serializing_if` passes a reference.
@@ -295,6 +313,7 @@ mod tests {
             hosts: vec!["web01".into()],
             run_dir: None,
             transfer: None,
+            become_: None,
         });
         let host = Record::HostResult(HostResult {
             time: now(),
@@ -314,6 +333,7 @@ mod tests {
             }),
             transfer: None,
             started: None,
+            become_user: None,
         });
         log.append(&start).expect("append");
         log.append(&host).expect("append");

@@ -149,6 +149,7 @@ mod tests {
             hosts: hosts.iter().map(|s| (*s).to_string()).collect(),
             run_dir: None,
             transfer: None,
+            become_: None,
         })
     }
 
@@ -171,6 +172,7 @@ mod tests {
             }),
             transfer: None,
             started: None,
+            become_user: None,
         })
     }
 

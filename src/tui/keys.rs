@@ -98,6 +98,10 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
                 "--batch N -- CMD",
                 "rolling run (--max-failures N, --pause S before the --)",
             ),
+            (
+                "--no-become -- CMD",
+                "ignore the inventory's ansible_become* for this command",
+            ),
             ("Esc", "back to the tree"),
         ],
     ),

@@ -103,6 +103,7 @@ impl TestLab {
                 connect_timeout,
             },
             jump: vec![],
+            become_: None,
         }
     }
     /// Host `i`'s home directory (where its commands start and relative SFTP paths land).

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{JobState, Shared};
-use crate::engine::{ErrorClass, Event, ExitStatus, JobKind, LogLevel};
+use crate::engine::sudo::Escalation;
+use crate::engine::{ErrorClass, Event, ExitStatus, JobKind, LogLevel, Target};
 use crate::oplog::{self, Record};
 use crate::util::lock;
 
@@ -28,6 +29,8 @@ pub(crate) struct HostFacts {
     pub transfer: Option<oplog::TransferResult>,
     /// When the host's work started (shell jobs: the shell session's start).
     pub started: Option<chrono::DateTime<chrono::FixedOffset>>,
+    /// The user the command ran as through sudo (the job's sudo or the inventory's become).
+    pub become_user: Option<String>,
 }
 
 impl Shared {
@@ -69,7 +72,35 @@ impl Shared {
                 .collect(),
             run_dir,
             transfer,
+            become_: job_become(&job.spec.kind, &job.spec.targets),
         }));
+        self.warn_become_flags(job);
+    }
+
+    /// One warning per job for the hosts whose `ansible_become_flags` fleetdeck does not pass
+    /// to sudo (never the flags themselves: they are the inventory's).
+    fn warn_become_flags(&self, job: &JobState) {
+        let JobKind::Exec(e) = &job.spec.kind else {
+            return;
+        };
+        let n = job
+            .spec
+            .targets
+            .iter()
+            .filter(|t| {
+                t.become_.as_ref().is_some_and(|b| b.flags_ignored)
+                    && Escalation::of(e, t).sudo_user().is_some()
+            })
+            .count();
+        if n > 0 {
+            self.log(
+                LogLevel::Warn,
+                format!(
+                    "ansible_become_flags ignored on {n} host(s): fleetdeck runs sudo with its \
+                     own flags (-S -p PROMPT -u USER)"
+                ),
+            );
+        }
     }
 
     /// Reports the final event of one host, records it, and ends the job after its last host.
@@ -116,6 +147,7 @@ impl Shared {
             error,
             transfer: facts.transfer,
             started: facts.started,
+            become_user: facts.become_user,
         }));
         self.emit(match end {
             HostEnd::Finished(exit) => Event::Finished {
@@ -192,6 +224,30 @@ impl Shared {
             }
         }
     }
+}
+
+/// Who decided that a command job runs through sudo, and as whom on how many hosts; `None`
+/// when no host does and the job did not say `--no-become`.
+fn job_become(kind: &JobKind, targets: &[Target]) -> Option<oplog::JobBecome> {
+    let JobKind::Exec(e) = kind else {
+        return None;
+    };
+    let mut users = std::collections::BTreeMap::new();
+    for t in targets {
+        if let Some(u) = Escalation::of(e, t).sudo_user() {
+            *users.entry(u.to_string()).or_insert(0) += 1;
+        }
+    }
+    let from = match (e.sudo_user.is_some(), e.no_become) {
+        (true, _) => "sudo",
+        (false, true) => "no-become",
+        (false, false) if users.is_empty() => return None,
+        (false, false) => "inventory",
+    };
+    Some(oplog::JobBecome {
+        from: from.into(),
+        users,
+    })
 }
 
 fn describe(kind: &JobKind) -> (&'static str, Option<String>, Option<oplog::TransferPlan>) {

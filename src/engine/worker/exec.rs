@@ -1,6 +1,8 @@
 //! A command job on one host: output streamed to events and the run folder as it arrives,
-//! sudo's prompt answered from the engine's cache.
+//! through sudo as the job or the host's inventory (`ansible_become*`) says, sudo's prompt
+//! answered with the inventory's password or from the engine's cache.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use super::Worker;
 use crate::engine::flow::OutputSink;
 use crate::engine::runfolder::HostFiles;
 use crate::engine::scheduler::{HostEnd, HostFacts, JobState};
+use crate::engine::sudo::{Escalation, InventorySudo, INVENTORY_PASSWORD_REJECTED};
 use crate::engine::{ErrorClass, Event, ExecSpec, LogLevel, Stream, Target};
 use crate::ssh::exec;
 use crate::ssh::Waiter;
@@ -24,6 +27,23 @@ impl Worker {
         mut facts: HostFacts,
     ) {
         let host = &target.name;
+        let esc = Escalation::of(spec, target);
+        if let Escalation::Refused(why) = esc {
+            let end = HostEnd::Failed(ErrorClass::AuthFailed, why.to_string());
+            self.shared
+                .host_done(job, host, end, start.elapsed(), facts);
+            return;
+        }
+        facts.become_user = esc.sudo_user().map(str::to_string);
+        // The command line sudo wraps is built from the spec: the host's own user for sudo.
+        let spec: Cow<'_, ExecSpec> = if esc.sudo_user() == spec.sudo_user.as_deref() {
+            Cow::Borrowed(spec)
+        } else {
+            Cow::Owned(ExecSpec {
+                sudo_user: esc.sudo_user().map(str::to_string),
+                ..spec.clone()
+            })
+        };
         let (reused, ch) = match self.session_channel(job, target) {
             Ok(x) => x,
             Err(e) => {
@@ -38,7 +58,7 @@ impl Worker {
             }
         };
         self.announce(job.id, host, reused);
-        if let Some(end) = self.exec_held(job, target, spec, ch, (start, &mut facts)) {
+        if let Some(end) = self.exec_held(job, target, (&spec, &esc), ch, (start, &mut facts)) {
             self.shared
                 .host_done(job, host, end, start.elapsed(), facts);
         }
@@ -52,7 +72,7 @@ impl Worker {
         &mut self,
         job: &JobState,
         target: &Target,
-        spec: &ExecSpec,
+        (spec, esc): (&ExecSpec, &Escalation<'_>),
         ch: ssh2::Channel,
         (start, facts): (Instant, &mut HostFacts),
     ) -> Option<HostEnd> {
@@ -79,18 +99,16 @@ impl Worker {
             shared.host_done(job, host, end, start.elapsed(), std::mem::take(facts));
             reported.set(true);
         };
-        let mut sudo = spec
-            .sudo_user
-            .as_deref()
-            .map(|run_as| job_sudo(shared, job.id, target, run_as));
-        let outcome = exec::run(
+        let mut sudo = HostSudo::new(shared, job.id, target, spec, esc);
+        let mut outcome = exec::run(
             &h.conn.sess,
             &w,
             ch,
             spec,
-            sudo.as_mut().map(|s| s as &mut dyn exec::SudoPassword),
+            sudo.password(),
             (&mut on_output, &mut on_stop),
         );
+        sudo.explain(&mut outcome.result);
         h.last_used = Instant::now();
         if !outcome.session_ok {
             self.held = None;
@@ -188,6 +206,63 @@ impl<'a> Capture<'a> {
         facts.bytes_err = self.err.get();
         facts.truncated_bytes = sink.dropped;
         self.files.borrow_mut().take()
+    }
+}
+
+/// Where one host's sudo password comes from: the inventory's (`ansible_become_password`),
+/// else the operator, asked through the engine's cache.
+struct HostSudo<'a> {
+    given: Option<InventorySudo<'a>>,
+    asked: Option<crate::engine::sudo::JobSudo<'a>>,
+    run_as: &'a str,
+}
+
+impl<'a> HostSudo<'a> {
+    fn new(
+        shared: &'a crate::engine::scheduler::Shared,
+        job: crate::engine::JobId,
+        target: &'a Target,
+        spec: &'a ExecSpec,
+        esc: &Escalation<'a>,
+    ) -> Self {
+        let run_as = spec.sudo_user.as_deref().unwrap_or("root");
+        let given = match esc {
+            Escalation::Sudo {
+                password: Some(secret),
+                ..
+            } => Some(InventorySudo {
+                secret,
+                rejected: false,
+            }),
+            _ => None,
+        };
+        let asked = spec
+            .sudo_user
+            .as_deref()
+            .filter(|_| given.is_none())
+            .map(|run_as| job_sudo(shared, job, target, run_as));
+        HostSudo {
+            given,
+            asked,
+            run_as,
+        }
+    }
+
+    fn password(&mut self) -> Option<&mut dyn exec::SudoPassword> {
+        match (&mut self.given, &mut self.asked) {
+            (Some(g), _) => Some(g),
+            (None, Some(a)) => Some(a),
+            (None, None) => None,
+        }
+    }
+
+    /// A rejected inventory password fails the host saying so (never the password).
+    fn explain(&self, result: &mut Result<crate::engine::ExitStatus, crate::ssh::SshError>) {
+        if let (Some(g), Err(e)) = (&self.given, result) {
+            if g.rejected && e.class == ErrorClass::AuthFailed {
+                e.message = format!("{INVENTORY_PASSWORD_REJECTED} (to run as {})", self.run_as);
+            }
+        }
     }
 }
 

@@ -159,7 +159,7 @@ fn run_command(app: &mut App) -> Vec<Effect> {
 
 /// Builds and submits a job; resets the hosts' panes.
 pub fn start_job(app: &mut App, line: &str, hosts: Vec<HostId>) -> Vec<Effect> {
-    let (rolling, command) = match crate::tui::run_options::split(line) {
+    let (options, command) = match crate::tui::run_options::split(line) {
         Ok(x) => x,
         Err(e) => {
             app.set_status(LogLevel::Error, format!("cannot run: {e}"));
@@ -180,9 +180,18 @@ pub fn start_job(app: &mut App, line: &str, hosts: Vec<HostId>) -> Vec<Effect> {
     };
     let pattern = selection_pattern(app, &hosts);
     let sudo_user = app.sudo.then(|| app.settings.sudo_user.clone());
-    let via = sudo_user
-        .as_deref()
-        .map_or(String::new(), |u| format!(" through sudo as {u}"));
+    let inventory_become = targets
+        .iter()
+        .filter(|t| t.become_.as_ref().is_some_and(|b| b.enabled))
+        .count();
+    let via = match (sudo_user.as_deref(), options.no_become) {
+        (Some(u), _) => format!(" through sudo as {u}"),
+        (None, true) => " without the inventory's become (--no-become)".to_string(),
+        (None, false) if inventory_become > 0 => {
+            format!(" (the inventory's ansible_become on {inventory_become} of them)")
+        }
+        (None, false) => String::new(),
+    };
     app.push_log(
         LogLevel::Info,
         None,
@@ -191,6 +200,7 @@ pub fn start_job(app: &mut App, line: &str, hosts: Vec<HostId>) -> Vec<Effect> {
             hosts.len()
         ),
     );
+    let rolling = options.rolling;
     app.begin_job(command.to_string(), hosts);
     if let Some(j) = app.job.as_mut() {
         j.rolling = rolling;
@@ -203,6 +213,7 @@ pub fn start_job(app: &mut App, line: &str, hosts: Vec<HostId>) -> Vec<Effect> {
             pty: app.settings.pty,
             timeout: app.settings.command_timeout,
             sudo_user,
+            no_become: options.no_become,
             stdin: None,
             rolling,
         }),
