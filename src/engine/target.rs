@@ -68,7 +68,8 @@ fn resolve_jump(
 
 /// Replaces the jump chain of every target with `spec`, as OpenSSH's `-J` does: `spec` is a
 /// comma-separated chain, first hop first, of inventory host names or `[user@]host[:port]`;
-/// `none` removes every jump. The first hop's own inventory jumps are still followed (as ssh
+/// `none` removes every jump. Either way a `ProxyCommand` of the target is dropped, as `-J`
+/// on ssh's command line wins over the config's. The first hop's own inventory jumps are still followed (as ssh
 /// follows the first hop's ProxyJump); later hops are reached through the hops before them.
 /// A literal hop inherits identity files and the connect timeout from the target.
 /// Errors name `spec` and the bad hop (the faces exit 2 on them).
@@ -89,6 +90,7 @@ pub fn apply_jump_override(
         for t in targets.iter_mut() {
             t.jump.clear();
             t.conn.jump.clear();
+            t.conn.proxy_command = None;
         }
         return Ok(());
     }
@@ -127,6 +129,7 @@ pub fn apply_jump_override(
             }
         }
         t.conn.jump = hops.iter().map(|h| (*h).to_string()).collect();
+        t.conn.proxy_command = None;
         t.jump = chain;
     }
     Ok(())
@@ -170,6 +173,7 @@ pub fn parse_jump_spec(spec: &str, base: &ConnSettings) -> Result<ConnSettings, 
         user: user.unwrap_or_else(crate::inventory::default_user),
         identity_files: base.identity_files.clone(),
         jump: Vec::new(),
+        proxy_command: None,
         connect_timeout: base.connect_timeout,
     })
 }

@@ -259,10 +259,15 @@ pub(super) fn vars_settings(
     let mut args = sshargs::SshArgs::default();
     let mut at = None;
     for (node, text) in ssh_args.iter().flatten() {
-        let before = args.jump.is_some();
+        let before = (args.jump.is_some(), args.proxy_command.is_some());
         sshargs::parse_into(text, &mut args);
-        if let (false, Some(j)) = (before, &args.jump) {
+        if let (false, Some(j)) = (before.0, &args.jump) {
             s.jump = Some(ctx.val(node, parse_jump_list(ctx, node, vec![j.clone()])?));
+        }
+        if let (false, Some(p)) = (before.1, &args.proxy_command) {
+            if p != "none" {
+                s.proxy_command = Some(ctx.val(node, p.clone()));
+            }
         }
         at.get_or_insert(*node);
     }

@@ -94,6 +94,9 @@ pub struct ConnSettings {
     pub identity_files: Vec<PathBuf>,
     /// Jump hosts, first hop first; each is an inventory host name or `[user@]host[:port]`.
     pub jump: Vec<String>,
+    /// OpenSSH's `ProxyCommand`, as written (`%h %p %r %n %%` expand at connect time): SSH
+    /// runs over its stdin and stdout. Never set together with `jump` (the first wins).
+    pub proxy_command: Option<String>,
     pub connect_timeout: Duration,
 }
 
@@ -105,6 +108,7 @@ impl Default for ConnSettings {
             user: default_user(),
             identity_files: Vec::new(),
             jump: Vec::new(),
+            proxy_command: None,
             connect_timeout: Duration::from_secs(10),
         }
     }
@@ -378,6 +382,17 @@ impl Inventory {
                 p.describe(o.connect_timeout),
             ),
         ];
+        if let Some(cmd) = &h.conn.proxy_command {
+            // Only when set: most hosts have none, and `jump` already says "(none)".
+            out.insert(
+                5,
+                (
+                    "proxy_command".to_string(),
+                    cmd.clone(),
+                    p.describe(o.proxy_command),
+                ),
+            );
+        }
         let origin_of = |k: &str| {
             o.vars
                 .iter()
