@@ -491,6 +491,43 @@ mod tests {
     }
 
     #[test]
+    fn proxy_command_and_proxy_jump_share_one_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        let cmd = "bash -c 'exec 3<>/dev/tcp/%h/%p; cat <&3 & exec cat >&3'";
+        std::fs::write(
+            &path,
+            format!(
+                "Host cmd*\n  ProxyCommand = {cmd}  \n\
+                 Host jump1\n  ProxyJump gw\n\
+                 Host none1\n  ProxyCommand none\n\
+                 Host nojump1\n  ProxyJump none\n\
+                 Host *\n  ProxyCommand \"quoted\" %h\n  ProxyJump late\n"
+            ),
+        )
+        .unwrap();
+        let cfg = SshConfig::load(&path).unwrap();
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        // The rest of the line as written (quotes kept, tokens left for connect time).
+        let f = cfg.lookup("cmd1");
+        let p = f.proxy_command.expect("ProxyCommand");
+        assert_eq!((p.v.as_str(), p.at.line), (cmd, 2));
+        assert!(f.jump.is_none(), "the later ProxyJump lost");
+        // A ProxyJump first: the later ProxyCommand is ignored.
+        let f = cfg.lookup("jump1");
+        assert_eq!(f.jump.unwrap().v, ["gw"]);
+        assert!(f.proxy_command.is_none());
+        // `none` in either disables both.
+        for host in ["none1", "nojump1"] {
+            let f = cfg.lookup(host);
+            assert!(f.jump.unwrap().v.is_empty(), "{host}");
+            assert!(f.proxy_command.is_none(), "{host}");
+        }
+        let f = cfg.lookup("other");
+        assert_eq!(f.proxy_command.unwrap().v, "\"quoted\" %h");
+    }
+
+    #[test]
     fn match_blocks_tokens_and_ignored_keywords() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config");
