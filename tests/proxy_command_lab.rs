@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -24,10 +25,10 @@ const FAILING: &str = "sh -c 'printf \"gw refused\\033[2J\\033]0;owned\\007 us\\
 
 /// An ssh_config giving each `(host, ProxyCommand)` its command.
 fn ssh_config(dir: &Path, entries: &[(&str, &str)]) -> PathBuf {
-    let text: String = entries
-        .iter()
-        .map(|(h, cmd)| format!("Host {h}\n  ProxyCommand {cmd}\n"))
-        .collect();
+    let mut text = String::new();
+    for (h, cmd) in entries {
+        let _ = write!(text, "Host {h}\n  ProxyCommand {cmd}\n");
+    }
     let path = dir.join("proxy_ssh_config");
     std::fs::write(&path, text).expect("write ssh_config");
     path
@@ -112,14 +113,13 @@ fn run_over_proxy_commands_with_clear_failures_per_host() {
         .expect("run fleetdeck");
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "two hosts failed: {all}");
-    for i in 0..2 {
+    for (i, name) in names.iter().enumerate().take(2) {
         let want = format!("ran-on-{}", lab.home(i).display());
         assert!(
             all.lines().any(|l| l
                 .split_once(" | ")
-                .is_some_and(|(n, o)| n.trim_end() == names[i] && o == want)),
-            "{} ran over its ProxyCommand, in its home: {all}",
-            names[i]
+                .is_some_and(|(n, o)| n.trim_end() == *name && o == want)),
+            "{name} ran over its ProxyCommand, in its home: {all}"
         );
     }
     let failed = |name: &str| {
@@ -183,7 +183,12 @@ fn the_engine_ends_and_reaps_every_proxy_and_a_stalled_one_times_out_alone() {
         proxied(&lab, 0, &relay(&mark), t),
         proxied(&lab, 1, FAILING, t),
         // Never speaks: only the connect timeout ends it.
-        proxied(&lab, 2, &format!("env FLEETDECK_PROXY_MARK={mark} sleep 60"), t),
+        proxied(
+            &lab,
+            2,
+            &format!("env FLEETDECK_PROXY_MARK={mark} sleep 60"),
+            t,
+        ),
     ];
     let names: Vec<String> = targets.iter().map(|t| t.name.to_string()).collect();
     let (engine, mut rx) = Engine::new(lab.engine_config());
@@ -201,7 +206,11 @@ fn the_engine_ends_and_reaps_every_proxy_and_a_stalled_one_times_out_alone() {
     let ok = &run.hosts[&names[0]];
     assert_eq!(ok.exit, Some(ExitStatus::Code(0)), "{ok:?}");
     assert_eq!(ok.stdout, b"over-proxy\n");
-    assert!(ok.at < t, "the good host waited for the stalled one: {:?}", ok.at);
+    assert!(
+        ok.at < t,
+        "the good host waited for the stalled one: {:?}",
+        ok.at
+    );
 
     let (class, msg) = run.hosts[&names[1]].failed.clone().expect("failed");
     assert_eq!(class, ErrorClass::Unreachable, "{msg}");
@@ -262,5 +271,41 @@ fn push_over_a_proxy_command() {
         std::fs::read_to_string(&landed).expect("the pushed file"),
         "over the proxy\n"
     );
+    assert_eq!(marked(&mark), Vec::<i32>::new(), "proxy processes left");
+}
+
+#[test]
+fn a_first_jump_host_is_reached_over_its_proxy_command() {
+    let lab = common::lab(2);
+    let mark = format!("jump-{}", std::process::id());
+    let bastion = proxied(&lab, 0, &relay(&mark), Duration::from_secs(10));
+    let mut target = lab.target(1, Duration::from_secs(10));
+    target.jump = vec![bastion.hop()];
+    let name = target.name.to_string();
+    let (engine, mut rx) = Engine::new(lab.engine_config());
+    let id = engine.submit(JobSpec {
+        kind: JobKind::Exec(ExecSpec {
+            command: "echo behind-the-bastion".into(),
+            ..ExecSpec::default()
+        }),
+        targets: vec![target],
+        fanout: 8,
+        pattern: "all".into(),
+    });
+    let run = collect(&mut rx, id);
+    let hr = &run.hosts[&name];
+    assert_eq!(hr.exit, Some(ExitStatus::Code(0)), "{hr:?}");
+    assert_eq!(hr.stdout, b"behind-the-bastion\n");
+    assert_eq!(engine.stats().jump_sessions_opened_total, 1);
+    assert!(
+        !marked(&mark).is_empty(),
+        "the bastion's session runs over its proxy"
+    );
+    engine.shutdown();
+    drop(engine);
+    let until = Instant::now() + Duration::from_secs(5);
+    while !marked(&mark).is_empty() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(marked(&mark), Vec::<i32>::new(), "proxy processes left");
 }

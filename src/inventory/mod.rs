@@ -28,8 +28,8 @@ mod yaml;
 pub use error::{InventoryError, Loc, PatternError, RangeError};
 pub use range::{expand_range, MAX_RANGE_HOSTS};
 pub use resolve::{HostOrigins, Origin, Provenance};
-pub use sshmatch::{expand as expand_tokens, Tokens};
 use source::{base_dir, host_list, is_json, read_inventory, Format};
+pub use sshmatch::{expand as expand_tokens, Tokens};
 
 /// Environment variable naming the ssh_config applied to inventory hosts; empty means none.
 /// Unset, `~/.ssh/config` is used when it exists.

@@ -283,9 +283,15 @@ mod tests {
         assert_eq!(a.proxy_command.as_deref(), Some("nc %h %p"));
         // A jump first: a later ProxyCommand is ignored (as OpenSSH keeps the first).
         let a = parse("-J bastion -o ProxyCommand='nc %h %p'");
-        assert_eq!((a.jump.as_deref(), a.proxy_command), (Some("bastion"), None));
+        assert_eq!(
+            (a.jump.as_deref(), a.proxy_command),
+            (Some("bastion"), None)
+        );
         // none ends the setting: nothing to run, nothing later taken.
-        for args in ["-o ProxyCommand=none -J b", "-o ProxyJump=none -o 'ProxyCommand=nc x'"] {
+        for args in [
+            "-o ProxyCommand=none -J b",
+            "-o ProxyJump=none -o 'ProxyCommand=nc x'",
+        ] {
             let a = parse(args);
             assert_eq!(
                 (a.jump, a.proxy_command.as_deref()),

@@ -313,8 +313,15 @@ mod tests {
                 .expect("spawn");
         let pid = proxy.pid;
         let line = proxy.stderr_line(Instant::now() + Duration::from_millis(300));
-        assert!(line.len() <= STDERR_TAIL && line.len() > 1000, "{}", line.len());
-        assert!(group_members(pid.as_raw()).len() >= 2, "the shell and its sleep");
+        assert!(
+            line.len() <= STDERR_TAIL && line.len() > 1000,
+            "{}",
+            line.len()
+        );
+        assert!(
+            group_members(pid.as_raw()).len() >= 2,
+            "the shell and its sleep"
+        );
         drop(stream);
         drop(proxy);
         // Reaped: the pid is no child of ours any more; nothing of its group runs.

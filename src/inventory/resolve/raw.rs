@@ -47,7 +47,15 @@ impl Settings {
         macro_rules! take {
             ($($f:ident),*) => { $( if later.$f.is_some() { self.$f = later.$f; } )* };
         }
-        take!(address, port, user, identity, jump, proxy_command, connect_timeout);
+        take!(
+            address,
+            port,
+            user,
+            identity,
+            jump,
+            proxy_command,
+            connect_timeout
+        );
         for (k, v) in later.vars {
             match self.vars.iter_mut().find(|(x, _)| *x == k) {
                 Some(slot) => slot.1 = v,
