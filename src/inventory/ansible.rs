@@ -157,7 +157,20 @@ pub(super) fn merge(into: &mut Settings, later: Settings) {
     macro_rules! take {
         ($($f:ident),*) => { $( if later.$f.is_some() { into.$f = later.$f; } )* };
     }
-    take!(address, port, user, identity, jump, connect_timeout);
+    // A jump and a proxy command are one setting: the later of the two replaces the other.
+    if later.jump.is_some() || later.proxy_command.is_some() {
+        into.jump = None;
+        into.proxy_command = None;
+    }
+    take!(
+        address,
+        port,
+        user,
+        identity,
+        jump,
+        proxy_command,
+        connect_timeout
+    );
     for (k, v) in later.vars {
         match into.vars.iter_mut().find(|(x, _)| *x == k) {
             Some(slot) => slot.1 = v,

@@ -480,4 +480,43 @@ mod tests {
         let missing = LoadOptions::default().with_ssh_config(dir.path().join("absent"));
         assert!(Inventory::load_str_with(path, FLEET, &missing).is_err());
     }
+
+    #[test]
+    fn one_way_through_per_level_proxy_command_or_jump() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = dir.path().join("ssh_config");
+        std::fs::write(
+            &cfg,
+            "Host a c\n  ProxyJump sshjump\nHost *\n  ProxyCommand from-ssh-config %h\n",
+        )
+        .expect("write");
+        let inv = "all:\n  hosts:\n    c:\n    d:\n  children:\n    web:\n      vars:\n        \
+                   ansible_ssh_common_args: '-o ProxyCommand=\"nc %h %p\"'\n      hosts:\n        \
+                   a:\n        b:\n          ansible_ssh_common_args: '-J gw'\n";
+        let with = LoadOptions::default().with_ssh_config(&cfg);
+        let inv = Inventory::load_str_with(Path::new("inv.yml"), inv, &with).expect("loads");
+        let conn = |n: &str| &inv.hosts[inv.host_by_name(n).expect("host")].conn;
+        let way = |n: &str| (conn(n).jump.clone(), conn(n).proxy_command.clone());
+        let s = |v: &str| Some(v.to_string());
+        // The group's ProxyCommand, not the ssh_config's ProxyJump (the inventory wins).
+        assert_eq!(way("a"), (vec![], s("nc %h %p")));
+        // The host's own -J replaces its group's ProxyCommand.
+        assert_eq!(way("b"), (vec!["gw".to_string()], None));
+        // From the ssh_config: the first of ProxyJump and ProxyCommand.
+        assert_eq!(way("c"), (vec!["sshjump".to_string()], None));
+        assert_eq!(way("d"), (vec![], s("from-ssh-config %h")));
+        let row = |n: &str| {
+            inv.provenance(inv.host_by_name(n).expect("host"))
+                .into_iter()
+                .find(|r| r.0 == "proxy_command")
+        };
+        let (_, v, from) = row("d").expect("a proxy_command row");
+        assert_eq!(v, "from-ssh-config %h");
+        assert!(
+            from.starts_with("ssh_config (") && from.ends_with(":4:3)"),
+            "{from}"
+        );
+        assert!(row("a").expect("row").2.starts_with("group web"));
+        assert!(row("b").is_none() && row("c").is_none(), "only when set");
+    }
 }

@@ -47,6 +47,11 @@ impl Settings {
         macro_rules! take {
             ($($f:ident),*) => { $( if later.$f.is_some() { self.$f = later.$f; } )* };
         }
+        // A jump and a proxy command are one setting: the later of the two replaces the other.
+        if later.jump.is_some() || later.proxy_command.is_some() {
+            self.jump = None;
+            self.proxy_command = None;
+        }
         take!(
             address,
             port,
