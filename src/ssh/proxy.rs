@@ -63,17 +63,13 @@ struct Tail {
 
 /// A running ProxyCommand; ended (process group) and reaped when the last owner drops it.
 pub struct Proxy {
-    child: Mutex<Child>,
+    child: Child,
     pid: Pid,
     tail: Arc<(Mutex<Tail>, Condvar)>,
 }
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        let child = self
-            .child
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // The child is not reaped yet, so its pid (the group's id) cannot have been reused.
         if exit_status(self.pid).is_none() {
             let _ = killpg(self.pid, Signal::SIGTERM);
@@ -85,8 +81,8 @@ impl Drop for Proxy {
         // Whatever else of the group is left (a backgrounded reader, say), and the command
         // itself should it have left its group.
         let _ = killpg(self.pid, Signal::SIGKILL);
-        let _ = child.kill();
-        let _ = child.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -150,11 +146,7 @@ pub fn spawn(line: &str) -> Result<(ProxyStream, Arc<Proxy>), SshError> {
     } else {
         lock(&tail.0).done = true;
     }
-    let proxy = Arc::new(Proxy {
-        child: Mutex::new(child),
-        pid,
-        tail,
-    });
+    let proxy = Arc::new(Proxy { child, pid, tail });
     Ok((
         ProxyStream {
             sock: ours,
