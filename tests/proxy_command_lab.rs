@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::events::collect;
-use fleetdeck::engine::{Engine, ErrorClass, ExecSpec, ExitStatus, JobKind, JobSpec, Target};
+use fleetdeck::engine::{
+    Engine, ErrorClass, ExecSpec, ExitStatus, JobKind, JobSpec, ShellSpec, Target,
+};
 
 /// A ProxyCommand that speaks to `%h:%p` through bash's `/dev/tcp`, its processes marked by
 /// `mark` in their environment (which survives the `exec`s, unlike a command line).
@@ -77,6 +79,19 @@ fn proxy_zombies() -> Vec<String> {
         }
     }
     out
+}
+
+/// The open descriptors of process `pid` (or `self`) and what each points to.
+fn open_files(pid: &str) -> Vec<(i32, String)> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read the fds")
+        .flatten()
+        .filter_map(|e| {
+            let fd = e.file_name().to_string_lossy().parse().ok()?;
+            let to = std::fs::read_link(e.path()).ok()?;
+            Some((fd, to.to_string_lossy().into_owned()))
+        })
+        .collect()
 }
 
 fn text(out: &std::process::Output) -> String {
@@ -237,6 +252,24 @@ fn the_engine_ends_and_reaps_every_proxy_and_a_stalled_one_times_out_alone() {
         !live.is_empty() && live.len() <= 2,
         "the held session's proxy (cat and cat): {live:?}"
     );
+    // None of fleetdeck's sockets (sessions to sshd, other socketpairs) leaked into it.
+    // Pipes are not compared: its stderr is one, and cargo's jobserver pipe is inherited by
+    // this whole process tree.
+    let ours: Vec<String> = open_files("self")
+        .into_iter()
+        .filter(|(_, f)| f.starts_with("socket:"))
+        .map(|(_, f)| f)
+        .collect();
+    assert!(
+        !ours.is_empty(),
+        "the held session's end of its socketpair at least"
+    );
+    for pid in &live {
+        let files = open_files(&pid.to_string());
+        assert!(files.len() >= 3, "{pid}: {files:?}");
+        let leaked: Vec<&(i32, String)> = files.iter().filter(|(_, f)| ours.contains(f)).collect();
+        assert!(leaked.is_empty(), "{pid} holds fleetdeck's {leaked:?}");
+    }
     engine.shutdown();
     drop(engine);
     let until = Instant::now() + Duration::from_secs(5);
@@ -301,6 +334,39 @@ fn a_first_jump_host_is_reached_over_its_proxy_command() {
         !marked(&mark).is_empty(),
         "the bastion's session runs over its proxy"
     );
+    engine.shutdown();
+    drop(engine);
+    let until = Instant::now() + Duration::from_secs(5);
+    while !marked(&mark).is_empty() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(marked(&mark), Vec::<i32>::new(), "proxy processes left");
+}
+
+#[test]
+fn a_shell_over_a_proxy_command() {
+    let lab = common::lab(1);
+    let mark = format!("shell-{}", std::process::id());
+    let target = proxied(&lab, 0, &relay(&mark), Duration::from_secs(10));
+    let name = target.name.to_string();
+    let (engine, mut rx) = Engine::new(lab.engine_config());
+    let id = engine.submit(JobSpec {
+        kind: JobKind::Shell(ShellSpec {
+            term: "xterm".into(),
+            cols: 80,
+            rows: 24,
+        }),
+        targets: vec![target],
+        fanout: 8,
+        pattern: "all".into(),
+    });
+    // Typed before the shell is open: queued, then written once it is.
+    engine.shell_input(id, &name, b"echo $((6*7)); exit 3\r");
+    let run = collect(&mut rx, id);
+    let hr = &run.hosts[&name];
+    assert_eq!(hr.exit, Some(ExitStatus::Code(3)), "{hr:?}");
+    let out = String::from_utf8_lossy(&hr.stdout);
+    assert!(out.contains("\r42\r\n"), "{out:?}");
     engine.shutdown();
     drop(engine);
     let until = Instant::now() + Duration::from_secs(5);

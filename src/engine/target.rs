@@ -266,11 +266,13 @@ mod tests {
             (gw.user.as_str(), gw.address.as_str(), gw.port),
             ("ops", "gw", 2222)
         );
-        // none: direct.
+        // none: direct, and no ProxyCommand either (as `ssh -J none`).
+        t[1].conn.proxy_command = Some("nc %h %p".into());
         apply_jump_override(&i, &mut t, "none").expect("none");
         assert!(t
             .iter()
             .all(|t| t.jump.is_empty() && t.conn.jump.is_empty()));
+        assert_eq!(t[1].conn.proxy_command, None);
         // Bad specs name themselves and leave the targets alone.
         let mut t = resolve_targets(&i, &[0]).expect("resolve");
         for bad in ["gw:0", "a,,b", "", "bast1,gw:x"] {

@@ -325,6 +325,20 @@ mod tests {
         assert_eq!(group_members(pid.as_raw()), Vec::<i32>::new());
     }
 
+    #[test]
+    fn spawning_and_dropping_leaves_no_descriptor() {
+        let count = || std::fs::read_dir("/proc/self/fd").expect("fds").count();
+        let before = count();
+        for _ in 0..40 {
+            let (stream, proxy) = spawn("cat").expect("spawn");
+            drop(stream);
+            drop(proxy);
+        }
+        // Other tests open files meanwhile: a leak would be 40 or more.
+        let after = count();
+        assert!(after < before + 20, "{before} fds before, {after} after");
+    }
+
     /// Live (not zombie) processes of process group `pgid`.
     fn group_members(pgid: i32) -> Vec<i32> {
         let mut out = Vec::new();
