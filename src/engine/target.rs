@@ -69,8 +69,9 @@ fn resolve_jump(
 /// Replaces the jump chain of every target with `spec`, as OpenSSH's `-J` does: `spec` is a
 /// comma-separated chain, first hop first, of inventory host names or `[user@]host[:port]`;
 /// `none` removes every jump. Either way a `ProxyCommand` of the target is dropped, as `-J`
-/// on ssh's command line wins over the config's. The first hop's own inventory jumps are still followed (as ssh
-/// follows the first hop's ProxyJump); later hops are reached through the hops before them.
+/// on ssh's command line wins over the config's. The first hop's own inventory jumps are
+/// still followed (as ssh follows the first hop's ProxyJump); later hops are reached through
+/// the hops before them.
 /// A literal hop inherits identity files and the connect timeout from the target.
 /// Errors name `spec` and the bad hop (the faces exit 2 on them).
 ///

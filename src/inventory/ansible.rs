@@ -4,8 +4,8 @@
 //! Connection variables become settings (`ansible_host`, `ansible_port`, `ansible_user`,
 //! `ansible_ssh_private_key_file`, `ansible_ssh_timeout`, and ProxyJump / `-J` /
 //! `ProxyCommand` inside `ansible_ssh_common_args` or `ansible_ssh_extra_args`, a plain
-//! `ProxyCommand="ssh -W %h:%p …"` read as a jump); every variable, known or not, is also kept as a var. Values
-//! holding Jinja templates (`{{ … }}`) are kept as vars only.
+//! `ProxyCommand="ssh -W %h:%p …"` read as a jump); every variable, known or not, is also
+//! kept as a var. Values holding Jinja templates (`{{ … }}`) are kept as vars only.
 
 use super::error::{suggest, InventoryError};
 use super::parse::{

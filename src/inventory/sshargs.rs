@@ -4,9 +4,10 @@
 //! `ProxyCommand` that is `ssh -W %h:%p … bastion` becomes a jump (one shared session to the
 //! bastion instead of an ssh process per host); any other is run as OpenSSH runs it
 //! (`ssh::proxy`). As in OpenSSH the first value of a setting wins (`-i` adds identities;
-//! `-J`, `ProxyJump` and `ProxyCommand` are one setting, and `none` in them ends it). Every other option is ignored with one warning per option
-//! for the whole inventory ([`warn_ignored`]), never an error: Ansible hands the arguments
-//! to ssh and would only fail when connecting.
+//! `-J`, `ProxyJump` and `ProxyCommand` are one setting, and `none` in them ends it). Every
+//! other option is ignored with one warning per option for the whole inventory
+//! ([`warn_ignored`]), never an error: Ansible hands the arguments to ssh and would only fail
+//! when connecting.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,15 +1,16 @@
 //! A reader for OpenSSH's client configuration, for the settings fleetdeck uses: HostName,
 //! Port, User, IdentityFile, ProxyJump, ProxyCommand, ConnectTimeout. As OpenSSH: the first
 //! value found for a keyword wins (IdentityFile accumulates; ProxyJump and ProxyCommand share
-//! one slot, so the first of the two wins and `none` in either disables both), `Host` patterns with `*`, `?` and `!`, case
-//! insensitive, `Include` with `~` and globs in the file name (relative paths from the
-//! directory of the top-level file, which for `~/.ssh/config` is `~/.ssh` as in OpenSSH).
-//! `Match` blocks are evaluated for `all`, `host`, `originalhost`, `user` and `localuser`
-//! ([`super::sshmatch`]); `Match exec` and the other criteria are refused with a warning.
-//! `%h %n %p %r %u %d %%` expand in `IdentityFile` (with the final host, port and user) and
-//! `%h %%` in `HostName`; a `ProxyCommand` is kept as written, the rest of its line, and its
-//! tokens expand when it runs (`ssh::proxy`). Every keyword fleetdeck does not read ([`READ_KEYWORDS`]) is one
-//! warning per keyword for the whole file, not one per host.
+//! one slot, so the first of the two wins and `none` in either disables both), `Host`
+//! patterns with `*`, `?` and `!`, case insensitive, `Include` with `~` and globs in the file
+//! name (relative paths from the directory of the top-level file, which for `~/.ssh/config`
+//! is `~/.ssh` as in OpenSSH). `Match` blocks are evaluated for `all`, `host`,
+//! `originalhost`, `user` and `localuser` ([`super::sshmatch`]); `Match exec` and the other
+//! criteria are refused with a warning. `%h %n %p %r %u %d %%` expand in `IdentityFile`
+//! (with the final host, port and user) and `%h %%` in `HostName`; a `ProxyCommand` is kept
+//! as written, the rest of its line, and its tokens expand when it runs (`ssh::proxy`).
+//! Every keyword fleetdeck does not read ([`READ_KEYWORDS`]) is one warning per keyword for
+//! the whole file, not one per host.
 //!
 //! No crate fit: the ones on crates.io either skip `Include` or report no line numbers.
 
