@@ -26,6 +26,7 @@ fn target(name: &str, port: u16, user: &str, key: &Path, connect_timeout: Durati
             user: user.into(),
             identity_files: vec![key.to_path_buf()],
             jump: vec![],
+            proxy_command: None,
             connect_timeout,
         },
         jump: vec![],

@@ -132,6 +132,7 @@ fn engine_authenticates_through_the_agent(lab: &fleetdeck::lab::Lab) {
                 // No identity file: only the agent can authenticate.
                 identity_files: vec![],
                 jump: vec![],
+                proxy_command: None,
                 connect_timeout: Duration::from_secs(5),
             },
             jump: vec![],

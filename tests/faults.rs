@@ -87,6 +87,7 @@ fn target(name: &str, address: &str, port: u16, lab: &common::TestLab, t: Durati
             user: lab.user().into(),
             identity_files: vec![lab.client_key_path()],
             jump: vec![],
+            proxy_command: None,
             connect_timeout: t,
         },
         jump: vec![],

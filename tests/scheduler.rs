@@ -60,6 +60,7 @@ fn a_thousand_queued_hosts_cost_no_thread_and_cancel_fails_them_at_once() {
                 user: "nobody".into(),
                 identity_files: vec![],
                 jump: vec![],
+                proxy_command: None,
                 connect_timeout: Duration::from_secs(60),
             },
             jump: vec![],

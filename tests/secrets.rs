@@ -149,6 +149,7 @@ fn passphrase_key_material_and_command_passwords_never_recorded() {
                 user: lab.user().into(),
                 identity_files: vec![key.clone()],
                 jump: vec![],
+                proxy_command: None,
                 connect_timeout: Duration::from_secs(5),
             },
             jump: vec![],

@@ -192,6 +192,7 @@ fn to_json(inv: &Inventory) -> serde_json::Value {
                 "user": h.conn.user,
                 "identity_files": h.conn.identity_files,
                 "jump": h.conn.jump,
+                "proxy_command": h.conn.proxy_command,
                 "connect_timeout_secs": h.conn.connect_timeout.as_secs_f64(),
                 "vars": crate::inventory::vars::shown_all(&h.vars),
                 "groups": h.groups.iter().map(|&g| &inv.groups[g].name).collect::<Vec<_>>(),

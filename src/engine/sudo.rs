@@ -441,6 +441,7 @@ mod tests {
             user: "ops".into(),
             identity_files: vec![],
             jump: vec![],
+            proxy_command: None,
             connect_timeout: std::time::Duration::from_secs(1),
         };
         assert!(!newly_trusted(&accepted, &conn));

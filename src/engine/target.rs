@@ -69,8 +69,10 @@ fn resolve_jump(
 
 /// Replaces the jump chain of every target with `spec`, as OpenSSH's `-J` does: `spec` is a
 /// comma-separated chain, first hop first, of inventory host names or `[user@]host[:port]`;
-/// `none` removes every jump. The first hop's own inventory jumps are still followed (as ssh
-/// follows the first hop's ProxyJump); later hops are reached through the hops before them.
+/// `none` removes every jump. Either way a `ProxyCommand` of the target is dropped, as `-J`
+/// on ssh's command line wins over the config's. The first hop's own inventory jumps are
+/// still followed (as ssh follows the first hop's ProxyJump); later hops are reached through
+/// the hops before them.
 /// A literal hop inherits identity files and the connect timeout from the target.
 /// Errors name `spec` and the bad hop (the faces exit 2 on them).
 ///
@@ -90,6 +92,7 @@ pub fn apply_jump_override(
         for t in targets.iter_mut() {
             t.jump.clear();
             t.conn.jump.clear();
+            t.conn.proxy_command = None;
         }
         return Ok(());
     }
@@ -128,6 +131,7 @@ pub fn apply_jump_override(
             }
         }
         t.conn.jump = hops.iter().map(|h| (*h).to_string()).collect();
+        t.conn.proxy_command = None;
         t.jump = chain;
     }
     Ok(())
@@ -171,6 +175,7 @@ pub fn parse_jump_spec(spec: &str, base: &ConnSettings) -> Result<ConnSettings, 
         user: user.unwrap_or_else(crate::inventory::default_user),
         identity_files: base.identity_files.clone(),
         jump: Vec::new(),
+        proxy_command: None,
         connect_timeout: base.connect_timeout,
     })
 }
@@ -263,11 +268,13 @@ mod tests {
             (gw.user.as_str(), gw.address.as_str(), gw.port),
             ("ops", "gw", 2222)
         );
-        // none: direct.
+        // none: direct, and no ProxyCommand either (as `ssh -J none`).
+        t[1].conn.proxy_command = Some("nc %h %p".into());
         apply_jump_override(&i, &mut t, "none").expect("none");
         assert!(t
             .iter()
             .all(|t| t.jump.is_empty() && t.conn.jump.is_empty()));
+        assert_eq!(t[1].conn.proxy_command, None);
         // Bad specs name themselves and leave the targets alone.
         let mut t = resolve_targets(&i, &[0]).expect("resolve");
         for bad in ["gw:0", "a,,b", "", "bast1,gw:x"] {

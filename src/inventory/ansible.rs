@@ -2,10 +2,10 @@
 //! `ungrouped`, null values, hosts in several groups, YAML anchors and merge keys.
 //!
 //! Connection variables become settings (`ansible_host`, `ansible_port`, `ansible_user`,
-//! `ansible_ssh_private_key_file`, `ansible_ssh_timeout`, and ProxyJump / `-J` / a plain
-//! `ProxyCommand="ssh -W %h:%p …"` inside `ansible_ssh_common_args` or
-//! `ansible_ssh_extra_args`); every variable, known or not, is also kept as a var. Values
-//! holding Jinja templates (`{{ … }}`) are kept as vars only.
+//! `ansible_ssh_private_key_file`, `ansible_ssh_timeout`, and ProxyJump / `-J` /
+//! `ProxyCommand` inside `ansible_ssh_common_args` or `ansible_ssh_extra_args`, a plain
+//! `ProxyCommand="ssh -W %h:%p …"` read as a jump); every variable, known or not, is also
+//! kept as a var. Values holding Jinja templates (`{{ … }}`) are kept as vars only.
 
 use super::error::{suggest, InventoryError};
 use super::parse::{
@@ -157,7 +157,20 @@ pub(super) fn merge(into: &mut Settings, later: Settings) {
     macro_rules! take {
         ($($f:ident),*) => { $( if later.$f.is_some() { into.$f = later.$f; } )* };
     }
-    take!(address, port, user, identity, jump, connect_timeout);
+    // A jump and a proxy command are one setting: the later of the two replaces the other.
+    if later.jump.is_some() || later.proxy_command.is_some() {
+        into.jump = None;
+        into.proxy_command = None;
+    }
+    take!(
+        address,
+        port,
+        user,
+        identity,
+        jump,
+        proxy_command,
+        connect_timeout
+    );
     for (k, v) in later.vars {
         match into.vars.iter_mut().find(|(x, _)| *x == k) {
             Some(slot) => slot.1 = v,
@@ -259,10 +272,15 @@ pub(super) fn vars_settings(
     let mut args = sshargs::SshArgs::default();
     let mut at = None;
     for (node, text) in ssh_args.iter().flatten() {
-        let before = args.jump.is_some();
+        let before = (args.jump.is_some(), args.proxy_command.is_some());
         sshargs::parse_into(text, &mut args);
-        if let (false, Some(j)) = (before, &args.jump) {
+        if let (false, Some(j)) = (before.0, &args.jump) {
             s.jump = Some(ctx.val(node, parse_jump_list(ctx, node, vec![j.clone()])?));
+        }
+        if let (false, Some(p)) = (before.1, &args.proxy_command) {
+            if p != "none" {
+                s.proxy_command = Some(ctx.val(node, p.clone()));
+            }
         }
         at.get_or_insert(*node);
     }

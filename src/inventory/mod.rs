@@ -29,6 +29,7 @@ pub use error::{InventoryError, Loc, PatternError, RangeError};
 pub use range::{expand_range, MAX_RANGE_HOSTS};
 pub use resolve::{HostOrigins, Origin, Provenance};
 use source::{base_dir, host_list, is_json, read_inventory, Format};
+pub use sshmatch::{expand as expand_tokens, Tokens};
 
 /// Environment variable naming the ssh_config applied to inventory hosts; empty means none.
 /// Unset, `~/.ssh/config` is used when it exists.
@@ -94,6 +95,9 @@ pub struct ConnSettings {
     pub identity_files: Vec<PathBuf>,
     /// Jump hosts, first hop first; each is an inventory host name or `[user@]host[:port]`.
     pub jump: Vec<String>,
+    /// OpenSSH's `ProxyCommand`, as written (`%h %p %r %n %%` expand at connect time): SSH
+    /// runs over its stdin and stdout. Never set together with `jump` (the first wins).
+    pub proxy_command: Option<String>,
     pub connect_timeout: Duration,
 }
 
@@ -105,6 +109,7 @@ impl Default for ConnSettings {
             user: default_user(),
             identity_files: Vec::new(),
             jump: Vec::new(),
+            proxy_command: None,
             connect_timeout: Duration::from_secs(10),
         }
     }
@@ -378,6 +383,17 @@ impl Inventory {
                 p.describe(o.connect_timeout),
             ),
         ];
+        if let Some(cmd) = &h.conn.proxy_command {
+            // Only when set: most hosts have none, and `jump` already says "(none)".
+            out.insert(
+                5,
+                (
+                    "proxy_command".to_string(),
+                    cmd.clone(),
+                    p.describe(o.proxy_command),
+                ),
+            );
+        }
         let origin_of = |k: &str| {
             o.vars
                 .iter()
@@ -463,5 +479,44 @@ mod tests {
 
         let missing = LoadOptions::default().with_ssh_config(dir.path().join("absent"));
         assert!(Inventory::load_str_with(path, FLEET, &missing).is_err());
+    }
+
+    #[test]
+    fn one_way_through_per_level_proxy_command_or_jump() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = dir.path().join("ssh_config");
+        std::fs::write(
+            &cfg,
+            "Host a c\n  ProxyJump sshjump\nHost *\n  ProxyCommand from-ssh-config %h\n",
+        )
+        .expect("write");
+        let inv = "all:\n  hosts:\n    c:\n    d:\n  children:\n    web:\n      vars:\n        \
+                   ansible_ssh_common_args: '-o ProxyCommand=\"nc %h %p\"'\n      hosts:\n        \
+                   a:\n        b:\n          ansible_ssh_common_args: '-J gw'\n";
+        let with = LoadOptions::default().with_ssh_config(&cfg);
+        let inv = Inventory::load_str_with(Path::new("inv.yml"), inv, &with).expect("loads");
+        let conn = |n: &str| &inv.hosts[inv.host_by_name(n).expect("host")].conn;
+        let way = |n: &str| (conn(n).jump.clone(), conn(n).proxy_command.clone());
+        let s = |v: &str| Some(v.to_string());
+        // The group's ProxyCommand, not the ssh_config's ProxyJump (the inventory wins).
+        assert_eq!(way("a"), (vec![], s("nc %h %p")));
+        // The host's own -J replaces its group's ProxyCommand.
+        assert_eq!(way("b"), (vec!["gw".to_string()], None));
+        // From the ssh_config: the first of ProxyJump and ProxyCommand.
+        assert_eq!(way("c"), (vec!["sshjump".to_string()], None));
+        assert_eq!(way("d"), (vec![], s("from-ssh-config %h")));
+        let row = |n: &str| {
+            inv.provenance(inv.host_by_name(n).expect("host"))
+                .into_iter()
+                .find(|r| r.0 == "proxy_command")
+        };
+        let (_, v, from) = row("d").expect("a proxy_command row");
+        assert_eq!(v, "from-ssh-config %h");
+        assert!(
+            from.starts_with("ssh_config (") && from.ends_with(":4:3)"),
+            "{from}"
+        );
+        assert!(row("a").expect("row").2.starts_with("group web"));
+        assert!(row("b").is_none() && row("c").is_none(), "only when set");
     }
 }

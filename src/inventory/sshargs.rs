@@ -1,10 +1,13 @@
 //! `ansible_ssh_common_args` / `ansible_ssh_extra_args` read as OpenSSH's command line
 //! reads them, for the settings fleetdeck has: `-p`, `-l`, `-i`, `-J`, and `-o Key=Value`
-//! for `Port`, `User`, `IdentityFile`, `ProxyJump`, `ConnectTimeout` and a `ProxyCommand`
-//! that is `ssh -W %h:%p … bastion` (a jump). As in OpenSSH the first value of a setting
-//! wins (`-i` adds identities). Every other option is ignored with one warning per option
-//! for the whole inventory ([`warn_ignored`]), never an error: Ansible hands the arguments
-//! to ssh and would only fail when connecting.
+//! for `Port`, `User`, `IdentityFile`, `ProxyJump`, `ProxyCommand` and `ConnectTimeout`. A
+//! `ProxyCommand` that is `ssh -W %h:%p … bastion` becomes a jump (one shared session to the
+//! bastion instead of an ssh process per host); any other is run as OpenSSH runs it
+//! (`ssh::proxy`). As in OpenSSH the first value of a setting wins (`-i` adds identities;
+//! `-J`, `ProxyJump` and `ProxyCommand` are one setting, and `none` in them ends it). Every
+//! other option is ignored with one warning per option for the whole inventory
+//! ([`warn_ignored`]), never an error: Ansible hands the arguments to ssh and would only fail
+//! when connecting.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,6 +28,9 @@ pub struct SshArgs {
     pub user: Option<String>,
     pub identities: Vec<String>,
     pub jump: Option<String>,
+    /// A `ProxyCommand` that is not a jump, as written; `none` when the first of `-J`,
+    /// `ProxyJump` and `ProxyCommand` said none (nothing to run, later ones ignored).
+    pub proxy_command: Option<String>,
     pub connect_timeout: Option<Duration>,
     /// Options given that fleetdeck does not use (`-o StrictHostKeyChecking`, `-C`, …), or
     /// whose value it cannot read, as they were written.
@@ -97,8 +103,19 @@ fn set_user(value: &str, out: &mut SshArgs) {
 }
 
 fn set_jump(value: &str, out: &mut SshArgs) {
-    if !value.is_empty() && value != "none" {
-        out.jump.get_or_insert_with(|| value.to_string());
+    if value.is_empty() || out.jump.is_some() || out.proxy_command.is_some() {
+        return;
+    }
+    if value == "none" {
+        out.proxy_command = Some("none".to_string());
+    } else {
+        out.jump = Some(value.to_string());
+    }
+}
+
+fn set_proxy_command(value: &str, out: &mut SshArgs) {
+    if !value.is_empty() && out.jump.is_none() && out.proxy_command.is_none() {
+        out.proxy_command = Some(value.to_string());
     }
 }
 
@@ -118,7 +135,7 @@ fn option(opt: &str, out: &mut SshArgs) {
         "proxyjump" => set_jump(val, out),
         "proxycommand" => match super::ansible::proxy_command_jump(val) {
             Some(j) => set_jump(&j, out),
-            None => out.ignored.push(format!("-o {key}")),
+            None => set_proxy_command(val, out),
         },
         "connecttimeout" => match val.parse::<u64>() {
             Ok(s) if s > 0 => {
@@ -254,9 +271,34 @@ mod tests {
         let a = parse("-o ProxyCommand=\"ssh -W %h:%p -q ops@bastion\"");
         assert_eq!(a.jump.as_deref(), Some("ops@bastion"));
         let a = parse("-o ProxyCommand=\"nc %h %p\"");
+        assert_eq!(a.jump, None);
+        assert!(a.ignored.is_empty(), "{:?}", a.ignored);
+    }
+
+    #[test]
+    fn any_other_proxy_command_is_run_and_the_first_proxy_wins() {
+        let cmd = "bash -c 'exec 3<>/dev/tcp/%h/%p; cat <&3 & exec cat >&3'";
+        let a = parse(&format!("-o \"ProxyCommand={cmd}\" -J later"));
+        assert_eq!((a.proxy_command.as_deref(), a.jump), (Some(cmd), None));
+        let a = parse("-o 'ProxyCommand nc %h %p' -o ProxyCommand=second");
+        assert_eq!(a.proxy_command.as_deref(), Some("nc %h %p"));
+        // A jump first: a later ProxyCommand is ignored (as OpenSSH keeps the first).
+        let a = parse("-J bastion -o ProxyCommand='nc %h %p'");
         assert_eq!(
-            (a.jump, a.ignored),
-            (None, vec!["-o ProxyCommand".to_string()])
+            (a.jump.as_deref(), a.proxy_command),
+            (Some("bastion"), None)
         );
+        // none ends the setting: nothing to run, nothing later taken.
+        for args in [
+            "-o ProxyCommand=none -J b",
+            "-o ProxyJump=none -o 'ProxyCommand=nc x'",
+        ] {
+            let a = parse(args);
+            assert_eq!(
+                (a.jump, a.proxy_command.as_deref()),
+                (None, Some("none")),
+                "{args}"
+            );
+        }
     }
 }

@@ -1,13 +1,16 @@
 //! A reader for OpenSSH's client configuration, for the settings fleetdeck uses: HostName,
-//! Port, User, IdentityFile, ProxyJump, ConnectTimeout. As OpenSSH: the first value found for
-//! a keyword wins (IdentityFile accumulates), `Host` patterns with `*`, `?` and `!`, case
-//! insensitive, `Include` with `~` and globs in the file name (relative paths from the
-//! directory of the top-level file, which for `~/.ssh/config` is `~/.ssh` as in OpenSSH).
-//! `Match` blocks are evaluated for `all`, `host`, `originalhost`, `user` and `localuser`
-//! ([`super::sshmatch`]); `Match exec` and the other criteria are refused with a warning.
-//! `%h %n %p %r %u %d %%` expand in `IdentityFile` (with the final host, port and user) and
-//! `%h %%` in `HostName`. Every keyword fleetdeck does not read ([`READ_KEYWORDS`]) is one
-//! warning per keyword for the whole file, not one per host.
+//! Port, User, IdentityFile, ProxyJump, ProxyCommand, ConnectTimeout. As OpenSSH: the first
+//! value found for a keyword wins (IdentityFile accumulates; ProxyJump and ProxyCommand share
+//! one slot, so the first of the two wins and `none` in either disables both), `Host`
+//! patterns with `*`, `?` and `!`, case insensitive, `Include` with `~` and globs in the file
+//! name (relative paths from the directory of the top-level file, which for `~/.ssh/config`
+//! is `~/.ssh` as in OpenSSH). `Match` blocks are evaluated for `all`, `host`,
+//! `originalhost`, `user` and `localuser` ([`super::sshmatch`]); `Match exec` and the other
+//! criteria are refused with a warning. `%h %n %p %r %u %d %%` expand in `IdentityFile`
+//! (with the final host, port and user) and `%h %%` in `HostName`; a `ProxyCommand` is kept
+//! as written, the rest of its line, and its tokens expand when it runs (`ssh::proxy`).
+//! Every keyword fleetdeck does not read ([`READ_KEYWORDS`]) is one warning per keyword for
+//! the whole file, not one per host.
 //!
 //! No crate fit: the ones on crates.io either skip `Include` or report no line numbers.
 
@@ -29,6 +32,7 @@ pub const READ_KEYWORDS: &[&str] = &[
     "user",
     "identityfile",
     "proxyjump",
+    "proxycommand",
     "connecttimeout",
 ];
 
@@ -92,6 +96,8 @@ struct Line {
     when: Option<Arc<Vec<sshmatch::Crit>>>,
     key: String,
     args: Vec<String>,
+    /// A `ProxyCommand`'s value: the rest of the line as written, quotes and all.
+    raw: Option<String>,
     at: Loc,
 }
 
@@ -115,6 +121,7 @@ pub struct Found {
     pub user: Option<Val<String>>,
     pub identity_files: Vec<Val<PathBuf>>,
     pub jump: Option<Val<Vec<String>>>,
+    pub proxy_command: Option<Val<String>>,
     pub connect_timeout: Option<Val<Duration>>,
 }
 
@@ -230,6 +237,7 @@ impl SshConfig {
                     cond: cond.clone(),
                     active,
                     when: when.clone(),
+                    raw: (key == "proxycommand").then(|| raw_value(trimmed).to_string()),
                     key,
                     args,
                     at,
@@ -343,7 +351,8 @@ impl Found {
                 }
             }
             "user" if self.user.is_none() => self.user = Some(val(first.to_string())),
-            "proxyjump" if self.jump.is_none() => {
+            // `none` in either is an empty jump: no proxy of any kind.
+            "proxyjump" if self.jump.is_none() && self.proxy_command.is_none() => {
                 let hops = if first.eq_ignore_ascii_case("none") {
                     Vec::new()
                 } else {
@@ -353,6 +362,17 @@ impl Found {
                     v: hops,
                     at: l.at.clone(),
                 });
+            }
+            "proxycommand" if self.jump.is_none() && self.proxy_command.is_none() => {
+                let cmd = l.raw.clone().unwrap_or_default();
+                if cmd == "none" {
+                    self.jump = Some(Val {
+                        v: Vec::new(),
+                        at: l.at.clone(),
+                    });
+                } else {
+                    self.proxy_command = Some(val(cmd));
+                }
             }
             "connecttimeout" if self.connect_timeout.is_none() => {
                 if let Ok(s) = first.parse::<u64>() {
@@ -367,6 +387,14 @@ impl Found {
             _ => {}
         }
     }
+}
+
+/// What follows the keyword, as OpenSSH hands a `ProxyCommand` to the shell: after the
+/// keyword, blanks and one `=`, up to the end of the line (trailing blanks dropped).
+fn raw_value(line: &str) -> &str {
+    let rest = line.trim_start_matches(|c: char| !c.is_whitespace() && c != '=');
+    let rest = rest.trim_start();
+    rest.strip_prefix('=').unwrap_or(rest).trim()
 }
 
 /// `Keyword value`, `Keyword=value`, `Keyword = "quoted value"`.
@@ -461,6 +489,43 @@ mod tests {
         assert!(looks_like_ssh_config("\n# x\nHost a\n"));
         assert!(!looks_like_ssh_config("all:\n  hosts:\n"));
         assert!(!looks_like_ssh_config("host: a\n"));
+    }
+
+    #[test]
+    fn proxy_command_and_proxy_jump_share_one_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        let cmd = "bash -c 'exec 3<>/dev/tcp/%h/%p; cat <&3 & exec cat >&3'";
+        std::fs::write(
+            &path,
+            format!(
+                "Host cmd*\n  ProxyCommand = {cmd}  \n\
+                 Host jump1\n  ProxyJump gw\n\
+                 Host none1\n  ProxyCommand none\n\
+                 Host nojump1\n  ProxyJump none\n\
+                 Host *\n  ProxyCommand \"quoted\" %h\n  ProxyJump late\n"
+            ),
+        )
+        .unwrap();
+        let cfg = SshConfig::load(&path).unwrap();
+        assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
+        // The rest of the line as written (quotes kept, tokens left for connect time).
+        let f = cfg.lookup("cmd1");
+        let p = f.proxy_command.expect("ProxyCommand");
+        assert_eq!((p.v.as_str(), p.at.line), (cmd, 2));
+        assert!(f.jump.is_none(), "the later ProxyJump lost");
+        // A ProxyJump first: the later ProxyCommand is ignored.
+        let f = cfg.lookup("jump1");
+        assert_eq!(f.jump.unwrap().v, ["gw"]);
+        assert!(f.proxy_command.is_none());
+        // `none` in either disables both.
+        for host in ["none1", "nojump1"] {
+            let f = cfg.lookup(host);
+            assert!(f.jump.unwrap().v.is_empty(), "{host}");
+            assert!(f.proxy_command.is_none(), "{host}");
+        }
+        let f = cfg.lookup("other");
+        assert_eq!(f.proxy_command.unwrap().v, "\"quoted\" %h");
     }
 
     #[test]

@@ -123,13 +123,18 @@ pub fn tcp_connect(
     }))
 }
 
-/// Connects, verifies the host key and authenticates. `host` is the inventory name.
+/// Connects, verifies the host key and authenticates. `host` is the inventory name. A host
+/// with a `ProxyCommand` is reached over that command's stdio ([`super::proxy`]).
 pub fn connect(
     host: &str,
     conn: &ConnSettings,
     ctx: &ConnectContext<'_>,
     on_attempt: &mut dyn FnMut(),
 ) -> Result<Connection, SshError> {
+    if let Some(line) = &conn.proxy_command {
+        on_attempt();
+        return super::proxy::connect(host, conn, line, ctx);
+    }
     let deadline = Instant::now() + conn.connect_timeout;
     let tcp = tcp_connect(conn, deadline, on_attempt)?;
     let fd = tcp.as_raw_fd();

@@ -10,6 +10,7 @@ pub mod connect;
 pub mod exec;
 pub mod jump;
 pub mod knownhosts;
+pub mod proxy;
 pub mod shell;
 pub mod signer;
 pub mod transfer;

@@ -100,6 +100,7 @@ impl TestLab {
                 user: self.lab.user().into(),
                 identity_files: vec![self.lab.client_key_path()],
                 jump: vec![],
+                proxy_command: None,
                 connect_timeout,
             },
             jump: vec![],

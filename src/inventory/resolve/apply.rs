@@ -34,6 +34,7 @@ impl Effective {
                 user: String::new(),
                 identity_files: Vec::new(),
                 jump: Vec::new(),
+                proxy_command: None,
                 connect_timeout: Duration::from_secs(10),
             },
             vars: BTreeMap::new(),
@@ -63,9 +64,18 @@ impl Effective {
             conn.identity_files.clone_from(&i.v);
             o.identity = origin(level, &i.at);
         }
+        // One level names one way through: its jump (even none) replaces a proxy command
+        // from below, its proxy command a jump; a jump wins when a level gives both.
         if let Some(j) = &s.jump {
             conn.jump.clone_from(&j.v);
             o.jump = origin(level, &j.at);
+            conn.proxy_command = None;
+            o.proxy_command = Origin::Default;
+        } else if let Some(p) = &s.proxy_command {
+            conn.proxy_command = Some(p.v.clone());
+            o.proxy_command = origin(level, &p.at);
+            conn.jump.clear();
+            o.jump = Origin::Default;
         }
         if let Some(t) = &s.connect_timeout {
             conn.connect_timeout = t.v;
@@ -110,10 +120,15 @@ impl Effective {
                 o.user = level(&v.at);
             }
         }
-        if o.jump == Origin::Default {
+        // ProxyJump and ProxyCommand share one slot: the ssh_config fills it only when no
+        // inventory level gave either (`lookup` already kept the first of the two).
+        if o.jump == Origin::Default && o.proxy_command == Origin::Default {
             if let Some(v) = found.jump {
                 conn.jump = v.v;
                 o.jump = level(&v.at);
+            } else if let Some(v) = found.proxy_command {
+                conn.proxy_command = Some(v.v);
+                o.proxy_command = level(&v.at);
             }
         }
         if o.connect_timeout == Origin::Default {

@@ -34,6 +34,7 @@ pub struct HostOrigins {
     pub user: Origin,
     pub identity: Origin,
     pub jump: Origin,
+    pub proxy_command: Origin,
     pub connect_timeout: Origin,
     pub vars: Vec<(String, Origin)>,
 }

@@ -24,6 +24,7 @@ pub struct Settings {
     pub user: Option<Val<String>>,
     pub identity: Option<Val<Vec<PathBuf>>>,
     pub jump: Option<Val<Vec<String>>>,
+    pub proxy_command: Option<Val<String>>,
     pub connect_timeout: Option<Val<Duration>>,
     pub vars: Vec<(String, Val<String>)>,
 }
@@ -46,7 +47,20 @@ impl Settings {
         macro_rules! take {
             ($($f:ident),*) => { $( if later.$f.is_some() { self.$f = later.$f; } )* };
         }
-        take!(address, port, user, identity, jump, connect_timeout);
+        // A jump and a proxy command are one setting: the later of the two replaces the other.
+        if later.jump.is_some() || later.proxy_command.is_some() {
+            self.jump = None;
+            self.proxy_command = None;
+        }
+        take!(
+            address,
+            port,
+            user,
+            identity,
+            jump,
+            proxy_command,
+            connect_timeout
+        );
         for (k, v) in later.vars {
             match self.vars.iter_mut().find(|(x, _)| *x == k) {
                 Some(slot) => slot.1 = v,

@@ -11,9 +11,11 @@
 //! socket, every socketpair end, and a wake-up socket for new requests.
 //!
 //! Chains `a,b`: the session to `b` runs over a tunnel of `a`'s bastion thread and gets a
-//! bastion thread of its own (keyed by the chain prefix `a>b`). A jump host that cannot be
-//! reached or whose key is refused fails every target behind it in that job with the same
-//! class, without reconnecting once per target.
+//! bastion thread of its own (keyed by the chain prefix `a>b`). The first hop is connected
+//! like any host, over its `ProxyCommand` if it has one (`super::proxy`); a later hop's
+//! `ProxyCommand` is not used, as OpenSSH's `-J` ignores it for the hops it chains. A jump
+//! host that cannot be reached or whose key is refused fails every target behind it in that
+//! job with the same class, without reconnecting once per target.
 
 mod bastion;
 mod pump;
