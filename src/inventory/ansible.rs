@@ -158,6 +158,7 @@ pub(super) fn merge(into: &mut Settings, later: Settings) {
         ($($f:ident),*) => { $( if later.$f.is_some() { into.$f = later.$f; } )* };
     }
     take!(address, port, user, identity, jump, connect_timeout);
+    super::resolve::merge_options(&mut into.options, later.options);
     for (k, v) in later.vars {
         match into.vars.iter_mut().find(|(x, _)| *x == k) {
             Some(slot) => slot.1 = v,

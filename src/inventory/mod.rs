@@ -22,6 +22,7 @@ mod source;
 pub mod sshargs;
 pub mod sshconfig;
 mod sshmatch;
+pub mod sshopts;
 pub mod vars;
 mod yaml;
 
@@ -29,6 +30,7 @@ pub use error::{InventoryError, Loc, PatternError, RangeError};
 pub use range::{expand_range, MAX_RANGE_HOSTS};
 pub use resolve::{HostOrigins, Origin, Provenance};
 use source::{base_dir, host_list, is_json, read_inventory, Format};
+pub use sshopts::{SshOpt, SshOptions};
 
 /// Environment variable naming the ssh_config applied to inventory hosts; empty means none.
 /// Unset, `~/.ssh/config` is used when it exists.
@@ -95,6 +97,8 @@ pub struct ConnSettings {
     /// Jump hosts, first hop first; each is an inventory host name or `[user@]host[:port]`.
     pub jump: Vec<String>,
     pub connect_timeout: Duration,
+    /// Per-host OpenSSH options (known_hosts files, host key checking, keepalives…).
+    pub options: SshOptions,
 }
 
 impl Default for ConnSettings {
@@ -106,6 +110,7 @@ impl Default for ConnSettings {
             identity_files: Vec::new(),
             jump: Vec::new(),
             connect_timeout: Duration::from_secs(10),
+            options: SshOptions::default(),
         }
     }
 }
@@ -378,6 +383,9 @@ impl Inventory {
                 p.describe(o.connect_timeout),
             ),
         ];
+        for (i, name, shown) in h.conn.options.rows() {
+            out.push((name.to_string(), shown, p.describe(o.options[i])));
+        }
         let origin_of = |k: &str| {
             o.vars
                 .iter()

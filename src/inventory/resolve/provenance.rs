@@ -35,6 +35,8 @@ pub struct HostOrigins {
     pub identity: Origin,
     pub jump: Origin,
     pub connect_timeout: Origin,
+    /// Parallel to [`OPTION_KEYWORDS`](crate::inventory::sshopts::OPTION_KEYWORDS).
+    pub options: [Origin; crate::inventory::sshopts::OPTION_COUNT],
     pub vars: Vec<(String, Origin)>,
 }
 
