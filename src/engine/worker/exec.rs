@@ -64,7 +64,7 @@ impl Worker {
                 "internal: no session".into(),
             ));
         };
-        let w = Waiter::new(h.conn.fd, Some(&job.cancel));
+        let w = Waiter::new(h.conn.fd, Some(&job.cancel)).watch_alive(&target.conn);
         w.set_deadline(spec.timeout, "command timeout");
         let shared = &self.shared;
         let cap = Capture::new(shared, job, host);

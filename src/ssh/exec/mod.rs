@@ -213,6 +213,9 @@ fn run_inner(
             }
             return Ok(());
         }
+        if progressed {
+            w.heard();
+        }
         w.check("running the command")?;
         if !progressed {
             // An empty chunk: the reader may take what it was given but could not yet pass on.

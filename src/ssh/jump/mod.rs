@@ -242,7 +242,8 @@ impl JumpPool {
             wake_rx,
             self.idle,
             self.tunnels.clone(),
-        );
+        )
+        .watch_alive(&hop.conn);
         let join = std::thread::Builder::new()
             .name("fleetdeck-jump".into())
             .stack_size(BASTION_STACK)
