@@ -27,6 +27,7 @@ fn target(name: &str, port: u16, user: &str, key: &Path, connect_timeout: Durati
             identity_files: vec![key.to_path_buf()],
             jump: vec![],
             connect_timeout,
+            ..ConnSettings::default()
         },
         jump: vec![],
     }

@@ -133,6 +133,7 @@ fn engine_authenticates_through_the_agent(lab: &fleetdeck::lab::Lab) {
                 identity_files: vec![],
                 jump: vec![],
                 connect_timeout: Duration::from_secs(5),
+                ..ConnSettings::default()
             },
             jump: vec![],
         })

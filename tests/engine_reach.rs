@@ -38,6 +38,7 @@ fn lab_targets(lab: &common::TestLab) -> HashMap<String, Target> {
             identity_files: vec![key.clone()],
             jump: vec![],
             connect_timeout: Duration::from_secs(20),
+            ..ConnSettings::default()
         },
         jump: vec![],
     };
@@ -742,6 +743,7 @@ fn bastion_200_targets_figures() {
             identity_files: vec![key.clone()],
             jump: vec![],
             connect_timeout: Duration::from_secs(60),
+            ..ConnSettings::default()
         },
         jump: vec![],
     };

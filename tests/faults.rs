@@ -88,6 +88,7 @@ fn target(name: &str, address: &str, port: u16, lab: &common::TestLab, t: Durati
             identity_files: vec![lab.client_key_path()],
             jump: vec![],
             connect_timeout: t,
+            ..ConnSettings::default()
         },
         jump: vec![],
     }

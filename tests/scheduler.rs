@@ -61,6 +61,7 @@ fn a_thousand_queued_hosts_cost_no_thread_and_cancel_fails_them_at_once() {
                 identity_files: vec![],
                 jump: vec![],
                 connect_timeout: Duration::from_secs(60),
+                ..ConnSettings::default()
             },
             jump: vec![],
         })

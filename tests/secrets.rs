@@ -150,6 +150,7 @@ fn passphrase_key_material_and_command_passwords_never_recorded() {
                 identity_files: vec![key.clone()],
                 jump: vec![],
                 connect_timeout: Duration::from_secs(5),
+                ..ConnSettings::default()
             },
             jump: vec![],
         })

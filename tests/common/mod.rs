@@ -101,6 +101,7 @@ impl TestLab {
                 identity_files: vec![self.lab.client_key_path()],
                 jump: vec![],
                 connect_timeout,
+                ..fleetdeck::inventory::ConnSettings::default()
             },
             jump: vec![],
         }
