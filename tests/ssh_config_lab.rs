@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fleetdeck::engine::{
-    Engine, EngineConfig, ErrorClass, Event, ExecSpec, ExitStatus, HostKeyPolicy, JobKind,
-    JobSpec, NoPrompter, Target,
+    Engine, EngineConfig, ErrorClass, Event, ExecSpec, ExitStatus, HostKeyPolicy, JobKind, JobSpec,
+    NoPrompter, Target,
 };
 use fleetdeck::inventory::{Inventory, LoadOptions};
 
@@ -140,7 +140,11 @@ fn user_and_global_known_hosts_files_and_accept_new_per_host() {
         "accept-new appends to the first UserKnownHostsFile: {recorded:?}"
     );
     assert_eq!(recorded.lines().count(), 1, "{recorded}");
-    assert_eq!(read(&lacking), lacking_before, "only the first file is written");
+    assert_eq!(
+        read(&lacking),
+        lacking_before,
+        "only the first file is written"
+    );
     assert!(!tmp.join("engine_known_hosts_absent").exists());
 }
 
@@ -219,7 +223,11 @@ fn host_key_alias_is_the_name_looked_up_and_written() {
     );
     assert_ok(&run2, &b);
     let (class, _) = failure(&run2, &a);
-    assert_eq!(class, ErrorClass::HostKeyUnknown, "no alias, no file: unknown");
+    assert_eq!(
+        class,
+        ErrorClass::HostKeyUnknown,
+        "no alias, no file: unknown"
+    );
 }
 
 /// Set in the child process of the IdentitiesOnly test: the lab directory to open.
@@ -266,7 +274,11 @@ fn identities_only_does_not_use_the_agent() {
         .expect("ssh-keygen");
     assert!(st.success());
     let child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["identities_only_does_not_use_the_agent", "--exact", "--nocapture"])
+        .args([
+            "identities_only_does_not_use_the_agent",
+            "--exact",
+            "--nocapture",
+        ])
         .env("SSH_AUTH_SOCK", &sock)
         .env(CHILD_LAB, lab.dir())
         .output()
@@ -393,4 +405,85 @@ fn a_host_that_stops_answering_keepalives_is_declared_dead() {
     assert!(msg.contains("stopped answering keepalives"), "{msg}");
     assert_ok(&run, &b);
     engine.shutdown();
+}
+
+/// The same options as `-o` in `ansible_ssh_common_args`, through the command line: a strict
+/// `fleetdeck run` whose `--known-hosts` file is empty reaches host `a`, whose own
+/// UserKnownHostsFile gets its key under `accept-new`; `inventory --host a` shows both options
+/// and where they were written. Host `b` (no options) is refused by the strict default.
+#[test]
+fn ansible_ssh_args_options_through_the_cli() {
+    let lab = common::lab(2);
+    let tmp = lab.tmp();
+    let (ha, hb) = (&lab.hosts()[0], &lab.hosts()[1]);
+    let own = tmp.join("kh_from_args");
+    let empty = tmp.join("kh_empty");
+    std::fs::write(&empty, "").expect("write");
+    let inv = tmp.join("hosts");
+    std::fs::write(
+        &inv,
+        format!(
+            "[web]\na ansible_host=127.0.0.1 ansible_port={} \
+             ansible_ssh_common_args='-o UserKnownHostsFile={} -o StrictHostKeyChecking=accept-new'\n\
+             b ansible_host=127.0.0.1 ansible_port={}\n\
+             [web:vars]\nansible_user={}\nansible_ssh_private_key_file={}\n",
+            ha.port,
+            own.display(),
+            hb.port,
+            lab.user(),
+            lab.client_key_path().display()
+        ),
+    )
+    .expect("write inventory");
+    let out = common::fleetdeck(tmp)
+        .args(["run", "-i"])
+        .arg(&inv)
+        .arg("--known-hosts")
+        .arg(&empty)
+        .args(["web", "--", "echo", "ran"])
+        .env("FLEETDECK_SSH_CONFIG", "")
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("run fleetdeck");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(out.status.code(), Some(0), "b must be refused: {all}");
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with("b ") && l.contains("host-key-unknown")),
+        "{all}"
+    );
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with("a ") && l.contains("ran")),
+        "{all}"
+    );
+    let recorded = read(&own);
+    assert!(
+        recorded.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", ha.port)),
+        "{recorded:?}"
+    );
+    assert_eq!(read(&empty), "", "the --known-hosts file is not a's");
+    let out = common::fleetdeck(tmp)
+        .args(["inventory", "-i"])
+        .arg(&inv)
+        .args(["--host", "a"])
+        .env("FLEETDECK_SSH_CONFIG", "")
+        .output()
+        .expect("run fleetdeck inventory");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    let row = |name: &str| {
+        shown
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row: {shown}"))
+            .to_string()
+    };
+    let r = row("user_known_hosts_file");
+    assert!(r.contains("kh_from_args") && r.contains("host a ("), "{r}");
+    let r = row("strict_host_key_checking");
+    assert!(r.contains("accept-new") && r.contains("hosts:2:"), "{r}");
 }

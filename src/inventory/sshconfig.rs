@@ -549,7 +549,10 @@ mod tests {
         let cfg = SshConfig::load(&path).unwrap();
         let w: Vec<String> = cfg.warnings.iter().map(ToString::to_string).collect();
         assert_eq!(w.len(), 1, "{w:?}");
-        assert!(w[0].contains(":12:3: stricthostkeychecking \"maybe\""), "{w:?}");
+        assert!(
+            w[0].contains(":12:3: stricthostkeychecking \"maybe\""),
+            "{w:?}"
+        );
         let inv = Inventory::load_str_with(
             Path::new("fleet.yaml"),
             "hosts:\n  web1: {}\n  db1: {}\n",
@@ -560,12 +563,7 @@ mod tests {
         let o = &inv.hosts[0].conn.options;
         assert_eq!(
             o.user_known_hosts.as_deref(),
-            Some(
-                &[
-                    home.join("kh_127.0.0.1_2201_ops_web1"),
-                    home.join("second")
-                ][..]
-            ),
+            Some(&[home.join("kh_127.0.0.1_2201_ops_web1"), home.join("second")][..]),
             "the first UserKnownHostsFile wins, tokens and ~ expanded"
         );
         assert_eq!(o.strict_host_key_checking, Some(HostKeyPolicy::AcceptNew));
@@ -589,7 +587,9 @@ mod tests {
             .find(|r| r.0 == "user_known_hosts_file")
             .expect("row");
         assert_eq!(row.1, "none");
-        assert!(row.2.starts_with("ssh_config (") && row.2.ends_with(":10:3)"), "{row:?}");
+        assert!(
+            row.2.starts_with("ssh_config (") && row.2.ends_with(":10:3)"),
+            "{row:?}"
+        );
     }
 }
-

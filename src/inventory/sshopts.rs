@@ -63,7 +63,12 @@ impl SshOpt {
     /// [`OPTION_KEYWORDS`], an error message when the value cannot be read.
     pub fn parse(key: &str, args: &[String]) -> Option<Result<SshOpt, String>> {
         let first = args.first().map_or("", String::as_str);
-        let bad = || Err(format!("{key} {:?} is not a value fleetdeck reads", args.join(" ")));
+        let bad = || {
+            Err(format!(
+                "{key} {:?} is not a value fleetdeck reads",
+                args.join(" ")
+            ))
+        };
         let files = || {
             if args.is_empty() {
                 return Err(format!("{key} needs a file name or none"));
@@ -98,7 +103,9 @@ impl SshOpt {
                 None => bad(),
             },
             "serveraliveinterval" => match first.parse::<u32>() {
-                Ok(s) => Ok(SshOpt::ServerAliveInterval(Duration::from_secs(u64::from(s)))),
+                Ok(s) => Ok(SshOpt::ServerAliveInterval(Duration::from_secs(u64::from(
+                    s,
+                )))),
                 Err(_) => bad(),
             },
             "serveralivecountmax" => match first.parse::<u32>() {
@@ -226,7 +233,10 @@ mod tests {
     fn values_as_openssh_writes_them() {
         assert_eq!(
             p("userknownhostsfile", "~/a %h_b"),
-            Some(Ok(SshOpt::UserKnownHostsFile(vec!["~/a".into(), "%h_b".into()])))
+            Some(Ok(SshOpt::UserKnownHostsFile(vec![
+                "~/a".into(),
+                "%h_b".into()
+            ])))
         );
         assert_eq!(
             p("globalknownhostsfile", "None"),

@@ -75,7 +75,9 @@ pub fn host_files(
     match global {
         None => others.extend_from_slice(rest),
         Some(g) => {
-            let at = rest.iter().position(|f| f.as_os_str() == GLOBAL_KNOWN_HOSTS);
+            let at = rest
+                .iter()
+                .position(|f| f.as_os_str() == GLOBAL_KNOWN_HOSTS);
             let (before, after) = match at {
                 Some(i) => (&rest[..i], &rest[i + 1..]),
                 None => (&[][..], rest),
@@ -105,9 +107,16 @@ mod tests {
 
     #[test]
     fn user_and_global_files_replace_their_part() {
-        let engine = [p("/home/u/.ssh/known_hosts"), p(GLOBAL_KNOWN_HOSTS), p("/inv/kh")];
+        let engine = [
+            p("/home/u/.ssh/known_hosts"),
+            p(GLOBAL_KNOWN_HOSTS),
+            p("/inv/kh"),
+        ];
         let (read, write) = host_files(&engine, Some(&[p("/a"), p("/b")]), None);
-        assert_eq!(read, [p("/a"), p("/b"), p(GLOBAL_KNOWN_HOSTS), p("/inv/kh")]);
+        assert_eq!(
+            read,
+            [p("/a"), p("/b"), p(GLOBAL_KNOWN_HOSTS), p("/inv/kh")]
+        );
         assert_eq!(write, Some(p("/a")));
         let (read, write) = host_files(&engine, Some(&[]), Some(&[p("/g")]));
         assert_eq!(read, [p("/g"), p("/inv/kh")], "none: no user file");
@@ -126,13 +135,19 @@ mod tests {
         };
         let engine = [p("/kh")];
         let c = HostCheck::for_host(&conn, &engine, HostKeyPolicy::Strict);
-        assert_eq!((&*c.name, c.port, c.policy), ("127.0.0.1", 2201, HostKeyPolicy::Strict));
+        assert_eq!(
+            (&*c.name, c.port, c.policy),
+            ("127.0.0.1", 2201, HostKeyPolicy::Strict)
+        );
         assert!(matches!(c.files, Cow::Borrowed(_)));
         conn.options.set(SshOpt::HostKeyAlias("web1".into()));
         conn.options
             .set(SshOpt::StrictHostKeyChecking(HostKeyPolicy::AcceptNew));
         let c = HostCheck::for_host(&conn, &engine, HostKeyPolicy::Strict);
-        assert_eq!((&*c.name, c.port, c.policy), ("web1", 22, HostKeyPolicy::AcceptNew));
+        assert_eq!(
+            (&*c.name, c.port, c.policy),
+            ("web1", 22, HostKeyPolicy::AcceptNew)
+        );
         assert_eq!(c.write, Some(p("/kh")));
     }
 }

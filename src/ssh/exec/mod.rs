@@ -213,11 +213,10 @@ fn run_inner(
             }
             return Ok(());
         }
+        w.check("running the command")?;
         if progressed {
             w.heard();
-        }
-        w.check("running the command")?;
-        if !progressed {
+        } else {
             // An empty chunk: the reader may take what it was given but could not yet pass on.
             on_output(Stream::Stdout, &[]);
             w.wait(sess);
