@@ -486,4 +486,23 @@ fn ansible_ssh_args_options_through_the_cli() {
     assert!(r.contains("kh_from_args") && r.contains("host a ("), "{r}");
     let r = row("strict_host_key_checking");
     assert!(r.contains("accept-new") && r.contains("hosts:2:"), "{r}");
+    assert!(
+        !shown.contains("host_key_alias"),
+        "only options given are shown: {shown}"
+    );
+    let out = common::fleetdeck(tmp)
+        .args(["inventory", "--json", "-i"])
+        .arg(&inv)
+        .env("FLEETDECK_SSH_CONFIG", "")
+        .output()
+        .expect("run fleetdeck inventory --json");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let hosts = v["hosts"].as_array().expect("hosts");
+    let a = hosts.iter().find(|h| h["name"] == "a").expect("a");
+    assert_eq!(
+        a["ssh_options"]["strict_host_key_checking"], "accept-new",
+        "{a}"
+    );
+    let b = hosts.iter().find(|h| h["name"] == "b").expect("b");
+    assert!(b.get("ssh_options").is_none(), "{b}");
 }

@@ -78,9 +78,8 @@ impl ServerAlive {
             SshError::new(
                 ErrorClass::Timeout,
                 format!(
-                    "{what}: the host stopped answering keepalives ({} unanswered, \
-                     ServerAliveInterval {}s, ServerAliveCountMax {})",
-                    self.count,
+                    "{what}: the host stopped answering keepalives \
+                     (ServerAliveInterval {}s, ServerAliveCountMax {})",
                     self.interval.as_secs_f64(),
                     self.count
                 ),
@@ -96,5 +95,50 @@ pub fn configure(sess: &Session, conn: &ConnSettings, engine: Duration) {
     match conn.options.server_alive() {
         Some(_) => sess.set_keepalive(true, 1),
         None => sess.set_keepalive(false, super::connect::keepalive_secs(engine)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The count as OpenSSH's client loop keeps it: `count` keepalives go out after silent
+    /// intervals, the host is dead at the next one; a word from the server starts over.
+    #[test]
+    fn dead_after_count_unanswered_keepalives() {
+        // Not connected: keepalive_send fails, which the tick ignores (as EAGAIN).
+        let sess = Session::new().expect("session");
+        let interval = Duration::from_millis(30);
+        let a = ServerAlive::new(interval, 2);
+        a.tick(&sess);
+        assert_eq!(
+            a.unanswered.get(),
+            0,
+            "nothing due before an interval passed"
+        );
+        std::thread::sleep(interval);
+        a.tick(&sess);
+        assert_eq!(a.unanswered.get(), 1, "a keepalive after a silent interval");
+        a.heard();
+        assert_eq!(a.unanswered.get(), 0, "an answer starts the count over");
+        let start = Instant::now();
+        let mut sent = 0;
+        while a.failure("x").is_none() && start.elapsed() < Duration::from_secs(2) {
+            let before = a.unanswered.get();
+            a.tick(&sess);
+            sent += usize::from(a.unanswered.get() > before);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let took = start.elapsed();
+        assert_eq!(sent, 2, "two keepalives unanswered before the verdict");
+        assert!(took >= interval * 3, "{took:?}");
+        let e = a.failure("opening a channel").expect("dead");
+        assert_eq!(e.class, ErrorClass::Timeout);
+        assert!(
+            e.message
+                .starts_with("opening a channel: the host stopped answering keepalives"),
+            "{}",
+            e.message
+        );
     }
 }
