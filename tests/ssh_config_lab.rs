@@ -506,3 +506,85 @@ fn ansible_ssh_args_options_through_the_cli() {
     let b = hosts.iter().find(|h| h["name"] == "b").expect("b");
     assert!(b.get("ssh_options").is_none(), "{b}");
 }
+
+/// A jump host's own options apply to its own connection: web01, the jump host of web02, has
+/// its key under a `HostKeyAlias` in its own `UserKnownHostsFile` (the engine's file holds only
+/// web02's key), and a keepalive deadline: frozen while web02's command runs through it, the
+/// jump session is declared dead and web02 fails within seconds instead of hanging.
+#[test]
+fn a_jump_hosts_own_options_apply_to_its_connection() {
+    let lab = common::lab(2);
+    let tmp = lab.tmp();
+    let (h0, h1) = (&lab.hosts()[0], &lab.hosts()[1]);
+    let hop_kh = tmp.join("kh_hop");
+    let key0 = lab.host_public_key(0).expect("host 0 key");
+    std::fs::write(&hop_kh, format!("bastion-alias {key0}\n")).expect("write");
+    let target_kh = tmp.join("kh_target_only");
+    let key1 = lab.host_public_key(1).expect("host 1 key");
+    std::fs::write(&target_kh, format!("[127.0.0.1]:{} {key1}\n", h1.port)).expect("write");
+    let inventory = tmp.join("jump.yaml");
+    std::fs::write(
+        &inventory,
+        format!(
+            "defaults:\n  user: {}\n  identity: {}\n  address: 127.0.0.1\n\
+             hosts:\n  {}:\n    port: {}\n  {}:\n    port: {}\n    jump: {}\n",
+            lab.user(),
+            lab.client_key_path().display(),
+            h0.name,
+            h0.port,
+            h1.name,
+            h1.port,
+            h0.name
+        ),
+    )
+    .expect("write inventory");
+    let cfg = tmp.join("jump_ssh_config");
+    std::fs::write(
+        &cfg,
+        format!(
+            "Host {}\n  HostKeyAlias bastion-alias\n  UserKnownHostsFile {}\n\
+             \x20 ServerAliveInterval 1\n  ServerAliveCountMax 2\n",
+            h0.name,
+            hop_kh.display()
+        ),
+    )
+    .expect("write ssh_config");
+    let inv = Inventory::load_with(&inventory, &LoadOptions::default().with_ssh_config(&cfg))
+        .expect("inventory loads");
+    let id1 = inv.host_by_name(&h1.name).expect("web02");
+    let targets = fleetdeck::engine::resolve_targets(&inv, &[id1]).expect("targets");
+    assert_eq!(targets[0].jump.len(), 1);
+    assert!(targets[0].jump[0].conn.options.host_key_alias.is_some());
+    let mut config = engine_knowing_nothing(&lab, HostKeyPolicy::Strict);
+    config.known_hosts = vec![target_kh];
+    let (engine, mut rx) = Engine::new(config);
+    let run1 = collect(&mut rx, engine.submit(exec("echo ok", targets.clone())));
+    assert_ok(&run1, &h1.name);
+    let root = lab.pid(0).expect("web01 runs");
+    let mut frozen_at: Option<Instant> = None;
+    let mut frozen: Vec<i32> = Vec::new();
+    let id = engine.submit(exec("sleep 8; echo done", targets));
+    let run2 = collect_with(&mut rx, id, Duration::from_secs(60), |ev, _| {
+        if let (Event::Running { .. }, None) = (ev, frozen_at) {
+            frozen = vec![root];
+            frozen.extend(common::descendants(root));
+            signal_all(&frozen, nix::sys::signal::Signal::SIGSTOP);
+            frozen_at = Some(Instant::now());
+        }
+        if let (Event::Failed { .. }, Some(t)) = (ev, frozen_at) {
+            eprintln!(
+                "behind the frozen jump host: failed {:?} after",
+                t.elapsed()
+            );
+            assert!(
+                t.elapsed() <= Duration::from_millis(5500),
+                "failed {:?} after the freeze",
+                t.elapsed()
+            );
+        }
+    });
+    signal_all(&frozen, nix::sys::signal::Signal::SIGCONT);
+    let (class, msg) = failure(&run2, &h1.name);
+    eprintln!("{class}: {msg}");
+    engine.shutdown();
+}
