@@ -316,11 +316,15 @@ fn unknown_host_key(
                 .iter()
                 .map(|f| f.display().to_string())
                 .collect();
+            let why = if conn.options.strict_host_key_checking.is_some() {
+                "the host's StrictHostKeyChecking is yes"
+            } else {
+                "policy is strict (use accept-new or ask to trust it)"
+            };
             Err(SshError::new(
                 ErrorClass::HostKeyUnknown,
                 format!(
-                    "host key for {token} ({short} {fp}) is not in known_hosts ({}); \
-                     policy is strict (use accept-new or ask to trust it)",
+                    "host key for {token} ({short} {fp}) is not in known_hosts ({}); {why}",
                     if files.is_empty() {
                         "no files given".to_string()
                     } else {
