@@ -510,7 +510,7 @@ fn ansible_ssh_args_options_through_the_cli() {
 /// A jump host's own options apply to its own connection: web01, the jump host of web02, has
 /// its key under a `HostKeyAlias` in its own `UserKnownHostsFile` (the engine's file holds only
 /// web02's key), and a keepalive deadline: frozen while web02's command runs through it, the
-/// jump session is declared dead and web02 fails within seconds instead of hanging.
+/// jump session is declared dead and web02 fails within seconds instead of hanging, saying so.
 #[test]
 fn a_jump_hosts_own_options_apply_to_its_connection() {
     let lab = common::lab(2);
@@ -585,6 +585,11 @@ fn a_jump_hosts_own_options_apply_to_its_connection() {
     });
     signal_all(&frozen, nix::sys::signal::Signal::SIGCONT);
     let (class, msg) = failure(&run2, &h1.name);
-    eprintln!("{class}: {msg}");
+    assert_eq!(class, ErrorClass::Timeout, "{msg}");
+    assert!(
+        msg.starts_with(&format!("via jump host {}: ", h0.name))
+            && msg.contains("stopped answering keepalives"),
+        "the target's failure names its jump host's: {msg}"
+    );
     engine.shutdown();
 }

@@ -109,7 +109,10 @@ impl Worker {
         finish_files(&self.shared, host, files);
         Some(match outcome.result {
             Ok(exit) => HostEnd::Finished(exit),
-            Err(e) => HostEnd::Failed(e.class, e.message),
+            Err(e) => {
+                let e = self.behind_jump(target, e);
+                HostEnd::Failed(e.class, e.message)
+            }
         })
     }
 }

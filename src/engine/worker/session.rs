@@ -131,6 +131,18 @@ impl Worker {
         }
     }
 
+    /// A transport failure of `target` explained by its jump host's session breaking, if it
+    /// did (the target's own error only says its stream ended).
+    pub(super) fn behind_jump(&self, target: &Target, e: SshError) -> SshError {
+        if e.class != ErrorClass::Protocol || target.jump.is_empty() {
+            return e;
+        }
+        match self.shared.jumps.broke(&target.jump) {
+            Some(b) => SshError::new(b.class, format!("{}; then {}", b.message, e.message)),
+            None => e,
+        }
+    }
+
     /// Opens a new authenticated session to `target`, counted as opened and held.
     fn connect(&self, job: &JobState, target: &Target) -> Result<Connection, SshError> {
         let shared = &self.shared;

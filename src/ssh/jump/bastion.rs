@@ -217,6 +217,10 @@ impl Bastion {
     /// disconnects.
     fn finish(mut self, fatal: Option<SshError>) {
         self.mailbox.alive.store(false, Ordering::Relaxed);
+        if let Some(e) = &fatal {
+            // Before the tunnels end, so that their targets find the cause.
+            *lock(&self.slot.broke) = Some(e.clone());
+        }
         {
             let mut st = lock(&self.slot.state);
             if matches!(&*st, SlotState::Ready(m) if Arc::ptr_eq(m, &self.mailbox)) {
