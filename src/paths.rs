@@ -8,6 +8,10 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+/// OpenSSH's `GlobalKnownHostsFile`, always consulted (unless a host names its own), never
+/// written.
+pub const GLOBAL_KNOWN_HOSTS: &str = "/etc/ssh/ssh_known_hosts";
+
 /// The state directory, honouring `FLEETDECK_STATE_DIR` (tests) then `XDG_STATE_HOME`.
 pub fn state_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("FLEETDECK_STATE_DIR") {

@@ -28,6 +28,7 @@ fn target(name: &str, port: u16, user: &str, key: &Path, connect_timeout: Durati
             jump: vec![],
             proxy_command: None,
             connect_timeout,
+            ..ConnSettings::default()
         },
         jump: vec![],
         become_: None,

@@ -134,6 +134,7 @@ fn engine_authenticates_through_the_agent(lab: &fleetdeck::lab::Lab) {
                 jump: vec![],
                 proxy_command: None,
                 connect_timeout: Duration::from_secs(5),
+                ..ConnSettings::default()
             },
             jump: vec![],
             become_: None,

@@ -39,6 +39,7 @@ fn lab_targets(lab: &common::TestLab) -> HashMap<String, Target> {
             jump: vec![],
             proxy_command: None,
             connect_timeout: Duration::from_secs(20),
+            ..ConnSettings::default()
         },
         jump: vec![],
         become_: None,
@@ -746,6 +747,7 @@ fn bastion_200_targets_figures() {
             jump: vec![],
             proxy_command: None,
             connect_timeout: Duration::from_secs(60),
+            ..ConnSettings::default()
         },
         jump: vec![],
         become_: None,

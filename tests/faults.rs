@@ -89,6 +89,7 @@ fn target(name: &str, address: &str, port: u16, lab: &common::TestLab, t: Durati
             jump: vec![],
             proxy_command: None,
             connect_timeout: t,
+            ..ConnSettings::default()
         },
         jump: vec![],
         become_: None,

@@ -62,6 +62,7 @@ fn a_thousand_queued_hosts_cost_no_thread_and_cancel_fails_them_at_once() {
                 jump: vec![],
                 proxy_command: None,
                 connect_timeout: Duration::from_secs(60),
+                ..ConnSettings::default()
             },
             jump: vec![],
             become_: None,

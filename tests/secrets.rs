@@ -151,6 +151,7 @@ fn passphrase_key_material_and_command_passwords_never_recorded() {
                 jump: vec![],
                 proxy_command: None,
                 connect_timeout: Duration::from_secs(5),
+                ..ConnSettings::default()
             },
             jump: vec![],
             become_: None,

@@ -185,7 +185,7 @@ fn to_json(inv: &Inventory) -> serde_json::Value {
         .hosts
         .iter()
         .map(|h| {
-            json!({
+            let mut v = json!({
                 "name": h.name,
                 "address": h.conn.address,
                 "port": h.conn.port,
@@ -196,7 +196,17 @@ fn to_json(inv: &Inventory) -> serde_json::Value {
                 "connect_timeout_secs": h.conn.connect_timeout.as_secs_f64(),
                 "vars": crate::inventory::vars::shown_all(&h.vars),
                 "groups": h.groups.iter().map(|&g| &inv.groups[g].name).collect::<Vec<_>>(),
-            })
+            });
+            // Only the options a host has, as `inventory --host` shows them.
+            let options = h.conn.options.rows();
+            if !options.is_empty() {
+                v["ssh_options"] = options
+                    .into_iter()
+                    .map(|(_, name, shown)| (name.to_string(), json!(shown)))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into();
+            }
+            v
         })
         .collect();
     json!({

@@ -443,6 +443,7 @@ mod tests {
             jump: vec![],
             proxy_command: None,
             connect_timeout: std::time::Duration::from_secs(1),
+            ..ConnSettings::default()
         };
         assert!(!newly_trusted(&accepted, &conn));
         lock(&accepted).insert(("10.0.0.1".into(), 2222, vec![1]));

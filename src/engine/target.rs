@@ -177,6 +177,8 @@ pub fn parse_jump_spec(spec: &str, base: &ConnSettings) -> Result<ConnSettings, 
         jump: Vec::new(),
         proxy_command: None,
         connect_timeout: base.connect_timeout,
+        // Not the target's: as `ssh -J`, a jump host written as an address has its own.
+        options: crate::inventory::SshOptions::default(),
     })
 }
 

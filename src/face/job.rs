@@ -68,8 +68,7 @@ pub fn usage_error(verb: &str, msg: &str) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
-/// OpenSSH's `GlobalKnownHostsFile`, always consulted, never written.
-pub const GLOBAL_KNOWN_HOSTS: &str = "/etc/ssh/ssh_known_hosts";
+pub use crate::paths::GLOBAL_KNOWN_HOSTS;
 
 /// The known_hosts files a face uses, as OpenSSH reads them: the user file
 /// (`~/.ssh/known_hosts` of the passwd home, or the `--known-hosts` files instead), then

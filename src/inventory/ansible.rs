@@ -171,6 +171,7 @@ pub(super) fn merge(into: &mut Settings, later: Settings) {
         proxy_command,
         connect_timeout
     );
+    super::resolve::merge_options(&mut into.options, later.options);
     for (k, v) in later.vars {
         match into.vars.iter_mut().find(|(x, _)| *x == k) {
             Some(slot) => slot.1 = v,

@@ -22,6 +22,7 @@ mod source;
 pub mod sshargs;
 pub mod sshconfig;
 mod sshmatch;
+pub mod sshopts;
 pub mod vars;
 mod yaml;
 
@@ -30,6 +31,7 @@ pub use range::{expand_range, MAX_RANGE_HOSTS};
 pub use resolve::{HostOrigins, Origin, Provenance};
 use source::{base_dir, host_list, is_json, read_inventory, Format};
 pub use sshmatch::{expand as expand_tokens, Tokens};
+pub use sshopts::{SshOpt, SshOptions};
 
 /// Environment variable naming the ssh_config applied to inventory hosts; empty means none.
 /// Unset, `~/.ssh/config` is used when it exists.
@@ -99,6 +101,8 @@ pub struct ConnSettings {
     /// runs over its stdin and stdout. Never set together with `jump` (the first wins).
     pub proxy_command: Option<String>,
     pub connect_timeout: Duration,
+    /// Per-host OpenSSH options (known_hosts files, host key checking, keepalives…).
+    pub options: SshOptions,
 }
 
 impl Default for ConnSettings {
@@ -111,6 +115,7 @@ impl Default for ConnSettings {
             jump: Vec::new(),
             proxy_command: None,
             connect_timeout: Duration::from_secs(10),
+            options: SshOptions::default(),
         }
     }
 }
@@ -393,6 +398,9 @@ impl Inventory {
                     p.describe(o.proxy_command),
                 ),
             );
+        }
+        for (i, name, shown) in h.conn.options.rows() {
+            out.push((name.to_string(), shown, p.describe(o.options[i])));
         }
         let origin_of = |k: &str| {
             o.vars

@@ -1,11 +1,14 @@
 //! `ansible_ssh_common_args` / `ansible_ssh_extra_args` read as OpenSSH's command line
 //! reads them, for the settings fleetdeck has: `-p`, `-l`, `-i`, `-J`, and `-o Key=Value`
-//! for `Port`, `User`, `IdentityFile`, `ProxyJump`, `ProxyCommand` and `ConnectTimeout`. A
-//! `ProxyCommand` that is `ssh -W %h:%p … bastion` becomes a jump (one shared session to the
-//! bastion instead of an ssh process per host); any other is run as OpenSSH runs it
-//! (`ssh::proxy`). As in OpenSSH the first value of a setting wins (`-i` adds identities;
-//! `-J`, `ProxyJump` and `ProxyCommand` are one setting, and `none` in them ends it). Every
-//! other option is ignored with one warning per option for the whole inventory
+//! for `Port`, `User`, `IdentityFile`, `ProxyJump`, `ProxyCommand`, `ConnectTimeout`, and the
+//! per-host options of [`super::sshopts`] (`UserKnownHostsFile`, `GlobalKnownHostsFile`,
+//! `StrictHostKeyChecking`, `HostKeyAlias`, `IdentitiesOnly`, `ServerAliveInterval`,
+//! `ServerAliveCountMax`; file names keep their `%` tokens and `~` until the host is
+//! resolved). A `ProxyCommand` that is `ssh -W %h:%p … bastion` becomes a jump (one shared
+//! session to the bastion instead of an ssh process per host); any other is run as OpenSSH
+//! runs it (`ssh::proxy`). As in OpenSSH the first value of a setting wins (`-i` adds
+//! identities; `-J`, `ProxyJump` and `ProxyCommand` are one setting, and `none` in them ends
+//! it). Every other option is ignored with one warning per option for the whole inventory
 //! ([`warn_ignored`]), never an error: Ansible hands the arguments to ssh and would only fail
 //! when connecting.
 
@@ -16,6 +19,7 @@ use std::time::Duration;
 use super::error::{InventoryError, Loc};
 use super::parse::Ctx;
 use super::resolve::{Raw, Settings};
+use super::sshopts::SshOpt;
 use super::yaml::Node;
 
 /// The variables holding ssh arguments, in the order Ansible puts them on ssh's command line.
@@ -32,6 +36,8 @@ pub struct SshArgs {
     /// `ProxyJump` and `ProxyCommand` said none (nothing to run, later ones ignored).
     pub proxy_command: Option<String>,
     pub connect_timeout: Option<Duration>,
+    /// The first readable value of each per-host option.
+    pub options: Vec<SshOpt>,
     /// Options given that fleetdeck does not use (`-o StrictHostKeyChecking`, `-C`, …), or
     /// whose value it cannot read, as they were written.
     pub ignored: Vec<String>,
@@ -143,7 +149,15 @@ fn option(opt: &str, out: &mut SshArgs) {
             }
             _ => out.ignored.push(format!("-o {key}={val}")),
         },
-        _ => out.ignored.push(format!("-o {key}")),
+        k => match SshOpt::parse(k, &shell_words(val)) {
+            Some(Ok(o)) => {
+                if !out.options.iter().any(|x| x.index() == o.index()) {
+                    out.options.push(o);
+                }
+            }
+            Some(Err(_)) => out.ignored.push(format!("-o {key}={val}")),
+            None => out.ignored.push(format!("-o {key}")),
+        },
     }
 }
 
@@ -228,6 +242,11 @@ pub(super) fn apply(args: &SshArgs, ctx: &Ctx, at: &Node, s: &mut Settings) {
     if let (None, Some(t)) = (&s.connect_timeout, args.connect_timeout) {
         s.connect_timeout = Some(ctx.val(at, t));
     }
+    for o in &args.options {
+        if !s.options.iter().any(|x| x.v.index() == o.index()) {
+            s.options.push(ctx.val(at, o.clone()));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -251,14 +270,14 @@ mod tests {
 
     #[test]
     fn unknown_options_are_ignored_not_fatal() {
-        let a = parse("-C -qA -o StrictHostKeyChecking=no -o ControlPersist=60s -p x");
+        let a = parse("-C -qA -o StrictHostKeyChecking=maybe -o ControlPersist=60s -p x");
         assert_eq!(
             a.ignored,
             [
                 "-C",
                 "-q",
                 "-A",
-                "-o StrictHostKeyChecking",
+                "-o StrictHostKeyChecking=maybe",
                 "-o ControlPersist",
                 "-p x"
             ]
@@ -300,5 +319,28 @@ mod tests {
                 "{args}"
             );
         }
+    }
+
+    #[test]
+    fn per_host_options_first_wins() {
+        use crate::contract::HostKeyPolicy;
+        let a = parse(
+            "-o StrictHostKeyChecking=accept-new -o 'UserKnownHostsFile ~/kh %h_kh' \
+             -o StrictHostKeyChecking=yes -oHostKeyAlias=web -o IdentitiesOnly=yes \
+             -o ServerAliveInterval=1 -o ServerAliveCountMax=2 -o GlobalKnownHostsFile=none",
+        );
+        assert!(a.ignored.is_empty(), "{:?}", a.ignored);
+        assert_eq!(
+            a.options,
+            [
+                SshOpt::StrictHostKeyChecking(HostKeyPolicy::AcceptNew),
+                SshOpt::UserKnownHostsFile(vec!["~/kh".into(), "%h_kh".into()]),
+                SshOpt::HostKeyAlias("web".into()),
+                SshOpt::IdentitiesOnly(true),
+                SshOpt::ServerAliveInterval(Duration::from_secs(1)),
+                SshOpt::ServerAliveCountMax(2),
+                SshOpt::GlobalKnownHostsFile(vec![]),
+            ]
+        );
     }
 }

@@ -1,16 +1,21 @@
 //! A reader for OpenSSH's client configuration, for the settings fleetdeck uses: HostName,
-//! Port, User, IdentityFile, ProxyJump, ProxyCommand, ConnectTimeout. As OpenSSH: the first
-//! value found for a keyword wins (IdentityFile accumulates; ProxyJump and ProxyCommand share
-//! one slot, so the first of the two wins and `none` in either disables both), `Host`
-//! patterns with `*`, `?` and `!`, case insensitive, `Include` with `~` and globs in the file
-//! name (relative paths from the directory of the top-level file, which for `~/.ssh/config`
-//! is `~/.ssh` as in OpenSSH). `Match` blocks are evaluated for `all`, `host`,
-//! `originalhost`, `user` and `localuser` ([`super::sshmatch`]); `Match exec` and the other
-//! criteria are refused with a warning. `%h %n %p %r %u %d %%` expand in `IdentityFile`
-//! (with the final host, port and user) and `%h %%` in `HostName`; a `ProxyCommand` is kept
-//! as written, the rest of its line, and its tokens expand when it runs (`ssh::proxy`).
-//! Every keyword fleetdeck does not read ([`READ_KEYWORDS`]) is one warning per keyword for
-//! the whole file, not one per host.
+//! Port, User, IdentityFile, ProxyJump, ProxyCommand, ConnectTimeout ([`READ_KEYWORDS`]), and
+//! the per-host options of [`super::sshopts`] ([`OPTION_KEYWORDS`]): UserKnownHostsFile,
+//! GlobalKnownHostsFile, StrictHostKeyChecking, HostKeyAlias, IdentitiesOnly,
+//! ServerAliveInterval, ServerAliveCountMax. As OpenSSH: the first value found for a keyword
+//! wins (IdentityFile accumulates; ProxyJump and ProxyCommand share one slot, so the first of
+//! the two wins and `none` in either disables both), `Host` patterns with `*`, `?` and `!`,
+//! case insensitive, `Include` with `~` and globs in the file name (relative paths from the
+//! directory of the top-level file, which for `~/.ssh/config` is `~/.ssh` as in OpenSSH).
+//! `Match` blocks are evaluated for `all`, `host`, `originalhost`, `user` and `localuser`
+//! ([`super::sshmatch`]); `Match exec` and the other criteria are refused with a warning.
+//! `%h %n %p %r %u %d %%` expand in `IdentityFile` (with the final host, port and user) and
+//! `%h %%` in `HostName`; `%h %n %p %r %u %d %%` and `~` in the known_hosts file names, with
+//! the host's final address, port and user (`none` names no file); a `ProxyCommand` is kept
+//! as written, the rest of its line, and its tokens expand when it runs (`ssh::proxy`). A
+//! value fleetdeck cannot read (`StrictHostKeyChecking maybe`) is a warning and the line is
+//! skipped. Every other keyword (ForwardAgent, ControlMaster, Ciphers, …) is one warning per
+//! keyword for the whole file, not one per host, and changes nothing.
 //!
 //! No crate fit: the ones on crates.io either skip `Include` or report no line numbers.
 
@@ -21,6 +26,7 @@ use std::time::Duration;
 use super::error::{InventoryError, Loc};
 use super::resolve::Val;
 use super::sshmatch::{self, Parsed, Subjects, Tokens};
+use super::sshopts::{SshOpt, OPTION_KEYWORDS};
 
 const MAX_INCLUDE_DEPTH: usize = 16;
 
@@ -123,6 +129,8 @@ pub struct Found {
     pub jump: Option<Val<Vec<String>>>,
     pub proxy_command: Option<Val<String>>,
     pub connect_timeout: Option<Val<Duration>>,
+    /// The first readable value of each of [`OPTION_KEYWORDS`], file names unexpanded.
+    pub options: Vec<Val<SshOpt>>,
 }
 
 /// Whether `text` reads as an ssh_config: its first meaningful line starts with a keyword.
@@ -154,7 +162,13 @@ impl SshConfig {
         cfg.read_file(path, &base, (&Vec::new(), None), true, 0)?;
         let mut seen = std::collections::BTreeSet::new();
         for l in &cfg.lines {
-            if !READ_KEYWORDS.contains(&l.key.as_str()) && seen.insert(l.key.clone()) {
+            if let Some(Err(m)) = SshOpt::parse(&l.key, &l.args) {
+                cfg.warnings
+                    .push(InventoryError::new(l.at.clone(), format!("{m} (ignored)")));
+            }
+            let read = READ_KEYWORDS.contains(&l.key.as_str())
+                || OPTION_KEYWORDS.contains(&l.key.as_str());
+            if !read && seen.insert(l.key.clone()) {
                 cfg.warnings.push(InventoryError::new(
                     l.at.clone(),
                     format!(
@@ -384,6 +398,17 @@ impl Found {
                     }
                 }
             }
+            key if OPTION_KEYWORDS.contains(&key) => {
+                let Some(Ok(o)) = SshOpt::parse(key, &l.args) else {
+                    return;
+                };
+                if !self.options.iter().any(|x| x.v.index() == o.index()) {
+                    self.options.push(Val {
+                        v: o,
+                        at: l.at.clone(),
+                    });
+                }
+            }
             _ => {}
         }
     }
@@ -564,6 +589,71 @@ mod tests {
         assert!(
             e.contains("config:1:1: Match host needs a pattern list"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn per_host_options_first_wins_tokens_and_none() {
+        use crate::contract::HostKeyPolicy;
+        use crate::inventory::{Inventory, LoadOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        std::fs::write(
+            &path,
+            "Host web1\n  HostName 127.0.0.1\n  Port 2201\n  User ops\n\
+             \x20 UserKnownHostsFile ~/kh_%h_%p_%r_%n %d/second\n\
+             \x20 StrictHostKeyChecking no\n  HostKeyAlias web1-alias\n\
+             \x20 ServerAliveInterval 1\n\
+             Host db1\n  UserKnownHostsFile none\n  GlobalKnownHostsFile /g/%%kh\n\
+             \x20 StrictHostKeyChecking maybe\n\
+             Host *\n  StrictHostKeyChecking yes\n  IdentitiesOnly yes\n\
+             \x20 UserKnownHostsFile /never\n  ServerAliveCountMax 5\n",
+        )
+        .unwrap();
+        let cfg = SshConfig::load(&path).unwrap();
+        let w: Vec<String> = cfg.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains(":12:3: stricthostkeychecking \"maybe\""),
+            "{w:?}"
+        );
+        let inv = Inventory::load_str_with(
+            Path::new("fleet.yaml"),
+            "hosts:\n  web1: {}\n  db1: {}\n",
+            &LoadOptions::default().with_ssh_config(&path),
+        )
+        .unwrap();
+        let home = crate::paths::home_dir().unwrap_or_default();
+        let o = &inv.hosts[0].conn.options;
+        assert_eq!(
+            o.user_known_hosts.as_deref(),
+            Some(&[home.join("kh_127.0.0.1_2201_ops_web1"), home.join("second")][..]),
+            "the first UserKnownHostsFile wins, tokens and ~ expanded"
+        );
+        assert_eq!(o.strict_host_key_checking, Some(HostKeyPolicy::AcceptNew));
+        assert_eq!(o.host_key_alias.as_deref(), Some("web1-alias"));
+        assert_eq!(o.identities_only, Some(true));
+        assert_eq!(o.server_alive(), Some((Duration::from_secs(1), 5)));
+        let o = &inv.hosts[1].conn.options;
+        assert_eq!(o.user_known_hosts.as_deref(), Some(&[][..]), "none");
+        assert_eq!(
+            o.global_known_hosts.as_deref(),
+            Some(&[PathBuf::from("/g/%kh")][..])
+        );
+        assert_eq!(
+            o.strict_host_key_checking,
+            Some(HostKeyPolicy::Strict),
+            "an unreadable value is skipped"
+        );
+        let rows = inv.provenance(1);
+        let row = rows
+            .iter()
+            .find(|r| r.0 == "user_known_hosts_file")
+            .expect("row");
+        assert_eq!(row.1, "none");
+        assert!(
+            row.2.starts_with("ssh_config (") && row.2.ends_with(":10:3)"),
+            "{row:?}"
         );
     }
 }

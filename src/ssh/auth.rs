@@ -181,8 +181,8 @@ fn offers(methods: &str, method: &str) -> bool {
     methods.split(',').any(|x| x == method)
 }
 
-/// The agent's identities, then every identity file; true once authenticated. What was
-/// tried and rejected is added to `tried`.
+/// The agent's identities (unless `IdentitiesOnly yes`), then every identity file; true once
+/// authenticated. What was tried and rejected is added to `tried`.
 fn try_publickey(
     sess: &Session,
     w: &Waiter<'_>,
@@ -191,7 +191,10 @@ fn try_publickey(
     tried: &mut Vec<String>,
 ) -> Result<bool, SshError> {
     let user = conn.user.as_str();
-    if std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty()) {
+    // `IdentitiesOnly yes`: no agent key at all (OpenSSH would still offer an agent key that
+    // matches an IdentityFile's public key; fleetdeck then reads the file itself).
+    let agent = conn.options.identities_only != Some(true);
+    if agent && std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty()) {
         match try_agent(sess, w, user) {
             Ok(Some(_)) if sess.authenticated() => return Ok(true),
             Ok(Some(n)) => tried.push(format!("agent ({n} keys)")),

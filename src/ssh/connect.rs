@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use ssh2::{MethodType, Session};
 
 use super::auth::{authenticate, AuthCache, AuthContext};
+use super::hostcheck::HostCheck;
 use super::knownhosts::{self, HostKeyStatus};
 use super::{SshError, Waiter};
 use crate::contract::{ErrorClass, HostKeyAnswer, HostKeyPolicy, HostKeyQuestion, Prompter};
@@ -167,7 +168,8 @@ pub fn connect_stream<S: AsRawFd + 'static>(
             .max(1),
     );
 
-    let known = knownhosts::Known::lookup(ctx.known_hosts, &conn.address, conn.port);
+    let check = HostCheck::for_host(conn, ctx.known_hosts, ctx.policy);
+    let known = knownhosts::Known::lookup(&check.files, &check.name, check.port);
     let pref = knownhosts::hostkey_preference(&known.entries);
     let _ = sess.method_pref(MethodType::HostKey, &pref);
 
@@ -186,8 +188,8 @@ pub fn connect_stream<S: AsRawFd + 'static>(
 
     let mut notes = Vec::new();
     let asked_at = Instant::now();
-    verify_host_key(&sess, host, conn, &known, ctx, &mut notes)?;
-    if ctx.policy == HostKeyPolicy::Ask {
+    verify_host_key(&sess, (host, conn), &known, &check, ctx, &mut notes)?;
+    if check.policy == HostKeyPolicy::Ask {
         // Time the operator spent answering does not count against the connection.
         let left = deadline.saturating_duration_since(asked_at);
         w.set_deadline(
@@ -219,9 +221,9 @@ struct ShownKey {
 /// Checks the server's host key against known_hosts, then against the policy when unknown.
 fn verify_host_key(
     sess: &Session,
-    host: &str,
-    conn: &ConnSettings,
+    (host, conn): (&str, &ConnSettings),
     known: &knownhosts::Known,
+    check: &HostCheck<'_>,
     ctx: &ConnectContext<'_>,
     notes: &mut Vec<String>,
 ) -> Result<(), SshError> {
@@ -235,14 +237,14 @@ fn verify_host_key(
     let key_type = knownhosts::blob_key_type(&blob).unwrap_or_else(|| "unknown".into());
     let key = ShownKey {
         fp: knownhosts::fingerprint_sha256(&blob),
-        token: knownhosts::host_token(&conn.address, conn.port),
+        token: knownhosts::host_token(&check.name, check.port),
         short: knownhosts::short_type(&key_type),
         blob,
     };
     let ShownKey {
         short, fp, token, ..
     } = &key;
-    match known.check(ctx.known_hosts, &conn.address, conn.port, &key.blob) {
+    match known.check(&check.files, &check.name, check.port, &key.blob) {
         HostKeyStatus::Match => Ok(()),
         HostKeyStatus::Changed { file, line } => Err(SshError::new(
             ErrorClass::HostKeyChanged,
@@ -260,15 +262,15 @@ fn verify_host_key(
             ErrorClass::HostKeyUnknown,
             knownhosts::cert_authority_message(&key.token, &file, line),
         )),
-        HostKeyStatus::Unknown => unknown_host_key(host, conn, ctx, &key, notes),
+        HostKeyStatus::Unknown => unknown_host_key((host, conn), check, ctx, &key, notes),
     }
 }
 
 /// A key known_hosts does not have: accepted earlier in this process, or as the policy (and
 /// maybe the operator) decides.
 fn unknown_host_key(
-    host: &str,
-    conn: &ConnSettings,
+    (host, conn): (&str, &ConnSettings),
+    check: &HostCheck<'_>,
     ctx: &ConnectContext<'_>,
     key: &ShownKey,
     notes: &mut Vec<String>,
@@ -283,9 +285,9 @@ fn unknown_host_key(
     let remember = || {
         lock(ctx.accepted).insert(accepted_key.clone());
     };
-    match ctx.policy {
+    match check.policy {
         HostKeyPolicy::AcceptNew => {
-            save_host_key(host, conn, ctx, key, notes)?;
+            save_host_key(host, check, key, notes)?;
             remember();
             Ok(())
         }
@@ -303,7 +305,7 @@ fn unknown_host_key(
                     Ok(())
                 }
                 HostKeyAnswer::AcceptAndSave => {
-                    save_host_key(host, conn, ctx, key, notes)?;
+                    save_host_key(host, check, key, notes)?;
                     remember();
                     Ok(())
                 }
@@ -314,16 +316,20 @@ fn unknown_host_key(
             }
         }
         HostKeyPolicy::Strict => {
-            let files: Vec<String> = ctx
-                .known_hosts
+            let files: Vec<String> = check
+                .files
                 .iter()
                 .map(|f| f.display().to_string())
                 .collect();
+            let why = if conn.options.strict_host_key_checking.is_some() {
+                "the host's StrictHostKeyChecking is yes"
+            } else {
+                "policy is strict (use accept-new or ask to trust it)"
+            };
             Err(SshError::new(
                 ErrorClass::HostKeyUnknown,
                 format!(
-                    "host key for {token} ({short} {fp}) is not in known_hosts ({}); \
-                     policy is strict (use accept-new or ask to trust it)",
+                    "host key for {token} ({short} {fp}) is not in known_hosts ({}); {why}",
                     if files.is_empty() {
                         "no files given".to_string()
                     } else {
@@ -335,32 +341,36 @@ fn unknown_host_key(
     }
 }
 
-/// Appends the key to the first known_hosts file (if any), noting it for the operator.
+/// Appends the key to the host's user known_hosts file (if any), noting it for the operator.
 fn save_host_key(
     host: &str,
-    conn: &ConnSettings,
-    ctx: &ConnectContext<'_>,
+    check: &HostCheck<'_>,
     key: &ShownKey,
     notes: &mut Vec<String>,
 ) -> Result<(), SshError> {
     let ShownKey {
         short, fp, token, ..
     } = key;
-    if let Some(file) = ctx.known_hosts.first() {
-        knownhosts::append(file, &conn.address, conn.port, &key.blob).map_err(|e| {
-            SshError::new(
-                ErrorClass::HostKeyUnknown,
-                format!(
-                    "cannot record the host key of {token} in {}: {e}",
-                    file.display()
-                ),
-            )
-        })?;
+    let Some(file) = &check.write else {
         notes.push(format!(
-            "{host}: added {short} host key {fp} for {token} to {}",
-            file.display()
+            "{host}: {short} host key {fp} for {token} trusted for this run only \
+             (no user known_hosts file to record it in)"
         ));
-    }
+        return Ok(());
+    };
+    knownhosts::append(file, &check.name, check.port, &key.blob).map_err(|e| {
+        SshError::new(
+            ErrorClass::HostKeyUnknown,
+            format!(
+                "cannot record the host key of {token} in {}: {e}",
+                file.display()
+            ),
+        )
+    })?;
+    notes.push(format!(
+        "{host}: added {short} host key {fp} for {token} to {}",
+        file.display()
+    ));
     Ok(())
 }
 

@@ -5,9 +5,11 @@
 //! after polling the socket in the directions libssh2 is blocked on, in short slices, so that a
 //! deadline or a cancel flag is noticed within [`POLL_SLICE`] whatever the peer does.
 
+pub mod alive;
 pub mod auth;
 pub mod connect;
 pub mod exec;
+pub mod hostcheck;
 pub mod jump;
 pub mod knownhosts;
 pub mod proxy;
@@ -111,6 +113,8 @@ pub struct Waiter<'a> {
     /// What the deadline bounds, for the timeout message (e.g. "connect timeout 10s").
     limit: Cell<&'static str>,
     limit_len: Cell<Option<Duration>>,
+    /// The host's keepalive deadline (`ServerAliveInterval`), if it has one.
+    alive: Option<alive::ServerAlive>,
 }
 
 impl<'a> Waiter<'a> {
@@ -121,6 +125,30 @@ impl<'a> Waiter<'a> {
             cancel,
             limit: Cell::new(""),
             limit_len: Cell::new(None),
+            alive: None,
+        }
+    }
+
+    /// This waiter with `conn`'s keepalive deadline: waits send keepalives after silence, and
+    /// [`Waiter::check`] fails once the host stopped answering them.
+    #[must_use]
+    pub fn watch_alive(mut self, conn: &ConnSettings) -> Self {
+        self.alive = alive::ServerAlive::for_conn(conn);
+        self
+    }
+
+    /// The host was heard from (a channel read returned data).
+    pub fn heard(&self) {
+        if let Some(a) = &self.alive {
+            a.heard();
+        }
+    }
+
+    /// Sends a keepalive if one is due (see [`alive::ServerAlive::tick`]); for loops that
+    /// poll the socket themselves, with [`Waiter::heard`] when it was readable.
+    pub fn alive_tick(&self, sess: &Session) {
+        if let Some(a) = &self.alive {
+            a.tick(sess);
         }
     }
 
@@ -153,8 +181,11 @@ impl<'a> Waiter<'a> {
             .map(|d| d.saturating_duration_since(Instant::now()))
     }
 
-    /// Fails when cancelled or past the deadline.
+    /// Fails when cancelled, past the deadline, or when the host stopped answering keepalives.
     pub fn check(&self, what: &str) -> Result<(), SshError> {
+        if let Some(e) = self.alive.as_ref().and_then(|a| a.failure(what)) {
+            return Err(e);
+        }
         if self.cancelled() {
             return Err(SshError::new(
                 ErrorClass::Cancelled,
@@ -173,8 +204,14 @@ impl<'a> Waiter<'a> {
 
     /// Waits for the socket in the directions `sess` is blocked on, one slice at most.
     pub fn wait(&self, sess: &Session) {
-        let slice = self.remaining().map_or(POLL_SLICE, |r| r.min(POLL_SLICE));
-        wait_socket(self.fd, &sess.block_directions(), slice);
+        let mut slice = self.remaining().map_or(POLL_SLICE, |r| r.min(POLL_SLICE));
+        if let Some(a) = &self.alive {
+            a.tick(sess);
+            slice = slice.min(a.next_tick().max(Duration::from_millis(1)));
+        }
+        if wait_socket(self.fd, &sess.block_directions(), slice) {
+            self.heard();
+        }
     }
 
     /// Calls `f` until it stops returning EAGAIN, polling in between.
@@ -197,8 +234,9 @@ impl<'a> Waiter<'a> {
     }
 }
 
-/// Polls `fd` for the given directions (readable when none is given) for at most `timeout`.
-pub fn wait_socket(fd: RawFd, dirs: &BlockDirections, timeout: Duration) {
+/// Polls `fd` for the given directions (readable when none is given) for at most `timeout`;
+/// true when it became readable.
+pub fn wait_socket(fd: RawFd, dirs: &BlockDirections, timeout: Duration) -> bool {
     let events = match dirs {
         BlockDirections::Outbound => libc::POLLOUT,
         BlockDirections::Both => libc::POLLIN | libc::POLLOUT,
@@ -212,7 +250,6 @@ pub fn wait_socket(fd: RawFd, dirs: &BlockDirections, timeout: Duration) {
     let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
     // SAFETY: `pfd` is a valid pollfd for the duration of the call and nfds is 1.
     #[allow(unsafe_code)]
-    unsafe {
-        libc::poll(&mut pfd, 1, ms);
-    }
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    n > 0 && pfd.revents & libc::POLLIN != 0
 }

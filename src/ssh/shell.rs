@@ -110,6 +110,10 @@ fn pump(
         if eof {
             return Ok(());
         }
+        if read {
+            w.heard();
+        }
+        w.alive_tick(sess);
         w.check("running the shell")?;
         if last_keepalive.elapsed() >= keepalive {
             last_keepalive = Instant::now();
@@ -123,7 +127,9 @@ fn pump(
             };
             let out =
                 write_dirs.as_ref().is_some_and(outbound) || outbound(&sess.block_directions());
-            wait_either(w.fd(), wake, out);
+            if wait_either(w.fd(), wake, out) {
+                w.heard();
+            }
         }
     }
 }
@@ -188,8 +194,8 @@ fn read_output(
 }
 
 /// Waits at most one poll slice for the session's socket (readable, and writable when
-/// libssh2 is blocked sending) or the wake-up fd.
-fn wait_either(sock: RawFd, wake: RawFd, outbound: bool) {
+/// libssh2 is blocked sending) or the wake-up fd; true when the socket became readable.
+fn wait_either(sock: RawFd, wake: RawFd, outbound: bool) -> bool {
     let mut events = libc::POLLIN;
     if outbound {
         events |= libc::POLLOUT;
@@ -209,7 +215,6 @@ fn wait_either(sock: RawFd, wake: RawFd, outbound: bool) {
     let ms = i32::try_from(POLL_SLICE.as_millis()).unwrap_or(i32::MAX);
     // SAFETY: `fds` is a valid array of two pollfds for the duration of the call.
     #[allow(unsafe_code)]
-    unsafe {
-        libc::poll(fds.as_mut_ptr(), 2, ms);
-    }
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+    n > 0 && fds[0].revents & libc::POLLIN != 0
 }

@@ -102,6 +102,7 @@ impl TestLab {
                 jump: vec![],
                 proxy_command: None,
                 connect_timeout,
+                ..fleetdeck::inventory::ConnSettings::default()
             },
             jump: vec![],
             become_: None,

@@ -84,7 +84,7 @@ impl Worker {
                 "internal: no session".into(),
             ));
         };
-        let w = Waiter::new(h.conn.fd, Some(&job.cancel));
+        let w = Waiter::new(h.conn.fd, Some(&job.cancel)).watch_alive(&target.conn);
         w.set_deadline(spec.timeout, "command timeout");
         let shared = &self.shared;
         let cap = Capture::new(shared, job, host);
@@ -127,7 +127,10 @@ impl Worker {
         finish_files(&self.shared, host, files);
         Some(match outcome.result {
             Ok(exit) => HostEnd::Finished(exit),
-            Err(e) => HostEnd::Failed(e.class, e.message),
+            Err(e) => {
+                let e = self.behind_jump(target, e);
+                HostEnd::Failed(e.class, e.message)
+            }
         })
     }
 }

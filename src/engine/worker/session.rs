@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::Worker;
 use crate::engine::scheduler::{JobState, Shared};
 use crate::engine::{ErrorClass, LogLevel, Target};
-use crate::ssh::connect::{keepalive_secs, ConnectContext, Connection};
+use crate::ssh::connect::{ConnectContext, Connection};
 use crate::ssh::exec::open_channel;
 use crate::ssh::jump::connect_via;
 use crate::ssh::{SshError, Waiter};
@@ -76,7 +76,7 @@ impl Worker {
             return Ok((true, ch));
         }
         let conn = self.connect(job, target)?;
-        let w = Waiter::new(conn.fd, Some(&job.cancel));
+        let w = Waiter::new(conn.fd, Some(&job.cancel)).watch_alive(&target.conn);
         w.set_deadline(Some(target.conn.connect_timeout), "connect timeout");
         let ch = open_channel(&conn.sess, &w);
         let now = Instant::now();
@@ -107,7 +107,7 @@ impl Worker {
         let Some(h) = &self.held else {
             return Ok(None);
         };
-        let w = Waiter::new(h.conn.fd, Some(&job.cancel));
+        let w = Waiter::new(h.conn.fd, Some(&job.cancel)).watch_alive(&target.conn);
         w.set_deadline(Some(target.conn.connect_timeout), "connect timeout");
         match open_channel(&h.conn.sess, &w) {
             Ok(ch) => Ok(Some(ch)),
@@ -128,6 +128,18 @@ impl Worker {
                 );
                 Ok(None)
             }
+        }
+    }
+
+    /// A transport failure of `target` explained by its jump host's session breaking, if it
+    /// did (the target's own error only says its stream ended).
+    pub(super) fn behind_jump(&self, target: &Target, e: SshError) -> SshError {
+        if e.class != ErrorClass::Protocol || target.jump.is_empty() {
+            return e;
+        }
+        match self.shared.jumps.broke(&target.jump) {
+            Some(b) => SshError::new(b.class, format!("{}; then {}", b.message, e.message)),
+            None => e,
         }
     }
 
@@ -165,8 +177,7 @@ impl Worker {
             .counters
             .sessions_held
             .fetch_add(1, Ordering::Relaxed);
-        conn.sess
-            .set_keepalive(false, keepalive_secs(shared.config.keepalive));
+        crate::ssh::alive::configure(&conn.sess, &target.conn, shared.config.keepalive);
         Ok(conn)
     }
 }

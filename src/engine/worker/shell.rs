@@ -54,7 +54,7 @@ impl Worker {
         // Open: the next queued host may connect.
         self.slot_released = true;
         self.shared.host_slot_done(job, None);
-        let end = self.shell_held(job, host, ch, inbox, &mut facts);
+        let end = self.shell_held(job, target, ch, inbox, &mut facts);
         inbox.close();
         self.shared
             .host_done(job, host, end, start.elapsed(), facts);
@@ -76,7 +76,7 @@ impl Worker {
         let Some(h) = self.held.as_ref() else {
             return Err(SshError::new(ErrorClass::Protocol, "internal: no session"));
         };
-        let w = Waiter::new(h.conn.fd, Some(&job.cancel));
+        let w = Waiter::new(h.conn.fd, Some(&job.cancel)).watch_alive(&target.conn);
         w.set_deadline(Some(target.conn.connect_timeout), "connect timeout");
         shell::open(&h.conn.sess, &w, &mut ch, spec)?;
         Ok(ch)
@@ -86,11 +86,12 @@ impl Worker {
     fn shell_held(
         &mut self,
         job: &JobState,
-        host: &Arc<str>,
+        target: &Target,
         ch: ssh2::Channel,
         inbox: &Inbox,
         facts: &mut HostFacts,
     ) -> HostEnd {
+        let host = &target.name;
         let Some(h) = self.held.as_mut() else {
             return HostEnd::Failed(ErrorClass::Protocol, "internal: no session".into());
         };
@@ -103,7 +104,7 @@ impl Worker {
                 )
             }
         };
-        let w = Waiter::new(h.conn.fd, Some(&job.cancel));
+        let w = Waiter::new(h.conn.fd, Some(&job.cancel)).watch_alive(&target.conn);
         let cap = Capture::new(&self.shared, job, host);
         let mut io = JobIo {
             cap: &cap,

@@ -11,6 +11,7 @@ use super::provenance::{HostOrigins, Origin, Provenance};
 use super::raw::Settings;
 use crate::inventory::error::Loc;
 use crate::inventory::sshconfig::SshConfig;
+use crate::inventory::sshmatch::Tokens;
 use crate::inventory::ConnSettings;
 
 /// The settings of one host so far, with where each came from.
@@ -36,6 +37,7 @@ impl Effective {
                 jump: Vec::new(),
                 proxy_command: None,
                 connect_timeout: Duration::from_secs(10),
+                options: crate::inventory::SshOptions::default(),
             },
             vars: BTreeMap::new(),
             origins: HostOrigins::default(),
@@ -80,6 +82,10 @@ impl Effective {
         if let Some(t) = &s.connect_timeout {
             conn.connect_timeout = t.v;
             o.connect_timeout = origin(level, &t.at);
+        }
+        for opt in &s.options {
+            conn.options.set(opt.v.clone());
+            o.options[opt.v.index()] = origin(level, &opt.at);
         }
         for (k, v) in &s.vars {
             self.vars.insert(k.clone(), v.v.clone());
@@ -137,6 +143,13 @@ impl Effective {
                 o.connect_timeout = level(&v.at);
             }
         }
+        for opt in found.options {
+            let i = opt.v.index();
+            if o.options[i] == Origin::Default {
+                conn.options.set(opt.v);
+                o.options[i] = level(&opt.at);
+            }
+        }
         // OpenSSH tries `-i` files first, then every IdentityFile of every matching block.
         let mut first_ssh = None;
         for v in found.identity_files {
@@ -161,6 +174,21 @@ impl Effective {
         }
         if self.origins.user == Origin::Default {
             self.conn.user = crate::inventory::default_user();
+        }
+        let o = &self.conn.options;
+        if o.user_known_hosts.is_some() || o.global_known_hosts.is_some() {
+            // Known_hosts file names expand with the final address, port and user.
+            let local_user = crate::inventory::default_user();
+            let tokens = Tokens {
+                host: &self.conn.address,
+                original: name,
+                port: self.conn.port,
+                user: &self.conn.user,
+                local_user: &local_user,
+            };
+            let mut options = std::mem::take(&mut self.conn.options);
+            options.expand_paths(&tokens);
+            self.conn.options = options;
         }
         self
     }

@@ -36,6 +36,8 @@ pub struct HostOrigins {
     pub jump: Origin,
     pub proxy_command: Origin,
     pub connect_timeout: Origin,
+    /// Parallel to [`OPTION_KEYWORDS`](crate::inventory::sshopts::OPTION_KEYWORDS).
+    pub options: [Origin; crate::inventory::sshopts::OPTION_COUNT],
     pub vars: Vec<(String, Origin)>,
 }
 

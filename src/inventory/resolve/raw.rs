@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::inventory::error::{InventoryError, Loc};
+use crate::inventory::SshOpt;
 
 /// A value with the place it was written.
 #[derive(Debug, Clone)]
@@ -26,6 +27,8 @@ pub struct Settings {
     pub jump: Option<Val<Vec<String>>>,
     pub proxy_command: Option<Val<String>>,
     pub connect_timeout: Option<Val<Duration>>,
+    /// OpenSSH options, one value per option at most.
+    pub options: Vec<Val<SshOpt>>,
     pub vars: Vec<(String, Val<String>)>,
 }
 
@@ -61,6 +64,7 @@ impl Settings {
             proxy_command,
             connect_timeout
         );
+        merge_options(&mut self.options, later.options);
         for (k, v) in later.vars {
             match self.vars.iter_mut().find(|(x, _)| *x == k) {
                 Some(slot) => slot.1 = v,
@@ -68,6 +72,16 @@ impl Settings {
             }
         }
         Ok(())
+    }
+}
+
+/// Lays `later` options over `into`: a later value of an option replaces the earlier one.
+pub fn merge_options(into: &mut Vec<Val<SshOpt>>, later: Vec<Val<SshOpt>>) {
+    for o in later {
+        match into.iter_mut().find(|x| x.v.index() == o.v.index()) {
+            Some(slot) => *slot = o,
+            None => into.push(o),
+        }
     }
 }
 

@@ -214,7 +214,9 @@ fn run_inner(
             return Ok(());
         }
         w.check("running the command")?;
-        if !progressed {
+        if progressed {
+            w.heard();
+        } else {
             // An empty chunk: the reader may take what it was given but could not yet pass on.
             on_output(Stream::Stdout, &[]);
             w.wait(sess);

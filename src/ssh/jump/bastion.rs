@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use super::pump::{new_tunnel, poll_all, session_socket_broken, Tunnel, PUMP_CHUNK};
 use super::{Mailbox, Request, Slot, SlotState};
 use crate::contract::ErrorClass;
+use crate::inventory::ConnSettings;
+use crate::ssh::alive::ServerAlive;
 use crate::ssh::connect::Connection;
 use crate::ssh::SshError;
 use crate::util::lock;
@@ -30,6 +32,8 @@ pub(super) struct Bastion {
     buf: Vec<u8>,
     idle_since: Instant,
     pfds: Vec<libc::pollfd>,
+    /// The jump host's own keepalive deadline (its `ServerAliveInterval`), if any.
+    alive: Option<ServerAlive>,
 }
 
 impl Bastion {
@@ -55,7 +59,18 @@ impl Bastion {
             buf: vec![0u8; PUMP_CHUNK],
             idle_since: Instant::now(),
             pfds: Vec::new(),
+            alive: None,
         }
+    }
+
+    /// This bastion with the jump host's keepalive deadline from its settings `hop`: its
+    /// session asks for replies to keepalives, and breaks when they stop coming.
+    pub(super) fn watch_alive(mut self, hop: &ConnSettings) -> Self {
+        self.alive = ServerAlive::for_conn(hop);
+        if self.alive.is_some() {
+            self.conn.sess.set_keepalive(true, 1);
+        }
+        self
     }
 
     pub(super) fn run(mut self) {
@@ -78,7 +93,16 @@ impl Bastion {
                 return None;
             }
             if progress || self.tunnels.iter().any(Tunnel::has_buffered) {
+                if let Some(a) = &self.alive {
+                    a.heard();
+                }
                 continue;
+            }
+            if let Some(a) = &self.alive {
+                a.tick(&self.conn.sess);
+                if let Some(e) = a.failure(&format!("jump host {}", self.name)) {
+                    return Some(e);
+                }
             }
             if session_socket_broken(&self.conn) {
                 return Some(SshError::new(
@@ -87,6 +111,13 @@ impl Bastion {
                 ));
             }
             poll_all(&self.conn, &self.wake_rx, &self.tunnels, &mut self.pfds);
+            let readable = self
+                .pfds
+                .first()
+                .is_some_and(|p| p.revents & libc::POLLIN != 0);
+            if let (true, Some(a)) = (readable, &self.alive) {
+                a.heard();
+            }
         }
         None
     }
@@ -186,6 +217,10 @@ impl Bastion {
     /// disconnects.
     fn finish(mut self, fatal: Option<SshError>) {
         self.mailbox.alive.store(false, Ordering::Relaxed);
+        if let Some(e) = &fatal {
+            // Before the tunnels end, so that their targets find the cause.
+            *lock(&self.slot.broke) = Some(e.clone());
+        }
         {
             let mut st = lock(&self.slot.state);
             if matches!(&*st, SlotState::Ready(m) if Arc::ptr_eq(m, &self.mailbox)) {

@@ -93,6 +93,9 @@ enum SlotState {
 /// worker connects and the others wait for the result.
 struct Slot {
     state: Mutex<SlotState>,
+    /// Why its last bastion thread ended, when its session broke (a jump host that stopped
+    /// answering keepalives): what the targets behind it, whose streams then end, fail of.
+    broke: Mutex<Option<SshError>>,
 }
 
 /// Shared jump-host sessions of one engine.
@@ -135,6 +138,17 @@ impl JumpPool {
         self.tunnels.load(Ordering::Relaxed)
     }
 
+    /// Why the session to a jump host of `jumps` broke (the first hop's cause first), if one
+    /// did since it was last connected: the cause of a failure seen behind it.
+    pub fn broke(&self, jumps: &[Hop]) -> Option<SshError> {
+        let slots = lock(&self.slots);
+        (1..=jumps.len()).find_map(|n| {
+            let slot = slots.get(&hop_key(&jumps[..n]))?;
+            let e = lock(&slot.broke).clone()?;
+            Some(via(e, &jumps[n - 1]))
+        })
+    }
+
     /// Stops every bastion thread (closing their sessions and tunnels) and joins them.
     pub fn shutdown(&self) {
         for slot in lock(&self.slots).values() {
@@ -163,6 +177,7 @@ impl JumpPool {
             .or_insert_with(|| {
                 Arc::new(Slot {
                     state: Mutex::new(SlotState::Empty),
+                    broke: Mutex::new(None),
                 })
             })
             .clone();
@@ -192,6 +207,7 @@ impl JumpPool {
         };
         self.jump_sessions.fetch_add(1, Ordering::Relaxed);
         let mailbox = self.start_bastion(conn, hop, &slot)?;
+        *lock(&slot.broke) = None;
         *state = SlotState::Ready(mailbox.clone());
         Ok(mailbox)
     }
@@ -244,7 +260,8 @@ impl JumpPool {
             wake_rx,
             self.idle,
             self.tunnels.clone(),
-        );
+        )
+        .watch_alive(&hop.conn);
         let join = std::thread::Builder::new()
             .name("fleetdeck-jump".into())
             .stack_size(BASTION_STACK)
