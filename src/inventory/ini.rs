@@ -213,9 +213,16 @@ impl Reader<'_> {
             pairs.push((k.to_string(), literal(v), col + wcol + k.len() + 1));
         }
         let vars = self.map(pairs);
-        let s = vars_settings(self.ctx, &vars, &format!("host {first:?}"))?;
-        for n in names {
-            self.raw.add_host(self.group, &n, s.clone())?;
+        let mut s = vars_settings(self.ctx, &vars, &format!("host {first:?}"))?;
+        // A range makes many hosts of one line; the last takes the settings themselves.
+        let mut names = names.into_iter().peekable();
+        while let Some(n) = names.next() {
+            let settings = if names.peek().is_some() {
+                s.clone()
+            } else {
+                std::mem::take(&mut s)
+            };
+            self.raw.add_host(self.group, &n, settings)?;
         }
         Ok(())
     }

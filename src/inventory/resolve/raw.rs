@@ -184,22 +184,22 @@ impl Raw {
         name: &str,
         settings: Settings,
     ) -> Result<usize, InventoryError> {
-        let h = if let Some(&h) = self.host_ix.get(name) {
+        if let Some(&h) = self.host_ix.get(name) {
             self.hosts[h].settings.overlay(name, settings)?;
-            h
-        } else {
-            let h = self.hosts.len();
-            self.hosts.push(RawHost {
-                name: name.to_string(),
-                settings,
-                vars_files: Settings::default(),
-            });
-            self.host_ix.insert(name.to_string(), h);
-            h
-        };
-        if !self.groups[group].hosts.contains(&h) {
-            self.groups[group].hosts.push(h);
+            if !self.groups[group].hosts.contains(&h) {
+                self.groups[group].hosts.push(h);
+            }
+            return Ok(h);
         }
+        // A new host is in no group yet: no scan of the group's (maybe 10,000) hosts.
+        let h = self.hosts.len();
+        self.hosts.push(RawHost {
+            name: name.to_string(),
+            settings,
+            vars_files: Settings::default(),
+        });
+        self.host_ix.insert(name.to_string(), h);
+        self.groups[group].hosts.push(h);
         Ok(h)
     }
 }
