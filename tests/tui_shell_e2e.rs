@@ -170,7 +170,7 @@ fn fifty_hosts_running_top_answer_a_key_on_screen() {
             [v[0], v[1], v[2], v[4]]
         })
         .collect();
-    assert!(echoes.len() >= 6, "a trace line per key: {text}");
+    assert!(echoes.len() >= 6, "a trace line per timed key: {text}");
     echoes.sort();
     let ms = |us: u64| us as f64 / 1000.0;
     for [frame, first, last, draw] in &echoes {

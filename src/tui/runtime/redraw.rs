@@ -25,6 +25,9 @@ pub const OUTPUT_REDRAW_INTERVAL: Duration = Duration::from_millis(50);
 /// [`RENDER_INTERVAL`] instead of the [`OUTPUT_REDRAW_INTERVAL`], and at once when every host
 /// that got the keys has answered: the operator is waiting for the hosts' echo.
 pub const ECHO_WINDOW: Duration = Duration::from_millis(500);
+/// How long a broadcast key's answers are waited for: the frame that shows the last of them
+/// is drawn at once (and traced) until then, however slow the hosts.
+pub const ECHO_WAIT: Duration = Duration::from_secs(10);
 
 /// When to draw. `urgent`: the operator did something, draw at the next tick. `changed`:
 /// output arrived, draw at most every OUTPUT_REDRAW_INTERVAL so a flood does not flood the
@@ -37,7 +40,8 @@ pub(super) struct Redraw {
     /// time from arrival to the end of the frame showing it is appended to FILE (µs).
     pub key_trace: Option<std::fs::File>,
     pub keys_waiting: Vec<Instant>,
-    /// The last keys sent to shells, for [`ECHO_WINDOW`] after them.
+    /// The last keys sent to shells, until every host that got them answered and a frame
+    /// showed it (at most [`ECHO_WAIT`]).
     pub echo: Option<Echo>,
 }
 
@@ -119,7 +123,10 @@ impl Redraw {
     /// enough ago.
     pub fn maybe_draw(&mut self, app: &mut App, guard: &mut TerminalGuard) -> std::io::Result<()> {
         let since = self.last_draw.elapsed();
-        self.echo.take_if(|e| e.sent.elapsed() >= ECHO_WINDOW);
+        self.echo.take_if(|e| {
+            let age = e.sent.elapsed();
+            (e.shown && age >= ECHO_WINDOW) || age >= ECHO_WAIT
+        });
         let answered = self.echo.as_ref().is_some_and(|e| !e.shown && e.complete());
         if !(since >= RENDER_INTERVAL || ((self.urgent || answered) && since >= MIN_KEY_REDRAW_GAP))
         {
@@ -132,7 +139,11 @@ impl Redraw {
             self.changed = true;
         }
         let live = app.job_running() && since >= LIVE_REDRAW_INTERVAL;
-        let output_gap = if self.echo.is_some() {
+        let output_gap = if self
+            .echo
+            .as_ref()
+            .is_some_and(|e| e.sent.elapsed() < ECHO_WINDOW)
+        {
             RENDER_INTERVAL
         } else {
             OUTPUT_REDRAW_INTERVAL
