@@ -1,5 +1,6 @@
-//! Many small files through the pipelined lanes: fresh targets, replaced targets (mode
-//! kept), and a cancel in the middle, against a real lab sshd.
+//! Many small files through one tar stream and through the pipelined SFTP lanes: fresh
+//! targets, replaced targets (mode kept), the fallback to the lanes, hostile names, and a
+//! cancel in the middle, against a real lab sshd.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use fleetdeck::ssh::transfer::{upload, TransferError, UploadSpec};
+use fleetdeck::ssh::transfer::{upload, SmallFiles, TransferError, UploadSpec};
 
 /// `n` small files (1–9 KiB, content tagged with `tag`) in 5 subdirectories.
 fn write_tree(root: &Path, n: usize, tag: &str) -> Vec<PathBuf> {
@@ -40,7 +41,7 @@ fn temp_files(root: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
-fn small_files_fresh_and_replaced_through_the_lanes() {
+fn small_files_fresh_and_replaced_through_tar() {
     let lab = common::lab(1);
     let src = lab.tmp().join("tree");
     let rel = write_tree(&src, 300, "one");
@@ -53,6 +54,10 @@ fn small_files_fresh_and_replaced_through_the_lanes() {
     let sess = lab.session(0);
     let r = upload(&sess, &spec, &AtomicBool::new(false), &mut |_, _| {}).expect("fresh");
     assert_eq!(r.files, 300);
+    assert_eq!(
+        r.tar_files, 300,
+        "the small files went through one tar stream"
+    );
     let dst = lab.home(0).join("dst/tree");
     for p in &rel {
         assert_eq!(
@@ -93,6 +98,7 @@ fn cancel_in_the_lanes_leaves_whole_files_and_no_temp() {
         sources: vec![src.clone()],
         remote: "dst".into(),
         recursive: true,
+        small_files: SmallFiles::Lanes,
         ..UploadSpec::default()
     };
     let sess = lab.session(0);
