@@ -5,7 +5,7 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -176,7 +176,6 @@ fn write_nested(root: &Path, n: usize, tag: &str) -> Vec<PathBuf> {
 }
 
 fn mode_and_mtime(path: &Path) -> (u32, i64) {
-    use std::os::unix::fs::MetadataExt;
     let md = fs::metadata(path).expect("stat");
     (md.mode() & 0o7777, md.mtime())
 }
@@ -188,6 +187,7 @@ fn tar_tree_lands_like_the_lanes_new_and_replacing() {
     let rel = write_nested(&src, 200, "one");
     let sess = lab.session(0);
     let home = lab.home(0).to_path_buf();
+    let as_root = fs::metadata(&home).is_ok_and(|md| md.uid() == 0);
     for keep_perms in [false, true] {
         let spec = |remote: &str, small_files| UploadSpec {
             sources: vec![src.clone()],
@@ -203,7 +203,11 @@ fn tar_tree_lands_like_the_lanes_new_and_replacing() {
                 write_nested(&src, 200, "two");
                 for dst in [&tar, &lanes] {
                     let p = home.join(dst).join("tree").join(&rel[3]);
-                    fs::set_permissions(p, fs::Permissions::from_mode(0o600)).expect("chmod");
+                    fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).expect("chmod");
+                    if as_root {
+                        let p = home.join(dst).join("tree").join(&rel[4]);
+                        std::os::unix::fs::chown(p, Some(4321), Some(4322)).expect("chown");
+                    }
                 }
             }
             let no = AtomicBool::new(false);
@@ -233,6 +237,17 @@ fn tar_tree_lands_like_the_lanes_new_and_replacing() {
                     assert!(
                         (tt - lt).abs() < 120,
                         "mtime is the write time, {round} {p:?}"
+                    );
+                }
+            }
+            if round == "replacing" && as_root {
+                for dst in [&tar, &lanes] {
+                    let md = fs::metadata(home.join(dst).join("tree").join(&rel[4])).expect("stat");
+                    let owner = (md.uid(), md.gid());
+                    assert_eq!(
+                        owner,
+                        (4321, 4322),
+                        "root keeps a replaced file's owner ({dst})"
                     );
                 }
             }

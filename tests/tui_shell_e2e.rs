@@ -171,7 +171,7 @@ fn fifty_hosts_running_top_answer_a_key_on_screen() {
         })
         .collect();
     assert!(echoes.len() >= 6, "a trace line per key: {text}");
-    echoes.sort();
+    echoes.sort_unstable();
     let ms = |us: u64| us as f64 / 1000.0;
     for [frame, first, last, draw] in &echoes {
         eprintln!(

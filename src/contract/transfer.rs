@@ -95,7 +95,6 @@ pub enum SmallFiles {
     /// Always the SFTP lanes.
     Lanes,
     /// The tar path with a probe that finds no `tar` (tests of the fallback).
-    #[doc(hidden)]
     TarMissing,
 }
 

@@ -11,6 +11,7 @@
 //! `tar` on the host: exit 97, no channel, no POSIX shell) nothing was sent and the caller
 //! falls back to the SFTP lanes. A failure after that is an error for the host.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -121,11 +122,7 @@ p() {{ [ -d \"$2\" ] || mkdir -p -- \"$2\" || return 1; find \"$stage/t/$1/.\" !
         } else {
             format!("{}/{dir}", layout.root.trim_end_matches('/'))
         };
-        s.push_str(&format!(
-            "p {} {} || exit {PLACING_FAILED}\n",
-            sq(dir),
-            sq(&abs)
-        ));
+        let _ = writeln!(s, "p {} {} || exit {PLACING_FAILED}", sq(dir), sq(&abs));
     }
     s.push_str("exit 0\n");
     s
@@ -246,23 +243,25 @@ impl Ctx<'_> {
         }
         let streamed = self.stream_tar(&mut channel, small, &layout, &marker, progress);
         let finished = finish(&mut channel);
-        match (streamed, finished) {
-            (Err(TransferError::Cancelled), _) => Err(TransferError::Cancelled),
-            (Err(e @ TransferError::Local { .. }), _) => Err(e),
-            (_, Ok((0, _))) => Ok(Tar::Placed),
-            (_, Ok((code, err))) => Err(TransferError::Remote {
-                what: if code == PLACING_FAILED {
-                    "putting small files in place (some are in place already)".into()
-                } else {
-                    "unpacking small files (none was put in place)".into()
-                },
-                message: match shown_output(&err) {
-                    m if m.is_empty() => format!("the script exited {code}"),
-                    m => m,
-                },
-            }),
-            (Err(e), Err(_)) | (Ok(()), Err(e)) => Err(e),
+        let (code, err) = match (streamed, finished) {
+            (Err(e @ (TransferError::Cancelled | TransferError::Local { .. })), _)
+            | (Ok(()) | Err(_), Err(e)) => return Err(e),
+            (_, Ok(done)) => done,
+        };
+        if code == 0 {
+            return Ok(Tar::Placed);
         }
+        Err(TransferError::Remote {
+            what: if code == PLACING_FAILED {
+                "putting small files in place (some are in place already)".into()
+            } else {
+                "unpacking small files (none was put in place)".into()
+            },
+            message: match shown_output(&err) {
+                m if m.is_empty() => format!("the script exited {code}"),
+                m => m,
+            },
+        })
     }
 
     /// Writes the tar stream: every file, then the end marker; stops at a cancel.
