@@ -12,7 +12,7 @@
 //! falls back to the SFTP lanes. A failure after that is an error for the host.
 
 use std::fmt::Write as _;
-use std::io::{Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -32,6 +32,9 @@ const PLACING_FAILED: i32 = 3;
 const MAX_SCRIPT: usize = 100_000;
 /// The tail of the script's stderr shown in an error.
 const ERR_TAIL: usize = 4096;
+/// The stream is written in pieces of this size: a few large SSH packets instead of two
+/// small ones per file (sshd's CPU per packet is what limits a fan-out on one machine).
+const WRITE_BUF: usize = 256 * 1024;
 /// Most bytes read from either of the script's outputs.
 const MAX_READ: u64 = 1024 * 1024;
 
@@ -274,10 +277,11 @@ impl Ctx<'_> {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(), TransferError> {
         let what = "sending small files through tar";
-        let mut builder = ::tar::Builder::new(Gate {
+        let gate = Gate {
             channel,
             open: true,
-        });
+        };
+        let mut builder = ::tar::Builder::new(BufWriter::with_capacity(WRITE_BUF, gate));
         let now = now();
         let mut result = Ok(());
         for (s, rel) in small.iter().zip(&layout.entries) {
@@ -316,9 +320,10 @@ impl Ctx<'_> {
             result = builder
                 .append_data(&mut header, marker, std::io::empty())
                 .and_then(|()| builder.finish())
+                .and_then(|()| builder.get_mut().flush())
                 .map_err(|e| io_ssh_error(what, &e));
         }
-        builder.get_mut().open = false;
+        builder.get_mut().get_mut().open = false;
         result
     }
 }
