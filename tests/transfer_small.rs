@@ -309,6 +309,7 @@ fn hostile_names_land_verbatim_through_tar() {
         "semi;colon&amp|pipe",
         "star*?[x]",
         "tab\tname",
+        ".hidden",
     ];
     let mut rel = Vec::new();
     for (i, name) in names.iter().enumerate() {

@@ -30,6 +30,8 @@ const PLACING_FAILED: i32 = 3;
 /// Longest script sent (one exec request; Linux caps one argument at 128 KiB): beyond it
 /// the lanes take the files.
 const MAX_SCRIPT: usize = 100_000;
+/// Longest wait for the script's `ready` (its shell started, its staging directory made).
+const READY_WAIT_MS: u32 = 15_000;
 /// The tail of the script's stderr shown in an error.
 const ERR_TAIL: usize = 4096;
 /// The stream is written in pieces of this size: a few large SSH packets instead of two
@@ -240,8 +242,17 @@ impl Ctx<'_> {
         let Ok(mut channel) = self.sess.channel_session() else {
             return Ok(Tar::Unavailable);
         };
-        if channel.exec(&script).is_err() || !read_ready(&mut channel) {
-            let _ = finish(&mut channel);
+        // A host that runs something else for every command (`ForceCommand internal-sftp`)
+        // never answers: wait for `ready` a bounded time only.
+        let before = self.sess.timeout();
+        self.sess.set_timeout(match before {
+            0 => READY_WAIT_MS,
+            t => t.min(READY_WAIT_MS),
+        });
+        let ready = channel.exec(&script).is_ok() && read_ready(&mut channel);
+        self.sess.set_timeout(before);
+        if !ready {
+            let _ = channel.close();
             return Ok(Tar::Unavailable);
         }
         let streamed = self.stream_tar(&mut channel, small, &layout, &marker, progress);
@@ -325,5 +336,42 @@ impl Ctx<'_> {
         }
         builder.get_mut().get_mut().open = false;
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_words_reach_sh_verbatim() {
+        for word in [
+            "plain",
+            "it's",
+            "$(touch x) `y` $HOME",
+            "a\nb\tc",
+            "'",
+            "''\\'",
+            "-rf",
+        ] {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", sq(word)))
+                .output()
+                .expect("sh");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), word);
+        }
+    }
+
+    #[test]
+    fn remote_output_is_one_escaped_line() {
+        let shown = shown_output(b"tar: x: Cannot open\n\x1b[31mred\x1b]0;title\x07\n\n\xff");
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(
+            shown.starts_with("tar: x: Cannot open | \\x1b[31mred"),
+            "{shown}"
+        );
+        let long = vec![b'e'; 100_000];
+        assert_eq!(read_tail(&mut long.as_slice(), ERR_TAIL).len(), ERR_TAIL);
     }
 }
