@@ -377,3 +377,72 @@ fn cancel_in_the_tar_stream_places_nothing_and_leaves_no_staging() {
     let r = upload(&sess, &spec, &AtomicBool::new(false), &mut |_, _| {}).expect("again");
     assert_eq!(r.tar_files, 400);
 }
+
+/// Clears the immutable flag it set, even when the test fails.
+struct Immutable(PathBuf);
+
+impl Immutable {
+    fn set(path: &Path) -> Option<Immutable> {
+        let ok = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Immutable(path.to_path_buf()))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_failure_while_placing_is_an_error_with_the_hosts_message() {
+    let lab = common::lab(1);
+    let src = lab.tmp().join("tree");
+    let rel = write_tree(&src, 40, "old");
+    let spec = UploadSpec {
+        sources: vec![src.clone()],
+        remote: "dst".into(),
+        recursive: true,
+        ..UploadSpec::default()
+    };
+    let sess = lab.session(0);
+    let no = AtomicBool::new(false);
+    upload(&sess, &spec, &no, &mut |_, _| {}).expect("first");
+    let dst = lab.home(0).join("dst/tree");
+    // An immutable directory refuses renames into it, even to root (the lab's user).
+    let Some(_guard) = Immutable::set(&dst.join("s3")) else {
+        eprintln!("skipped: chattr +i is refused here (needs root and ext4-like attributes)");
+        return;
+    };
+    write_tree(&src, 40, "new");
+    let err = upload(&sess, &spec, &no, &mut |_, _| {}).expect_err("s3 is immutable");
+    let text = err.to_string();
+    assert!(
+        matches!(&err, TransferError::Remote { what, .. } if what.contains("in place")),
+        "{text}"
+    );
+    eprintln!("the error: {text}");
+    assert!(text.contains("not permitted"), "the host's message: {text}");
+    assert!(!text.chars().any(char::is_control), "{text:?}");
+    drop(_guard);
+    let left = leftovers(&lab.home(0).join("dst"));
+    assert!(left.is_empty(), "{left:?}");
+    for (i, p) in rel.iter().enumerate() {
+        let text = fs::read_to_string(dst.join(p)).expect("a whole file");
+        let n = 100 * (1 + i % 9);
+        // Directories are placed in order; placing stops at the first that fails.
+        let tag = if p.starts_with("s3") || p.starts_with("s4") {
+            "old"
+        } else {
+            "new"
+        };
+        assert_eq!(text, format!("{tag} {i}\n").repeat(n), "{p:?}");
+    }
+}
