@@ -446,3 +446,48 @@ fn a_failure_while_placing_is_an_error_with_the_hosts_message() {
         assert_eq!(text, format!("{tag} {i}\n").repeat(n), "{p:?}");
     }
 }
+
+#[test]
+fn a_connection_lost_mid_stream_places_nothing_and_the_host_removes_its_staging() {
+    let lab = common::lab(1);
+    let src = lab.tmp().join("tree");
+    let rel = write_tree(&src, 400, "old");
+    let spec = UploadSpec {
+        sources: vec![src.clone()],
+        remote: "dst".into(),
+        recursive: true,
+        ..UploadSpec::default()
+    };
+    let sess = lab.session(0);
+    upload(&sess, &spec, &AtomicBool::new(false), &mut |_, _| {}).expect("first");
+    write_tree(&src, 400, "new");
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&sess);
+    let mut cut = false;
+    let err = upload(&sess, &spec, &AtomicBool::new(false), &mut |done, total| {
+        if !cut && done * 2 >= total && total > 0 {
+            // The connection drops under the push (as a network failure would).
+            #[allow(unsafe_code)]
+            // SAFETY: shutting down a socket this test owns; libssh2 then sees it closed.
+            unsafe {
+                libc::shutdown(fd, libc::SHUT_RDWR);
+            }
+            cut = true;
+        }
+    })
+    .expect_err("the connection is gone");
+    assert!(cut, "{err}");
+    assert!(err.session_broken(), "{err}");
+    let root = lab.home(0).join("dst");
+    // sshd notices the lost connection; the script's stdin ends, its trap removes staging.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !leftovers(&root).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let left = leftovers(&root);
+    assert!(left.is_empty(), "{left:?}");
+    for (i, p) in rel.iter().enumerate() {
+        let text = fs::read_to_string(root.join("tree").join(p)).expect("a whole file");
+        let n = 100 * (1 + i % 9);
+        assert_eq!(text, format!("old {i}\n").repeat(n), "{p:?} untouched");
+    }
+}
