@@ -417,7 +417,7 @@ fn a_failure_while_placing_is_an_error_with_the_hosts_message() {
     upload(&sess, &spec, &no, &mut |_, _| {}).expect("first");
     let dst = lab.home(0).join("dst/tree");
     // An immutable directory refuses renames into it, even to root (the lab's user).
-    let Some(_guard) = Immutable::set(&dst.join("s3")) else {
+    let Some(guard) = Immutable::set(&dst.join("s3")) else {
         eprintln!("skipped: chattr +i is refused here (needs root and ext4-like attributes)");
         return;
     };
@@ -431,7 +431,7 @@ fn a_failure_while_placing_is_an_error_with_the_hosts_message() {
     eprintln!("the error: {text}");
     assert!(text.contains("not permitted"), "the host's message: {text}");
     assert!(!text.chars().any(char::is_control), "{text:?}");
-    drop(_guard);
+    drop(guard);
     let left = leftovers(&lab.home(0).join("dst"));
     assert!(left.is_empty(), "{left:?}");
     for (i, p) in rel.iter().enumerate() {
