@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::cli::job::cli_engine_config;
-use crate::contract::{DownloadSpec, Naming, Overwrite, SyncOptions, UploadSpec};
+use crate::contract::{DownloadSpec, Naming, Overwrite, SmallFiles, SyncOptions, UploadSpec};
 use crate::engine::{Engine, JobKind, JobSpec, Target};
 use crate::face::{plan_targets, progress, usage_error, ConnArgs};
 pub use progress::human_bytes;
@@ -146,6 +146,7 @@ fn check_push(args: &PushArgs) -> Result<UploadSpec, String> {
             delete: args.delete,
         }),
         resume: args.resume,
+        small_files: SmallFiles::Auto,
     })
 }
 

@@ -16,7 +16,7 @@ pub use job::{
 pub use prompt::{
     HostKeyAnswer, HostKeyPolicy, HostKeyQuestion, NoPrompter, Prompter, Secret, SecretKind,
 };
-pub use transfer::{DownloadSpec, Naming, Overwrite, SyncOptions, UploadSpec};
+pub use transfer::{DownloadSpec, Naming, Overwrite, SmallFiles, SyncOptions, UploadSpec};
 
 /// A closed set of named values an operator picks from (on the command line, in a dialog, in
 /// a config file): one word each, the same word in every face.

@@ -82,6 +82,20 @@ pub struct UploadSpec {
     /// Continue a cancelled or failed push of the same source (`--resume`): a kept partial
     /// temp file whose prefix hashes like the local file's is appended to, not rewritten.
     pub resume: bool,
+    /// How the small files of a push travel (tests force a path; faces keep `Auto`).
+    pub small_files: SmallFiles,
+}
+
+/// How the small files of a push travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SmallFiles {
+    /// One tar stream per host where the host has `tar`, else the SFTP lanes.
+    #[default]
+    Auto,
+    /// Always the SFTP lanes.
+    Lanes,
+    /// The tar path with a probe that finds no `tar` (tests of the fallback).
+    TarMissing,
 }
 
 /// How `push --sync` decides what to send.

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::contract::ErrorClass;
-pub use crate::contract::{DownloadSpec, Naming, Overwrite, SyncOptions, UploadSpec};
+pub use crate::contract::{DownloadSpec, Naming, Overwrite, SmallFiles, SyncOptions, UploadSpec};
 
 mod download;
 pub use download::PullLimits;
@@ -63,6 +63,9 @@ pub struct TransferReport {
     pub deleted_paths: Vec<String>,
     /// Bytes `--resume` kept from partial temp files of an earlier push (not sent again).
     pub resumed_bytes: u64,
+    /// Files of `files` sent in one tar stream (the small files, where the host has `tar`).
+    #[serde(skip)]
+    pub tar_files: u64,
 }
 
 /// How many written paths a report lists.

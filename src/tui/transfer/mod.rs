@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::contract::{DownloadSpec, Naming, Overwrite, SyncOptions, UploadSpec};
+use crate::contract::{DownloadSpec, Naming, Overwrite, SmallFiles, SyncOptions, UploadSpec};
 use crate::engine::{JobId, JobKind, LogLevel};
 use crate::face::progress::HostProgress;
 use crate::inventory::HostId;
@@ -277,6 +277,7 @@ impl TransferDialog {
                 verify: self.verify,
                 sync: self.sync.options(),
                 resume: self.resume,
+                small_files: SmallFiles::Auto,
             }),
             Direction::Fetch => JobKind::Download(DownloadSpec {
                 remote,

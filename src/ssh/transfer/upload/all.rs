@@ -1,11 +1,13 @@
 //! Sending every file of a plan: directories created ahead, unchanged files (sync) and
-//! files the overwrite policy keeps left alone, small files through the lanes, the rest one
+//! files the overwrite policy keeps left alone, small files through one tar stream (or the
+//! lanes where the host cannot take one), the rest one
 //! by one with the large-file window; then deletions (sync) and directory modes.
 
 use ssh2::FileStat;
 
 use super::lanes::{Small, SMALL_FILE};
 use super::plan::{FileItem, Plan};
+use super::tar::Tar;
 use super::{sync, Ctx};
 use crate::ssh::transfer::{
     check_cancel, shown, ssh_error, TransferError, TransferReport, MAX_LISTED,
@@ -101,7 +103,15 @@ pub(super) fn send_all(
         hashes.push(hash);
     }
     if small.len() >= MIN_LANE_FILES {
-        send_small(ctx, small, report, progress)?;
+        match ctx.send_tar(&small, progress)? {
+            Tar::Placed => {
+                for s in &small {
+                    record(report, s.item, None);
+                }
+                report.tar_files += small.len() as u64;
+            }
+            Tar::Unavailable => send_small(ctx, small, report, progress)?,
+        }
     } else {
         for s in small {
             let hash = ctx.send(s.item, s.existing.as_ref(), progress)?;

@@ -199,7 +199,7 @@ fn lost(what: &str) -> TransferError {
     }
 }
 
-fn read_small(item: &FileItem) -> Result<Vec<u8>, TransferError> {
+pub(super) fn read_small(item: &FileItem) -> Result<Vec<u8>, TransferError> {
     let what = || format!("reading {}", item.local.display());
     let file = fs::File::open(&item.local).map_err(|e| TransferError::local(what(), e))?;
     let mut data = Vec::with_capacity(usize::try_from(item.size).unwrap_or(0));

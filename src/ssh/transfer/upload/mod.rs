@@ -7,6 +7,7 @@ mod place;
 mod plan;
 mod resume;
 mod sync;
+mod tar;
 mod write;
 
 use std::collections::HashSet;
