@@ -102,9 +102,9 @@ struct Keys {
     shown: usize,
 }
 
-/// Starts `top -d 1` in every pane, then times the keys.
+/// Starts `top` (its default delay, 3 s) in every pane, then times the keys.
 fn time_keys(t: &Tmux, rounds: usize) -> Option<Keys> {
-    t.type_text("top -d 1");
+    t.type_text("top");
     t.key("Enter");
     t.wait(Duration::from_secs(60), |s| s.matches(HEADER).count() > 0)?;
     // Every pane that will show top does so within a few refreshes.
@@ -204,7 +204,7 @@ fn medf(mut v: Vec<f64>) -> f64 {
 pub fn broadcast(bin: &Path, lab: &Lab, tmp: &Path, rounds: usize, md: &mut String) {
     let _ = writeln!(
         md,
-        "\n### Broadcast: {HOSTS} hosts running `top -d 1`, key to screen in a {WIDTH}×{HEIGHT} \
+        "\n### Broadcast: {HOSTS} hosts running `top` (default 3 s delay), key to screen in a {WIDTH}×{HEIGHT} \
          tmux terminal ({rounds} rounds; target: frame < 10 ms, key to screen < 50 ms)\n"
     );
     if lab.hosts().len() < HOSTS {

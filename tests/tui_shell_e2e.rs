@@ -116,7 +116,7 @@ fn fifty_hosts_running_top_answer_a_key_on_screen() {
     let trace = lab.tmp().join("key-trace.txt");
     let tmux = console_traced(&lab, "top50", Some(&trace));
     open_shells(&lab, &tmux);
-    tmux.text("top -d 1");
+    tmux.text("top");
     tmux.keys(&["Enter"]);
     tmux.wait_for("top in every shown pane", Duration::from_secs(30), |s| {
         s.matches("PID USER").count() >= 20
