@@ -55,10 +55,18 @@ fn console_stays_bounded_and_responsive_under_a_hundred_host_flood() {
     }
     let tmux = Tmux::new("flood");
     let trace = tmp.join("key-trace.txt");
-    tmux.start(&console_command(&lab, &tmp).replace(
-        "env ",
-        &format!("env FLEETDECK_TRACE_KEYS={} ", trace.display()),
-    ));
+    // FLEETDECK_FLOOD_FANOUT=N: the console's fanout (default 64: with more hosts, only that
+    // many stream at once).
+    let fanout =
+        std::env::var("FLEETDECK_FLOOD_FANOUT").map_or(String::new(), |n| format!(" --fanout {n}"));
+    tmux.start(
+        &console_command(&lab, &tmp)
+            .replace(
+                "env ",
+                &format!("env FLEETDECK_TRACE_KEYS={} ", trace.display()),
+            )
+            .replacen(" -i ", &format!("{fanout} -i "), 1),
+    );
     tmux.wait_for("the console", Duration::from_secs(60), |s| {
         s.contains(&format!("Hosts 0/{hosts} selected"))
     });
@@ -67,10 +75,15 @@ fn console_stays_bounded_and_responsive_under_a_hundred_host_flood() {
     tmux.wait_for("all selected", Duration::from_secs(5), |s| {
         s.contains(&format!("Hosts {hosts}/{hosts} selected"))
     });
-    // At most 10 MB/s per host: 1 MB of 100-byte lines every 0.1 s, for `seconds`.
-    let command = format!(
-        ":timeout {seconds} sh -c 'while :; do yes 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789 | head -c 1000000; sleep 0.1; done'"
-    );
+    // At most 10 MB/s per host: 1 MB of 100-byte lines every 0.1 s, for `seconds`. With
+    // FLEETDECK_FLOOD_COMMAND=CMD, that command instead (e.g. `vmstat 1`: a line a second per
+    // host, what watching a fleet looks like), for `seconds` too.
+    let command = match std::env::var("FLEETDECK_FLOOD_COMMAND") {
+        Ok(cmd) => format!(":timeout {seconds} {cmd}"),
+        Err(_) => format!(
+            ":timeout {seconds} sh -c 'while :; do yes 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789 | head -c 1000000; sleep 0.1; done'"
+        ),
+    };
     tmux.text(&command);
     tmux.keys(&["Enter"]);
     let started = Instant::now();
