@@ -154,30 +154,7 @@ fn children(ctx: &Ctx, node: &Node) -> Result<Vec<(Node, Node)>, InventoryError>
 }
 
 pub(super) fn merge(into: &mut Settings, later: Settings) {
-    macro_rules! take {
-        ($($f:ident),*) => { $( if later.$f.is_some() { into.$f = later.$f; } )* };
-    }
-    // A jump and a proxy command are one setting: the later of the two replaces the other.
-    if later.jump.is_some() || later.proxy_command.is_some() {
-        into.jump = None;
-        into.proxy_command = None;
-    }
-    take!(
-        address,
-        port,
-        user,
-        identity,
-        jump,
-        proxy_command,
-        connect_timeout
-    );
-    super::resolve::merge_options(&mut into.options, later.options);
-    for (k, v) in later.vars {
-        match into.vars.iter_mut().find(|(x, _)| *x == k) {
-            Some(slot) => slot.1 = v,
-            None => into.vars.push((k, v)),
-        }
-    }
+    into.merge(later);
 }
 
 /// `name`, `name:port`, `www[01:50].example.com`, `db-[a:f]:2222`.

@@ -17,7 +17,7 @@ mod raw;
 use std::collections::HashMap;
 
 pub use provenance::{HostOrigins, Origin, Provenance};
-pub use raw::{merge_options, Order, Raw, Settings, Val};
+pub use raw::{Order, Raw, Settings, Val};
 
 use super::error::InventoryError;
 use super::sshconfig::SshConfig;

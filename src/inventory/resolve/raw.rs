@@ -47,6 +47,13 @@ impl Settings {
                 ));
             }
         }
+        self.merge(later);
+        Ok(())
+    }
+
+    /// Lays `later` over `self`: every setting `later` gives replaces this one's (a jump and a
+    /// proxy command are one setting), options and vars one by one.
+    pub fn merge(&mut self, later: Settings) {
         macro_rules! take {
             ($($f:ident),*) => { $( if later.$f.is_some() { self.$f = later.$f; } )* };
         }
@@ -71,12 +78,11 @@ impl Settings {
                 None => self.vars.push((k, v)),
             }
         }
-        Ok(())
     }
 }
 
 /// Lays `later` options over `into`: a later value of an option replaces the earlier one.
-pub fn merge_options(into: &mut Vec<Val<SshOpt>>, later: Vec<Val<SshOpt>>) {
+fn merge_options(into: &mut Vec<Val<SshOpt>>, later: Vec<Val<SshOpt>>) {
     for o in later {
         match into.iter_mut().find(|x| x.v.index() == o.v.index()) {
             Some(slot) => *slot = o,
