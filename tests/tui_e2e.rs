@@ -545,16 +545,17 @@ fn search_finds_output_on_some_hosts_and_narrows_the_panes() {
         "hits on the even-port hosts {even:?}:\n{s}"
     );
     if !even.is_empty() {
-        tmux.text("m");
-        let s = tmux.wait_for("matching only", Duration::from_secs(5), |s| {
-            s.contains("matching only")
-        });
         let odd: Vec<&str> = lab
             .hosts()
             .iter()
             .filter(|h| h.port % 2 == 1)
             .map(|h| h.name.as_str())
             .collect();
+        tmux.text("m");
+        // The status line and the panes may reach the screen in two frames.
+        let s = tmux.wait_for("matching only", Duration::from_secs(5), |s| {
+            s.contains("matching only") && odd.iter().all(|h| !s.contains(&format!("┌ {h} ")))
+        });
         for h in &odd {
             assert!(!s.contains(&format!("┌ {h} ")), "{h} has no hit:\n{s}");
         }

@@ -292,9 +292,9 @@ impl JumpPool {
             .last()
             .ok_or_else(|| SshError::new(ErrorClass::Protocol, "internal: empty jump chain"))?;
         let what = format!("opening a tunnel to {}:{}", dest.address, dest.port);
-        // A bastion thread may end between being found and being asked (its session died or
-        // it retired): ask a fresh one once more.
-        for _ in 0..2 {
+        // A bastion thread may end between being found and being asked, or while the request
+        // waits (its session died or it retired): ask a fresh one once more.
+        for attempt in 0..2 {
             let mailbox = self.bastion(jumps, ctx, job, on_attempt)?;
             let (tx, rx) = crossbeam_channel::bounded(1);
             {
@@ -331,6 +331,9 @@ impl JumpPool {
                 }
                 match rx.recv_timeout(left.min(POLL_SLICE)) {
                     Ok(Ok(s)) => return Ok(s),
+                    // Answered by a bastion thread that was ending (its session broke while
+                    // the request waited): the error is that session's, not the target's.
+                    Ok(Err(_)) if attempt == 0 && !mailbox.alive.load(Ordering::Relaxed) => break,
                     Ok(Err(e)) => return Err(via(e, last)),
                     Err(RecvTimeoutError::Timeout) => {}
                     // The bastion thread ended without answering: try a fresh one.
