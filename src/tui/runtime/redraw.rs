@@ -108,8 +108,12 @@ impl Redraw {
     /// When a frame the operator waits for (a key's, or every host's answer to one) may be
     /// drawn, if one is waiting: sooner than the next tick.
     pub fn due(&self) -> Option<Instant> {
-        let answered = self.echo.as_ref().is_some_and(|e| !e.shown && e.complete());
-        (self.urgent || answered).then(|| self.last_draw + MIN_KEY_REDRAW_GAP)
+        (self.urgent || self.echo_answered()).then(|| self.last_draw + MIN_KEY_REDRAW_GAP)
+    }
+
+    /// Every host that got the last broadcast keys has answered, and no frame showed it yet.
+    fn echo_answered(&self) -> bool {
+        self.echo.as_ref().is_some_and(|e| !e.shown && e.complete())
     }
 
     pub fn note_ingest(&mut self, took: Duration) {
@@ -127,7 +131,7 @@ impl Redraw {
             let age = e.sent.elapsed();
             (e.shown && age >= ECHO_WINDOW) || age >= ECHO_WAIT
         });
-        let answered = self.echo.as_ref().is_some_and(|e| !e.shown && e.complete());
+        let answered = self.echo_answered();
         if !(since >= RENDER_INTERVAL || ((self.urgent || answered) && since >= MIN_KEY_REDRAW_GAP))
         {
             return Ok(());
